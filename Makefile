@@ -1,0 +1,30 @@
+# One-command entry points. Both set themselves up on a fresh clone (Python 3.11+ only).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-sqlite test-postgres lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: start web, worker, scheduler and the LINE emulator on SQLite + embedded Redis
+run: $(STAMP)
+	$(BIN)/python -m bot.devserver
+
+## test: the whole suite on SQLite + in-process Redis (set TEST_DATABASE_URL/TEST_REDIS_URL for real services)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/webhook.py
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3*

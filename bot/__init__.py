@@ -1,0 +1,64 @@
+"""LINE bot server for Japanese e-commerce shops: the application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from redis import Redis
+
+from bot.clock import Clock, SystemClock
+from bot.db import Database
+from bot.db import init_app as init_db
+from bot.extensions import Services, sdk_gateway_factory
+from bot.line import LineGateway
+from bot.logs import configure_logging
+from bot.queues import Queues, connect_redis
+from bot.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    line: LineGateway | None = None,
+    clock: Clock | None = None,
+    redis: Redis | None = None,
+    database: Database | None = None,
+) -> Flask:
+    """Build the web/worker application; every dependency can be passed in by tests."""
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_AS_ASCII=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    database = database or Database(settings.database_url)
+    init_db(app, database)
+    redis = redis if redis is not None else connect_redis(settings)
+    app.extensions["bot"] = Services(
+        settings=settings,
+        db=database,
+        clock=clock or SystemClock(),
+        redis=redis,
+        queues=Queues(redis),
+        line_factory=(lambda: line) if line is not None else sdk_gateway_factory(settings),
+    )
+
+    from bot.blueprints import health, webhook
+    from bot.cli import register_cli
+
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(health.bp)
+    register_cli(app)
+    logging.getLogger(__name__).info("app ready", extra={"env": settings.env})
+    return app

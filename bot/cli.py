@@ -1,0 +1,24 @@
+"""`flask` commands of the service."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from bot.extensions import services
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every command group to the app."""
+    app.cli.add_command(init_db_command)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the schema with Alembic (same as `alembic upgrade head`)."""
+    from bot.migrate import upgrade
+
+    upgrade(services().settings.database_url)
+    click.echo("database is at the latest migration")

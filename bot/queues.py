@@ -1,0 +1,62 @@
+"""Redis connection and the RQ queues the processes share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue
+
+from bot.settings import Settings
+
+WEBHOOK_QUEUE = "webhooks"
+DELIVERY_QUEUE = "deliveries"
+DEFAULT_QUEUE = "default"
+# Order matters: a worker drains earlier queues first, so shoppers' chats beat bulk sends.
+QUEUE_NAMES = (WEBHOOK_QUEUE, DELIVERY_QUEUE, DEFAULT_QUEUE)
+
+_embedded_server: object | None = None
+
+
+def connect_redis(settings: Settings) -> Redis:
+    """A client for REDIS_URL, or for the in-process stand-in when none is configured."""
+    if settings.redis_url:
+        return Redis.from_url(settings.redis_url, health_check_interval=30)
+    return embedded_redis()
+
+
+def embedded_redis() -> Redis:
+    """A fakeredis client; every client in this process sees the same data."""
+    import fakeredis
+
+    global _embedded_server
+    if _embedded_server is None:
+        _embedded_server = fakeredis.FakeServer()
+    return fakeredis.FakeRedis(server=_embedded_server)
+
+
+@dataclass(frozen=True)
+class Queues:
+    """The project's RQ queues on one Redis connection."""
+
+    connection: Redis
+
+    def get(self, name: str) -> Queue:
+        if name not in QUEUE_NAMES:
+            raise KeyError(f"unknown queue {name!r}")
+        return Queue(name, connection=self.connection)
+
+    @property
+    def webhooks(self) -> Queue:
+        return self.get(WEBHOOK_QUEUE)
+
+    @property
+    def deliveries(self) -> Queue:
+        return self.get(DELIVERY_QUEUE)
+
+    @property
+    def default(self) -> Queue:
+        return self.get(DEFAULT_QUEUE)
+
+    def all(self) -> list[Queue]:
+        return [self.get(name) for name in QUEUE_NAMES]

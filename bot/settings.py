@@ -1,0 +1,269 @@
+"""Settings read once from the environment into a frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "bot.sqlite3"
+REAL_LINE_API = "https://api.line.me"
+
+# Development defaults: harmless values that let `make run` start without credentials.
+DEV_SECRETS = {
+    "LINE_CHANNEL_SECRET": "dev-channel-secret",
+    "LINE_CHANNEL_ACCESS_TOKEN": "dev-channel-access-token",
+    "SHOP_API_SECRET": "dev-shop-api-secret",
+    "SECRET_KEY": "dev-secret-key-change-me",
+}
+ENVIRONMENTS = ("production", "development", "test")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily local-time window (may wrap past midnight) in which marketing waits."""
+
+    start: time
+    end: time
+
+    def contains(self, local: time) -> bool:
+        """True if the local wall-clock time falls inside the window."""
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """Staffed hours: weekdays (0=Monday) and a local-time window."""
+
+    weekdays: frozenset[int]
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of one process; built by `from_env` or directly in tests."""
+
+    env: str = "development"
+    line_channel_secret: str = DEV_SECRETS["LINE_CHANNEL_SECRET"]
+    line_channel_access_token: str = DEV_SECRETS["LINE_CHANNEL_ACCESS_TOKEN"]
+    line_api_base_url: str = REAL_LINE_API
+    line_connect_timeout: float = 3.0
+    line_read_timeout: float = 10.0
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    redis_url: str | None = None
+    shop_api_secret: str = DEV_SECRETS["SHOP_API_SECRET"]
+    shop_timezone: str = "Asia/Tokyo"
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = DEV_SECRETS["SECRET_KEY"]
+    shop_name: str = "サンプルストア"
+    shop_link_url: str = "http://127.0.0.1:8000/dev/shop-login"
+    templates_path: Path | None = None
+    placeholder_image_url: str = "https://placehold.jp/600x600.png?text=No%20Image"
+    scenarios_path: Path | None = None
+    faq_path: Path | None = None
+    dispatch_interval_seconds: int = 10
+    quiet_hours: QuietHours | None = field(
+        default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
+    )
+    daily_marketing_cap: int = 2
+    business_hours: BusinessHours = field(
+        default_factory=lambda: BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))
+    )
+    support_idle_timeout_minutes: int = 60
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The shop's time zone, for quiet hours and display only."""
+        return ZoneInfo(self.shop_timezone)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def with_changes(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests and dev tooling)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise ConfigError naming the first bad one."""
+        env_vars = os.environ if environ is None else environ
+        reader = _Reader(env_vars)
+        env = reader.get("APP_ENV", "production")
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+        production = env == "production"
+
+        def secret(name: str) -> str:
+            value = reader.get(name)
+            if value:
+                return value
+            if production:
+                raise ConfigError(f"{name} is not set")
+            return DEV_SECRETS[name]
+
+        settings = cls(
+            env=env,
+            line_channel_secret=secret("LINE_CHANNEL_SECRET"),
+            line_channel_access_token=secret("LINE_CHANNEL_ACCESS_TOKEN"),
+            line_api_base_url=reader.url("LINE_API_BASE_URL", REAL_LINE_API),
+            line_connect_timeout=reader.number("LINE_CONNECT_TIMEOUT", 3.0),
+            line_read_timeout=reader.number("LINE_READ_TIMEOUT", 10.0),
+            database_url=normalize_database_url(
+                reader.get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
+            ),
+            redis_url=_redis_url(reader.get("REDIS_URL"), production),
+            shop_api_secret=secret("SHOP_API_SECRET"),
+            shop_timezone=_timezone(reader.get("SHOP_TIMEZONE", "Asia/Tokyo")),
+            public_base_url=reader.url(
+                "PUBLIC_BASE_URL", None if production else cls.public_base_url
+            ),
+            secret_key=secret("SECRET_KEY"),
+            shop_name=reader.get("SHOP_NAME", cls.shop_name),
+            shop_link_url=reader.url("SHOP_LINK_URL", None if production else cls.shop_link_url),
+            templates_path=reader.path("TEMPLATES_PATH"),
+            placeholder_image_url=reader.url("PLACEHOLDER_IMAGE_URL", cls.placeholder_image_url),
+            scenarios_path=reader.path("SCENARIOS_PATH"),
+            faq_path=reader.path("FAQ_PATH"),
+            dispatch_interval_seconds=int(reader.number("DISPATCH_INTERVAL_SECONDS", 10, 1)),
+            quiet_hours=parse_quiet_hours(env_vars.get("QUIET_HOURS", "21:00-09:00")),
+            daily_marketing_cap=int(reader.number("DAILY_MARKETING_CAP", 2, 0)),
+            business_hours=parse_business_hours(
+                reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")
+            ),
+            support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
+        )
+        if (
+            production
+            and settings.database_url.startswith("sqlite")
+            and not reader.get("ALLOW_SQLITE_IN_PRODUCTION")
+        ):
+            raise ConfigError("DATABASE_URL is not set (production needs PostgreSQL)")
+        return settings
+
+
+class _Reader:
+    """Typed access to environment variables with errors that name the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: str = "") -> str:
+        return self._environ.get(name, "").strip() or default
+
+    def url(self, name: str, default: str | None) -> str:
+        value = self.get(name) or default
+        if not value:
+            raise ConfigError(f"{name} is not set")
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    def number(self, name: str, default: float, minimum: float = 0.001) -> float:
+        raw = self.get(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+        return value
+
+    def path(self, name: str) -> Path | None:
+        raw = self.get(name)
+        if not raw:
+            return None
+        path = Path(raw)
+        if not path.exists():
+            raise ConfigError(f"{name} points at {raw!r}, which does not exist")
+        return path
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual postgres:// and postgresql:// forms and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("postgresql+", "sqlite:")):
+        return url
+    raise ConfigError(
+        f"DATABASE_URL must be a postgres:// or sqlite:// URL, got {url.split(':')[0]!r}"
+    )
+
+
+def _redis_url(value: str, production: bool) -> str | None:
+    if not value:
+        if production:
+            raise ConfigError("REDIS_URL is not set")
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"REDIS_URL must start with redis://, rediss:// or unix://, got {value!r}"
+        )
+    return value
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SHOP_TIMEZONE is not a known time zone: {name!r}") from None
+    return name
+
+
+def _clock_time(text: str, name: str) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f"{name} has a bad time {text!r} (use HH:MM)")
+    return time(int(match[1]), int(match[2]))
+
+
+def parse_quiet_hours(text: str) -> QuietHours | None:
+    """`21:00-09:00` → QuietHours; an empty value disables quiet hours."""
+    if not text.strip():
+        return None
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ConfigError(f"QUIET_HOURS must look like 21:00-09:00, got {text!r}")
+    quiet = QuietHours(_clock_time(start, "QUIET_HOURS"), _clock_time(end, "QUIET_HOURS"))
+    if quiet.start == quiet.end:
+        raise ConfigError("QUIET_HOURS start and end are the same")
+    return quiet
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_business_hours(text: str) -> BusinessHours:
+    """`mon-fri 10:00-18:00` (or `mon,wed,sat 09:00-17:00`) → BusinessHours."""
+    days_part, _, hours_part = text.strip().lower().partition(" ")
+    days: set[int] = set()
+    for chunk in days_part.split(","):
+        first, _, last = chunk.partition("-")
+        if first not in _DAYS or (last and last not in _DAYS):
+            raise ConfigError(f"BUSINESS_HOURS has unknown days {chunk!r} (use mon-fri)")
+        a, b = _DAYS.index(first), _DAYS.index(last or first)
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+    start, sep, end = hours_part.partition("-")
+    if not sep:
+        raise ConfigError(f"BUSINESS_HOURS must look like 'mon-fri 10:00-18:00', got {text!r}")
+    hours = BusinessHours(
+        frozenset(days), _clock_time(start, "BUSINESS_HOURS"), _clock_time(end, "BUSINESS_HOURS")
+    )
+    if hours.start >= hours.end:
+        raise ConfigError("BUSINESS_HOURS must end after it starts")
+    return hours

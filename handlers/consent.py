@@ -1,0 +1,29 @@
+"""Marketing consent: 「配信停止」 and 「配信再開」, by postback or typed text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.services import shoppers
+from handlers.registry import HandlerContext, route, text
+
+OPTED_OUT = (
+    "お知らせの配信を停止しました。\n"
+    "ご注文やお届けに関する大切なご連絡は引き続きお送りします。"
+    "再開したいときは「配信再開」とお送りください。"
+)
+OPTED_IN = "お知らせの配信を再開しました。お得な情報をお届けします!"
+
+
+@route("postback", action="optout")
+def handle_postback_optout(event: Any, ctx: HandlerContext) -> None:
+    """Stop marketing messages for this shopper and confirm."""
+    shoppers.set_marketing_opt_in(ctx.require_shopper(), False, ctx.clock.now())
+    ctx.reply([text(OPTED_OUT)])
+
+
+@route("postback", action="optin")
+def handle_postback_optin(event: Any, ctx: HandlerContext) -> None:
+    """Resume marketing messages for this shopper and confirm."""
+    shoppers.set_marketing_opt_in(ctx.require_shopper(), True, ctx.clock.now())
+    ctx.reply([text(OPTED_IN)])

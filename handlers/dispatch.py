@@ -1,0 +1,90 @@
+"""Run the handler of one stored webhook event: event → service → template → gateway."""
+
+from __future__ import annotations
+
+import logging
+
+from linebot.v3.webhooks import Event
+
+from bot.extensions import Services
+from bot.line import LineError
+from bot.metrics import WEBHOOK_EVENTS
+from bot.models import WebhookEvent, WebhookEventState
+from bot.services.shoppers import get_or_create_shopper
+from bot.services.webhook_events import claim_event
+from handlers.registry import HandlerContext, find_handler, route_key
+
+log = logging.getLogger(__name__)
+
+
+def process_webhook_event(services: Services, event_id: int) -> None:
+    """Handle one event once; retriable LINE failures are re-raised for the job to retry."""
+    session = services.db.session()
+    row = claim_event(session, event_id)
+    if row is None:
+        return
+    raw = row.payload or {}
+    key = route_key(raw)
+    handler = find_handler(key)
+    extra = {"event_id": row.webhook_event_id, "route": f"{key[0]}:{key[1] or ''}"}
+    if handler is None:
+        _finish(session, row, services, WebhookEventState.IGNORED, None)
+        WEBHOOK_EVENTS.labels(row.event_type, "ignored").inc()
+        log.info("event type not handled", extra=extra)
+        return
+    try:
+        event = Event.from_dict(raw)
+        user_id = row.line_user_id
+        shopper = get_or_create_shopper(session, user_id, services.clock.now()) if user_id else None
+        ctx = HandlerContext(
+            session=session,
+            clock=services.clock,
+            settings=services.settings,
+            line=services.line,
+            queues=services.queues,
+            webhook_event_id=row.webhook_event_id,
+            reply_token=raw.get("replyToken"),
+            shopper=shopper,
+        )
+        handler(event, ctx)
+    except LineError as exc:
+        session.rollback()
+        if exc.retriable:
+            _reset(session, event_id)
+            WEBHOOK_EVENTS.labels(row.event_type, "retry").inc()
+            log.warning("LINE unavailable, will retry", extra={**extra, "status": exc.status})
+            raise
+        _fail(session, services, event_id, f"LINE {exc.status}: {exc}")
+        WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
+        log.error("LINE refused the answer", extra={**extra, "status": exc.status})
+        return
+    except Exception as exc:
+        session.rollback()
+        _fail(session, services, event_id, f"{type(exc).__name__}: {exc}")
+        WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
+        log.exception("handler failed", extra=extra)
+        return
+    _finish(session, row, services, WebhookEventState.HANDLED, None)
+    WEBHOOK_EVENTS.labels(row.event_type, "handled").inc()
+
+
+def _finish(
+    session, row: WebhookEvent, services: Services, state: WebhookEventState, error
+) -> None:
+    row.state = state
+    row.error = error
+    row.handled_at = services.clock.now()
+    session.commit()
+
+
+def _reset(session, event_id: int) -> None:
+    row = session.get(WebhookEvent, event_id)
+    if row is not None:
+        row.state = WebhookEventState.RECEIVED
+        session.commit()
+
+
+def _fail(session, services: Services, event_id: int, error: str) -> None:
+    row = session.get(WebhookEvent, event_id)
+    if row is not None:
+        _finish(session, row, services, WebhookEventState.FAILED, error[:2000])

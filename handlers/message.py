@@ -1,0 +1,60 @@
+"""Messages from shoppers: logged, then answered by command or by the FAQ."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+
+from linebot.v3.webhooks import MessageEvent
+
+from bot.services.messaging import log_inbound
+from handlers.registry import HandlerContext, action_handler, route
+
+log = logging.getLogger(__name__)
+
+# Words a shopper may type instead of tapping a menu button; each maps to a postback action.
+TEXT_COMMANDS = {
+    "会員連携": "link",
+    "連携解除": "unlink",
+    "配信停止": "optout",
+    "配信再開": "optin",
+}
+
+
+def command_for(text: str) -> str | None:
+    """The postback action a typed command stands for (width and spacing ignored)."""
+    normalised = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    return TEXT_COMMANDS.get(normalised)
+
+
+@route("message", message_type="text")
+def handle_text(event: MessageEvent, ctx: HandlerContext) -> None:
+    """Log the text; run a command if it is one, otherwise leave it to the FAQ."""
+    shopper = ctx.require_shopper()
+    body = event.message.text
+    log_inbound(
+        ctx.session,
+        shopper,
+        message_type="text",
+        text=body,
+        now=ctx.clock.now(),
+        webhook_event_id=ctx.webhook_event_id,
+    )
+    action = command_for(body)
+    handler = action_handler(action) if action else None
+    if handler is not None:
+        handler(event, ctx)
+
+
+@route("message")
+def handle_other_message(event: MessageEvent, ctx: HandlerContext) -> None:
+    """Stickers, images and the like: kept in the log so staff see them."""
+    kind = getattr(event.message, "type", "unknown")
+    log_inbound(
+        ctx.session,
+        ctx.require_shopper(),
+        message_type=kind,
+        text=f"[{kind}]",
+        now=ctx.clock.now(),
+        webhook_event_id=ctx.webhook_event_id,
+    )

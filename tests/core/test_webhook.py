@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+
+from bot.models import ConversationMessage, Direction, FollowState, Shopper, WebhookEvent
+from bot.services.webhook_events import sign_body
+from tests.conftest import SHOPPER_ID, TEST_SECRET, load_webhook, signed_post
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        return app.extensions["db"].session().scalar(select(func.count()).select_from(model))
+
+
+def test_missing_signature_is_refused_and_changes_nothing(app, client):
+    body = json.dumps({"events": [load_webhook("follow")]}).encode()
+    response = client.post("/callback", data=body)
+    assert response.status_code == 400
+    assert "X-Line-Signature" in response.get_json()["error"]["message"]
+    assert _count(app, WebhookEvent) == 0
+
+
+def test_wrong_signature_is_refused(app, client):
+    body = json.dumps({"events": [load_webhook("follow")]}).encode()
+    forged = sign_body("another-secret", body)
+    assert (
+        client.post("/callback", data=body, headers={"X-Line-Signature": forged}).status_code == 400
+    )
+    tampered = sign_body(TEST_SECRET, body)
+    body2 = body.replace(b"follow", b"unfollow", 1)
+    assert (
+        client.post("/callback", data=body2, headers={"X-Line-Signature": tampered}).status_code
+        == 400
+    )
+    assert _count(app, WebhookEvent) == 0
+
+
+def test_verification_request_gets_200(app, client):
+    assert signed_post(client, []).status_code == 200
+    assert _count(app, WebhookEvent) == 0
+
+
+def test_signed_garbage_gets_a_reason(client):
+    body = b'{"events": [{"type": "follow"}]}'
+    response = client.post(
+        "/callback", data=body, headers={"X-Line-Signature": sign_body(TEST_SECRET, body)}
+    )
+    assert response.status_code == 400
+    assert "webhookEventId" in response.get_json()["error"]["message"]
+    body = b"not json"
+    response = client.post(
+        "/callback", data=body, headers={"X-Line-Signature": sign_body(TEST_SECRET, body)}
+    )
+    assert response.status_code == 400
+
+
+def test_follow_records_shopper_and_greets_by_name(app, client, run_jobs, line):
+    assert signed_post(client, [load_webhook("follow")]).status_code == 200
+    assert run_jobs() == 1
+    with app.app_context():
+        shopper = app.extensions["db"].session().scalars(select(Shopper)).one()
+        assert shopper.line_user_id == SHOPPER_ID
+        assert shopper.follow_state is FollowState.FOLLOWING
+        assert shopper.display_name == "山田 花子"
+    replies = line.sent("reply")
+    assert len(replies) == 1 and replies[0]["reply_token"] == "rt-follow-1"
+    assert "山田 花子さん" in replies[0]["messages"][0]["text"]
+    assert "はじめまして" in replies[0]["messages"][0]["text"]
+
+
+def test_redelivered_event_has_no_second_effect(app, client, run_jobs, line):
+    event = load_webhook("follow")
+    assert signed_post(client, [event]).status_code == 200
+    redelivered = dict(event, deliveryContext={"isRedelivery": True})
+    assert signed_post(client, [redelivered, event]).status_code == 200
+    run_jobs()
+    assert _count(app, WebhookEvent) == 1
+    assert len(line.sent("reply")) == 1
+    assert _count(app, ConversationMessage) == 1
+
+
+def test_one_request_with_several_users(app, client, run_jobs, line):
+    other = "U" + "2" * 32
+    events = [
+        load_webhook("follow"),
+        load_webhook(
+            "follow",
+            webhookEventId="01JOTHER",
+            source={"type": "user", "userId": other},
+            replyToken="rt-o",
+        ),
+    ]
+    assert signed_post(client, events).status_code == 200
+    run_jobs()
+    with app.app_context():
+        ids = set(app.extensions["db"].session().scalars(select(Shopper.line_user_id)))
+    assert ids == {SHOPPER_ID, other}
+    assert {r["reply_token"] for r in line.sent("reply")} == {"rt-follow-1", "rt-o"}
+
+
+def test_unfollow_then_return(app, client, run_jobs, line):
+    signed_post(client, [load_webhook("follow")])
+    signed_post(client, [load_webhook("unfollow")])
+    run_jobs()
+    with app.app_context():
+        shopper = app.extensions["db"].session().scalars(select(Shopper)).one()
+        assert shopper.follow_state is FollowState.BLOCKED
+        assert shopper.blocked_at is not None
+    signed_post(client, [load_webhook("follow__unblocked")])
+    run_jobs()
+    with app.app_context():
+        shopper = app.extensions["db"].session().scalars(select(Shopper)).one()
+        assert shopper.follow_state is FollowState.FOLLOWING
+        assert shopper.follow_count == 2
+    assert "おかえりなさい" in line.sent("reply")[-1]["messages"][0]["text"]
+
+
+def test_text_is_logged_in_the_conversation(app, client, run_jobs):
+    signed_post(client, [load_webhook("message__text")])
+    run_jobs()
+    with app.app_context():
+        entry = app.extensions["db"].session().scalars(select(ConversationMessage)).one()
+    assert entry.direction is Direction.INBOUND
+    assert entry.text == "こんにちは!送料について教えてください😊"
+
+
+def test_unknown_event_type_is_ignored_not_an_error(app, client, run_jobs, line):
+    assert signed_post(client, [load_webhook("membership__joined")]).status_code == 200
+    run_jobs()
+    with app.app_context():
+        row = app.extensions["db"].session().scalars(select(WebhookEvent)).one()
+    assert row.state.value == "ignored"
+    assert line.calls == []
+
+
+def test_optout_postback_and_text_command(app, client, run_jobs, line):
+    signed_post(client, [load_webhook("postback__optout")])
+    run_jobs()
+    with app.app_context():
+        assert (
+            app.extensions["db"].session().scalars(select(Shopper)).one().marketing_opt_in is False
+        )
+    text_in = load_webhook("message__text", webhookEventId="01JOPTIN", replyToken="rt-optin")
+    text_in["message"] = dict(text_in["message"], text="配信再開")
+    signed_post(client, [text_in])
+    run_jobs()
+    with app.app_context():
+        assert (
+            app.extensions["db"].session().scalars(select(Shopper)).one().marketing_opt_in is True
+        )
+    assert "再開" in line.sent("reply")[-1]["messages"][0]["text"]
+
+
+def test_healthz_checks_database_and_redis(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_metrics_count_webhook_events(client, run_jobs):
+    signed_post(client, [load_webhook("follow")])
+    run_jobs()
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'bot_webhook_events_total{outcome="handled",type="follow"}' in text
