@@ -15,6 +15,7 @@ from bot.line import LineGateway
 from bot.logs import configure_logging
 from bot.queues import Queues, connect_redis
 from bot.settings import Settings
+from flex_templates import load_templates
 
 __all__ = ["create_app"]
 
@@ -52,13 +53,21 @@ def create_app(
         redis=redis,
         queues=Queues(redis),
         line_factory=(lambda: line) if line is not None else sdk_gateway_factory(settings),
+        # Loaded and validated now, so a broken shop template stops start-up with its file name.
+        templates=load_templates(
+            settings.templates_path,
+            placeholder_image_url=settings.placeholder_image_url,
+            timezone=settings.shop_timezone,
+        ),
     )
 
+    from bot import shop_api
     from bot.blueprints import health, webhook
     from bot.cli import register_cli
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(shop_api.bp)
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})
     return app

@@ -11,7 +11,10 @@ from bot.extensions import services
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
+    from flex_templates.cli import templates_cli
+
     app.cli.add_command(init_db_command)
+    app.cli.add_command(templates_cli)
 
 
 @click.command("init-db")

@@ -10,6 +10,7 @@ from flask import current_app
 from redis import Redis
 
 from bot.clock import Clock
+from flex_templates import TemplateRegistry
 from bot.db import Database
 from bot.line import LineGateway, SdkLineGateway
 from bot.queues import Queues
@@ -26,6 +27,7 @@ class Services:
     redis: Redis
     queues: Queues
     line_factory: Callable[[], LineGateway]
+    templates: TemplateRegistry
     _line: LineGateway | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -18,12 +18,12 @@ OPTED_IN = "お知らせの配信を再開しました。お得な情報をお�
 @route("postback", action="optout")
 def handle_postback_optout(event: Any, ctx: HandlerContext) -> None:
     """Stop marketing messages for this shopper and confirm."""
-    shoppers.set_marketing_opt_in(ctx.require_shopper(), False, ctx.clock.now())
+    shoppers.set_marketing_opt_in(ctx.session, ctx.require_shopper(), False, ctx.clock.now())
     ctx.reply([text(OPTED_OUT)])
 
 
 @route("postback", action="optin")
 def handle_postback_optin(event: Any, ctx: HandlerContext) -> None:
     """Resume marketing messages for this shopper and confirm."""
-    shoppers.set_marketing_opt_in(ctx.require_shopper(), True, ctx.clock.now())
+    shoppers.set_marketing_opt_in(ctx.session, ctx.require_shopper(), True, ctx.clock.now())
     ctx.reply([text(OPTED_IN)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from bot.db import Base, Database
 from bot.line import InMemoryLineGateway, Profile
 from bot.services.webhook_events import sign_body
 from bot.settings import Settings, normalize_database_url
+from line_emulator import EmulatorServer
 
-# pytest_plugins = ["line_emulator.pytest_plugin"]
 
 TEST_SECRET = "test-channel-secret"
 TEST_TOKEN = "test-channel-access-token"
@@ -148,3 +149,57 @@ def signed_post(
         data=body,
         headers={"X-Line-Signature": sign_body(secret, body), "Content-Type": "application/json"},
     )
+
+
+class LiveServer:
+    """A Flask app served over real HTTP on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    """The LINE emulator on a real socket, with the test channel's secret and token."""
+    server = EmulatorServer(channel_secret=TEST_SECRET, channel_access_token=TEST_TOKEN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def e2e_app(settings: Settings, db: Database, redis: Redis, emulator: EmulatorServer) -> Flask:
+    """The app with the real SDK gateway talking HTTP to the emulator."""
+    return create_app(
+        settings.with_changes(line_api_base_url=emulator.base_url), redis=redis, database=db
+    )
+
+
+@pytest.fixture
+def live_bot(e2e_app: Flask, emulator: EmulatorServer) -> Iterator[LiveServer]:
+    """The bot served over HTTP; the emulator's shopper webhooks are sent to it."""
+    server = LiveServer(e2e_app)
+    emulator.webhook_url = f"{server.url}/callback"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def e2e_jobs(e2e_app: Flask, redis: Redis) -> Callable[[], None]:
+    """Run queued jobs of the e2e app with a real RQ worker until the queues are empty."""
+
+    def run() -> None:
+        worker = SimpleWorker(e2e_app.extensions["bot"].queues.all(), connection=redis)
+        with e2e_app.app_context():
+            worker.work(burst=True, logging_level="WARNING")
+
+    return run

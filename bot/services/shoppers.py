@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import signals
 from bot.line import Profile
 from bot.models import FollowState, Shopper
 
@@ -43,6 +44,7 @@ def record_follow(session: Session, line_user_id: str, now: datetime) -> Shopper
     shopper.blocked_at = None
     shopper.follow_count += 1
     shopper.updated_at = now
+    signals.shopper_followed.send(None, session=session, shopper=shopper, now=now)
     return shopper
 
 
@@ -52,6 +54,7 @@ def record_unfollow(session: Session, line_user_id: str, now: datetime) -> Shopp
     shopper.follow_state = FollowState.BLOCKED
     shopper.blocked_at = now
     shopper.updated_at = now
+    signals.shopper_unfollowed.send(None, session=session, shopper=shopper, now=now)
     return shopper
 
 
@@ -63,11 +66,14 @@ def apply_profile(shopper: Shopper, profile: Profile, now: datetime) -> None:
     shopper.updated_at = now
 
 
-def set_marketing_opt_in(shopper: Shopper, opt_in: bool, now: datetime) -> bool:
+def set_marketing_opt_in(session: Session, shopper: Shopper, opt_in: bool, now: datetime) -> bool:
     """Change marketing consent; returns True if it changed."""
     if shopper.marketing_opt_in == opt_in:
         return False
     shopper.marketing_opt_in = opt_in
     shopper.opt_in_changed_at = now
     shopper.updated_at = now
+    signals.marketing_consent_changed.send(
+        None, session=session, shopper=shopper, now=now, opt_in=opt_in
+    )
     return True
