@@ -62,12 +62,19 @@ def create_app(
     )
 
     from bot import shop_api
+    from bot import console
     from bot.blueprints import health, webhook
     from bot.cli import register_cli
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(console.bp)
     app.register_blueprint(shop_api.bp)
+    from bot.blueprints import tracking
+    from handlers.deliveries import init_app as init_deliveries
+
+    app.register_blueprint(tracking.bp)
+    init_deliveries(app)  # loads and checks the scenario file: a bad one stops start-up
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})
     return app

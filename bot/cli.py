@@ -11,10 +11,16 @@ from bot.extensions import services
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
+    from bot.console_cli import operators_group
+    from bot.delivery_cli import deliveries_cli
+    from bot.faq_cli import faq_group
     from flex_templates.cli import templates_cli
 
     app.cli.add_command(init_db_command)
     app.cli.add_command(templates_cli)
+    app.cli.add_command(faq_group)
+    app.cli.add_command(deliveries_cli)
+    app.cli.add_command(operators_group)
 
 
 @click.command("init-db")

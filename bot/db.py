@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -62,6 +62,12 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A pooled connection where each statement commits on its own."""
+        with self.engine.connect() as connection:
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
     def create_all(self) -> None:
         """Create every table (tests and dev); production uses Alembic migrations."""
         import bot.models  # noqa: F401  (registers every table on Base.metadata)
@@ -87,7 +93,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it costs a round-trip on every checkout of the webhook's hot path. A dropped
+    # connection fails one request (LINE redelivers it) and SQLAlchemy then refreshes the pool.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def init_app(app: Flask, database: Database) -> None:

@@ -10,11 +10,12 @@ from flask import current_app
 from redis import Redis
 
 from bot.clock import Clock
-from flex_templates import TemplateRegistry
 from bot.db import Database
+from bot.enqueue_batcher import EnqueueBatcher
 from bot.line import LineGateway, SdkLineGateway
 from bot.queues import Queues
 from bot.settings import Settings
+from flex_templates import TemplateRegistry
 
 
 @dataclass
@@ -28,8 +29,17 @@ class Services:
     queues: Queues
     line_factory: Callable[[], LineGateway]
     templates: TemplateRegistry
+    webhook_batcher: EnqueueBatcher = field(init=False)
     _line: LineGateway | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        from bot import jobs
+
+        def enqueue(ids: list[int]) -> None:
+            self.queues.webhooks.enqueue(jobs.handle_webhook_events, ids, retry=jobs.WEBHOOK_RETRY)
+
+        self.webhook_batcher = EnqueueBatcher(enqueue, self.settings.webhook_batch_seconds)
 
     @property
     def line(self) -> LineGateway:

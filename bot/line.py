@@ -152,9 +152,16 @@ class SdkLineGateway:
     def close(self) -> None:
         self._client.close()
 
+    def _request(self, model: Any, data: dict[str, Any]) -> Any:
+        # The SDK's pydantic models refuse some invalid requests before anything is sent.
+        try:
+            return model.from_dict(data)
+        except ValueError as exc:
+            raise LineClientError(f"invalid request: {exc}".splitlines()[0]) from None
+
     def reply(self, reply_token: str, messages: Sequence[Message]) -> SendResult:
-        request = self._m.ReplyMessageRequest.from_dict(
-            {"replyToken": reply_token, "messages": list(messages)}
+        request = self._request(
+            self._m.ReplyMessageRequest, {"replyToken": reply_token, "messages": list(messages)}
         )
         response = self._call(self._api.reply_message_with_http_info, request)
         return SendResult(_request_id(response.headers))
@@ -162,7 +169,7 @@ class SdkLineGateway:
     def push(
         self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
     ) -> SendResult:
-        request = self._m.PushMessageRequest.from_dict({"to": to, "messages": list(messages)})
+        request = self._request(self._m.PushMessageRequest, {"to": to, "messages": list(messages)})
         try:
             response = self._call(self._api.push_message_with_http_info, request, retry_key)
         except LineClientError as exc:

@@ -8,14 +8,19 @@ from typing import Any
 
 from rq_scheduler import Scheduler
 
-from bot import jobs
+from bot import delivery_jobs, jobs
+from bot.console.jobs import return_idle_tickets
 from bot.settings import Settings
+from bot.shop_api.maintenance import purge_expired_link_records
 
 
 def periodic_jobs(settings: Settings) -> list[tuple[Callable[..., Any], int, str]]:
     """(job function, interval in seconds, queue) for every periodic job."""
     return [
         (jobs.requeue_stale_webhook_events, 60, "default"),
+        (delivery_jobs.dispatch_due_deliveries, settings.dispatch_interval_seconds, "deliveries"),
+        (return_idle_tickets, 60, "default"),
+        (purge_expired_link_records, 3600, "default"),
     ]
 
 

@@ -78,10 +78,15 @@ class Settings:
         default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
     )
     daily_marketing_cap: int = 2
+    abandonment_cooldown_hours: int = 72
+    delivery_lease_seconds: int = 300
+    delivery_send_threads: int = 8
     business_hours: BusinessHours = field(
         default_factory=lambda: BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))
     )
     support_idle_timeout_minutes: int = 60
+    webhook_batch_seconds: float = 0.0
+    support_response_minutes: int = 30
 
     @property
     def tz(self) -> ZoneInfo:
@@ -140,10 +145,15 @@ class Settings:
             dispatch_interval_seconds=int(reader.number("DISPATCH_INTERVAL_SECONDS", 10, 1)),
             quiet_hours=parse_quiet_hours(env_vars.get("QUIET_HOURS", "21:00-09:00")),
             daily_marketing_cap=int(reader.number("DAILY_MARKETING_CAP", 2, 0)),
+            abandonment_cooldown_hours=int(reader.number("ABANDONMENT_COOLDOWN_HOURS", 72, 0)),
+            delivery_lease_seconds=int(reader.number("DELIVERY_LEASE_SECONDS", 300, 30)),
+            delivery_send_threads=int(reader.number("DELIVERY_SEND_THREADS", 8, 1)),
             business_hours=parse_business_hours(
                 reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")
             ),
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
+            webhook_batch_seconds=reader.number("WEBHOOK_BATCH_MS", 5, 0) / 1000,
+            support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
         )
         if (
             production

@@ -8,6 +8,7 @@ import unicodedata
 from linebot.v3.webhooks import MessageEvent
 
 from bot.services.messaging import log_inbound
+from handlers.faq import answer_question
 from handlers.registry import HandlerContext, action_handler, route
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def handle_text(event: MessageEvent, ctx: HandlerContext) -> None:
     handler = action_handler(action) if action else None
     if handler is not None:
         handler(event, ctx)
+    else:
+        answer_question(event, ctx, body)
 
 
 @route("message")

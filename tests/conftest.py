@@ -28,7 +28,6 @@ from bot.services.webhook_events import sign_body
 from bot.settings import Settings, normalize_database_url
 from line_emulator import EmulatorServer
 
-
 TEST_SECRET = "test-channel-secret"
 TEST_TOKEN = "test-channel-access-token"
 WEBHOOK_FIXTURES = Path(__file__).parent / "webhooks"

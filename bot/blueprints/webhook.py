@@ -46,18 +46,11 @@ def callback() -> tuple[Response, int] | Response:
         return _bad_request(f"malformed webhook body: {exc}")
 
     if events:  # an empty list is LINE's verification request
-        session = svc.db.session()
-        new_ids = store_new_events(session, events, svc.clock.now())
-        session.commit()
+        with svc.db.autocommit() as connection:
+            new_ids = store_new_events(connection, events, svc.clock.now())
         if new_ids:
-            try:
-                svc.queues.webhooks.enqueue(
-                    jobs.handle_webhook_events, new_ids, retry=jobs.WEBHOOK_RETRY
-                )
-            except Exception:
-                # Stored already: the periodic sweep enqueues them again, so LINE gets its 200.
-                log.exception("enqueue failed; events will be swept", extra={"count": len(new_ids)})
-        log.info("webhook stored", extra={"events": len(events), "new": len(new_ids)})
+            svc.webhook_batcher.add(new_ids)
+        log.debug("webhook stored", extra={"events": len(events), "new": len(new_ids)})
     WEBHOOK_REQUESTS.labels("200").inc()
     ACK_SECONDS.observe(time.perf_counter() - started)
     return jsonify(status="ok")

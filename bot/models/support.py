@@ -38,7 +38,7 @@ class SupportTicket(Base):
     reason: Mapped[TicketReason] = mapped_column(_enum(TicketReason))
     priority: Mapped[int] = mapped_column(default=0)
     summary: Mapped[str | None] = mapped_column(Text)
-    operator_id: Mapped[int | None]
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"), index=True)
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.models import WebhookEvent, WebhookEventState
@@ -50,9 +51,13 @@ def parse_events(payload: Any) -> list[dict[str, Any]]:
 
 
 def store_new_events(
-    session: Session, events: Sequence[dict[str, Any]], now: datetime
+    connection: Connection, events: Sequence[dict[str, Any]], now: datetime
 ) -> list[int]:
-    """Insert events, skipping ids already stored; return the ids of the new rows only."""
+    """Insert events, skipping ids already stored; return the ids of the new rows only.
+
+    One multi-row INSERT … ON CONFLICT DO NOTHING is atomic on its own, so the webhook path
+    runs it in autocommit: a single round-trip instead of BEGIN/INSERT/COMMIT.
+    """
     if not events:
         return []
     rows = [
@@ -68,18 +73,18 @@ def store_new_events(
         }
         for e in {e["webhookEventId"]: e for e in events}.values()  # same id twice in one body
     ]
-    dialect = session.get_bind().dialect.name
+    table = WebhookEvent.__table__
+    dialect = connection.dialect.name
     if dialect == "postgresql":
-        stmt = postgresql.insert(WebhookEvent).on_conflict_do_nothing(
-            index_elements=["webhook_event_id"]
-        )
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"])
     elif dialect == "sqlite":
-        stmt = sqlite.insert(WebhookEvent).on_conflict_do_nothing(
-            index_elements=["webhook_event_id"]
-        )
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"])
     else:  # pragma: no cover - only the two supported databases reach here
-        stmt = insert(WebhookEvent)
-    result = session.execute(stmt.returning(WebhookEvent.id), rows)
+        stmt = insert(table)
+    if len(rows) == 1:
+        result = connection.execute(stmt.values(rows[0]).returning(table.c.id))
+    else:
+        result = connection.execute(stmt.values(rows).returning(table.c.id))
     return sorted(result.scalars().all())
 
 

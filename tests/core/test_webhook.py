@@ -121,8 +121,17 @@ def test_text_is_logged_in_the_conversation(app, client, run_jobs):
     signed_post(client, [load_webhook("message__text")])
     run_jobs()
     with app.app_context():
-        entry = app.extensions["db"].session().scalars(select(ConversationMessage)).one()
-    assert entry.direction is Direction.INBOUND
+        entry = (
+            app.extensions["db"]
+            .session()
+            .scalars(
+                select(ConversationMessage).where(
+                    ConversationMessage.direction == Direction.INBOUND
+                )
+            )
+            .one()
+        )
+    assert entry.webhook_event_id == "01JMESSAGE0000000000000000"
     assert entry.text == "こんにちは!送料について教えてください😊"
 
 

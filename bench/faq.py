@@ -1,0 +1,146 @@
+"""FAQ matcher benchmark: per-query p50/p95, build time and memory; --calibrate refits thresholds.
+
+Run from the repository root: `.venv/bin/python bench/faq.py [--calibrate]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.services.faq_file import FaqEntry, load_faq_file  # noqa: E402
+from bot.services.faq_match import (  # noqa: E402
+    FaqMatcher,
+    calibration_samples,
+    default_analyzer,
+    evaluate,
+    fit_calibration,
+    read_eval_rows,
+)
+
+SHARED_FAQ = ROOT / ".." / "shared" / "faq"
+SAMPLE_FAQ = ROOT / "data" / "faq_sample.yaml"
+HELDOUT = ROOT / "tests" / "faq" / "heldout.tsv"
+
+_NOUN_TEXT = (
+    "送料 配送 返品 交換 ポイント クーポン 会員 パスワード 領収書 請求書 在庫 カート サイズ "
+    "ラッピング 海外 店舗 注文 支払い 手数料 メール 住所 商品 予約 保証 修理 色 素材 洗濯 "
+    "定期便 おまとめ 同梱 予約商品 名入れ 刺繍 採寸 ギフト券 口コミ レビュー"
+)
+_NOUNS = _NOUN_TEXT.split()
+_FRAMES = (
+    "{a}の{b}について教えてください",
+    "{a}と{b}はどうなりますか",
+    "{a}で{b}を変更できますか",
+    "{a}の{b}はいくらですか",
+    "{a}が{b}できない",
+)
+
+
+def synthetic_entries(n: int, seed: int = 7) -> list[FaqEntry]:
+    """n made-up entries built from shop nouns, for timing only."""
+    rng = random.Random(seed)
+    entries = []
+    for i in range(n):
+        a, b, c = rng.sample(_NOUNS, 3)
+        frame = rng.choice(_FRAMES)
+        entries.append(
+            FaqEntry(
+                id=f"syn_{i}",
+                question=frame.format(a=a, b=b),
+                variants=(rng.choice(_FRAMES).format(a=b, b=c),),
+                keywords=(a + b, c),
+                answer=f"{a}と{b}については、{c}のページをご確認ください。",
+                category=None,
+            )
+        )
+    return entries
+
+
+def time_queries(matcher: FaqMatcher, queries: list[str], rounds: int = 5) -> tuple[float, float]:
+    """p50 and p95 of one ask() in milliseconds."""
+    samples = []
+    for _ in range(rounds):
+        for q in queries:
+            start = time.perf_counter()
+            matcher.ask(q)
+            samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95)]
+
+
+def time_build(entries: list[FaqEntry]) -> tuple[FaqMatcher, float, float]:
+    """Build, returning the matcher, seconds taken and the index's traced MiB."""
+    start = time.perf_counter()
+    matcher = FaqMatcher.build(entries)
+    seconds = time.perf_counter() - start
+    # Measured on a second build: tracing slows the build down several times.
+    tracemalloc.start()
+    traced = FaqMatcher.build(entries)
+    size = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    del traced
+    return matcher, seconds, size
+
+
+def main() -> None:
+    """Print timings, memory and accuracy; with --calibrate print a fitted Calibration."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calibrate", action="store_true", help="refit confidence thresholds")
+    args = parser.parse_args()
+
+    faq_path = SHARED_FAQ / "faq.yaml"
+    faq_sets = [load_faq_file(SAMPLE_FAQ)]
+    if faq_path.exists():
+        faq_sets.insert(0, load_faq_file(faq_path))
+    if args.calibrate:
+        samples = [s for entries in faq_sets for s in calibration_samples(entries)]
+        print(fit_calibration(samples))
+        return
+
+    start = time.perf_counter()
+    default_analyzer().features("辞書を読み込む")
+    print(f"dictionary load: {time.perf_counter() - start:.2f} s")
+
+    queries = ["送料はいくら?", "荷物が届かない", "オペレーターと話したい", "今日はいい天気ですね"]
+    if faq_path.exists():
+        queries = [q for q, _ in read_eval_rows(SHARED_FAQ / "dev_queries.tsv")]
+    named = [("sample FAQ", faq_sets[-1]), ("1,000 synthetic", synthetic_entries(1000))]
+    if faq_path.exists():
+        named.insert(0, ("shared FAQ", faq_sets[0]))
+    for name, entries in named:
+        matcher, seconds, peak = time_build(entries)
+        p50, p95 = time_queries(matcher, queries)
+        print(
+            f"{name:>16}: {len(entries)} entries, build {seconds * 1000:.0f} ms "
+            f"(index {peak:.1f} MiB), ask p50 {p50:.2f} ms, p95 {p95:.2f} ms"
+        )
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak RSS: {rss:.0f} MiB (the Sudachi dictionary is memory-mapped)")
+    matcher = FaqMatcher.build(faq_sets[0])
+    sets = [("held-out", HELDOUT)]
+    if faq_path.exists():
+        sets.insert(0, ("dev", SHARED_FAQ / "dev_queries.tsv"))
+    for name, path in sets:
+        report = evaluate(matcher, read_eval_rows(path))
+        figures = ", ".join(
+            f"{kind} {report.accuracy(kind):.1%} ({report.correct.get(kind, 0)}/{total})"
+            for kind, total in sorted(report.totals.items())
+        )
+        print(f"{name}: {figures}")
+        for miss in report.misses:
+            print("   miss:", *miss)
+
+
+if __name__ == "__main__":
+    main()

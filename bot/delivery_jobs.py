@@ -1,0 +1,121 @@
+"""RQ jobs of the step-delivery engine: the periodic dispatcher and the batch sender."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select
+
+from bot.extensions import Services
+from bot.jobs import job_context
+from bot.models import Delivery
+from bot.services import deliveries
+from bot.services.delivery_send import DeliverySender
+from bot.services.scenarios import ScenarioBook, load_scenarios
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = 100  # deliveries per RQ job
+CLAIM_CHUNK = 1000  # rows claimed per transaction
+MAX_PER_TICK = 50_000  # bounds one tick; the next tick takes the rest
+
+
+def scenario_book(app: Flask) -> ScenarioBook:
+    """The app's scenarios, loaded (and validated) once by `init_app`."""
+    book = app.extensions.get("scenarios")
+    if book is None:
+        settings = app.extensions["bot"].settings
+        book = load_scenarios(settings.scenarios_path, settings.templates_path)
+        app.extensions["scenarios"] = book
+    return book
+
+
+def dispatch_due_deliveries() -> int:
+    """Claim due deliveries in chunks and enqueue one send job per batch; returns the count."""
+    with job_context("dispatch_due_deliveries") as services:
+        session = services.db.session()
+        lease = timedelta(seconds=services.settings.delivery_lease_seconds)
+        now = services.clock.now()
+        include_marketing = deliveries.marketing_paused_until(session, now) is None
+        total = 0
+        while total < MAX_PER_TICK:
+            ids = deliveries.claim_due(
+                session,
+                now,
+                limit=min(CLAIM_CHUNK, MAX_PER_TICK - total),
+                lease=lease,
+                include_marketing=include_marketing,
+            )
+            # Committed before enqueueing: if Redis loses the jobs, the rows stay `sending`
+            # and the lease brings them back; nothing depends on Redis remembering them.
+            session.commit()
+            for start in range(0, len(ids), SEND_BATCH):
+                services.queues.deliveries.enqueue(
+                    send_deliveries,
+                    ids[start : start + SEND_BATCH],
+                    result_ttl=0,
+                    failure_ttl=24 * 3600,
+                )
+            total += len(ids)
+            if len(ids) < CLAIM_CHUNK:
+                break
+        if total:
+            log.info("deliveries dispatched", extra={"count": total})
+        return total
+
+
+def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
+    """Send claimed deliveries, overlapping the HTTP round-trips on a few threads."""
+    from flask import current_app
+
+    with job_context("send_deliveries") as services:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        sender = DeliverySender(
+            session_factory=services.db.session_factory,
+            line=services.line,
+            clock=services.clock,
+            settings=services.settings,
+            book=scenario_book(app),
+            templates=services.templates,
+            row_locks=services.db.dialect == "postgresql",
+        )
+        groups = _by_shopper(services, delivery_ids)
+        threads = min(services.settings.delivery_send_threads, len(groups))
+        if threads <= 1:
+            outcomes = [sender.send(i) for group in groups for i in group]
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="send") as pool:
+                results = pool.map(lambda group: [sender.send(i) for i in group], groups)
+                outcomes = [outcome for group in results for outcome in group]
+        if "sent" in outcomes:
+            _clear_monthly_limit(services)
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+
+def _by_shopper(services: Services, delivery_ids: list[int]) -> list[list[int]]:
+    """The ids grouped per shopper: one shopper's sends run in order, so the daily cap holds."""
+    rows = services.db.session().execute(
+        select(Delivery.id, Delivery.shopper_id).where(Delivery.id.in_(delivery_ids))
+    )
+    groups: dict[int, list[int]] = {}
+    for delivery_id, shopper_id in rows:
+        groups.setdefault(shopper_id, []).append(delivery_id)
+    services.db.session().commit()  # end the read transaction before the threads start
+    return list(groups.values())
+
+
+def _clear_monthly_limit(services: Services) -> None:
+    """A push went through, so LINE's monthly limit no longer applies."""
+    from bot.metrics import MONTHLY_LIMIT
+
+    session = services.db.session()
+    if deliveries.marketing_paused_until(session, services.clock.now()) is not None:
+        deliveries.clear_marketing_pause(session)
+        MONTHLY_LIMIT.set(0)
+        log.warning("LINE accepts pushes again: marketing resumed")

@@ -1,0 +1,672 @@
+"""Matching a shopper's Japanese question to the shop's FAQ, or to a request for a person."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from bot.services.faq_file import FaqEntry
+
+Intent = Literal["faq", "human", "none"]
+Outcome = Literal["answer", "suggest", "none", "human"]
+
+# --------------------------------------------------------------------------- normalisation
+
+_LONG_VOWEL_LIKE = "ー-~〜−‐‑–—―ｰ"
+_KATAKANA = r"\u30a1-\u30fa"
+_LONG_VOWEL_RE = re.compile(rf"(?<=[{_KATAKANA}ー])[{re.escape(_LONG_VOWEL_LIKE)}]+")
+_REPEAT_RE = re.compile(r"([ーっッ!?])\1+")
+_SPACE_RE = re.compile(r"\s+")
+# After 2+ kanji, katakana or latin letters, 「って」 is the colloquial topic particle (送料って),
+# not a verb's te-form (送って), so it can safely become は.
+_TTE_RE = re.compile(
+    rf"(?:(?<=[\u4e00-\u9fff]{{2}})|(?<=[{_KATAKANA}ーa-z0-9]))って(?=[^ぁ-ゖ]|$|[いなど])"
+)
+_ENDINGS = (
+    "でしょうか",
+    "ですか",
+    "ますか",
+    "ません",
+    "でしょう",
+    "ください",
+    "くださいませ",
+    "下さい",
+    "ほしいです",
+    "ほしい",
+    "欲しい",
+    "したいです",
+    "したい",
+    "たいです",
+    "たい",
+    "んですが",
+    "のですが",
+    "んですけど",
+    "ですが",
+    "ですけど",
+    "けど",
+    "です",
+    "ます",
+    "かな",
+    "よね",
+    "ね",
+    "よ",
+    "か",
+    "の",
+    "な",
+)
+_ENDING_RE = re.compile("(?:" + "|".join(sorted(map(re.escape, _ENDINGS), key=len)[::-1]) + ")$")
+
+
+def _is_dropped_char(ch: str) -> bool:
+    cat = unicodedata.category(ch)
+    # Punctuation, symbols (emoji are So), marks used in emoji sequences, and format characters.
+    return cat[0] in "PS" or cat in ("Mn", "Me", "Cf", "Co", "Cs") and ch not in "゙゚"
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, lower case, one long-vowel mark, no punctuation or emoji, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _LONG_VOWEL_RE.sub("ー", text)
+    text = "".join(" " if _is_dropped_char(ch) else ch for ch in text)
+    text = _REPEAT_RE.sub(r"\1", text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def fold_kana(text: str) -> str:
+    """Write hiragana as katakana so that きゃんせる and キャンセル compare equal."""
+    return "".join(chr(ord(ch) + 0x60) if "ぁ" <= ch <= "ゖ" else ch for ch in text)
+
+
+def strip_polite(text: str) -> str:
+    """Drop polite or wishful sentence endings and turn the colloquial って into は."""
+    text = _TTE_RE.sub("は", text)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _ENDING_RE.sub("", text).rstrip()
+    return text or previous or ""
+
+
+def normalize_query(text: str) -> str:
+    """The form of a text that the matcher analyses: normalised and without polite endings."""
+    return strip_polite(normalize_text(text))
+
+
+# --------------------------------------------------------------------------- asking for a person
+
+_PERSON = (
+    r"(?:担当(?:者|の(?:方|かた|人))?|係(?:の)?(?:人|方|かた)|オペレータ|スタッフ|店員|人間|有人"
+    r"|中の人|責任者|サポート(?:の人|担当)|誰か|だれか|生身|(?<![\u4e00-\u9fff])人(?![気数分件])|ひと)"
+)
+_REQUEST = (
+    r"(?:話|はな[しさせす]|繋|つな[いぎげ]|代わ|かわって|替わ|対応|相談|呼|よん|よべ|やり[とと取]"
+    r"|やりとり|聞[きけ]|きき|連絡|お願い|おねがい|出て|でて|チャット|切り替え|切替|変えて|ください)"
+)
+_HUMAN_PATTERNS = (
+    re.compile(_PERSON + r".{0,12}?" + _REQUEST),
+    re.compile(r"有人|オペレータ|人工知能じゃな|ボットじゃな|botじゃな|aiじゃな|機械じゃな"),
+    re.compile(
+        r"電話(?:で|に|を)?.{0,4}?(?:話|はな[しさ]|相談|かけ|し(?:たい|て(?:ほし|くだ|もら)))"
+    ),
+    re.compile(r"直接.{0,8}?(?:話|はな[しさ]|相談|やり[とと取]|やりとり)"),
+)
+_HUMAN_ALONE = re.compile(_PERSON + r"(?:さん|様|さま)?(?:を|に|と|で)?(?:お願い)?")
+_NOT_WANTED = re.compile(
+    r"(?:不要|いらない|いりません|結構|必要ない|要らない|なしで|なくて(?:いい|大丈夫))"
+)
+
+
+def is_human_request(text: str) -> bool:
+    """True when the shopper asks to talk with a person rather than the bot."""
+    norm = normalize_text(text).replace(" ", "")
+    if not norm or _NOT_WANTED.search(norm):
+        return False
+    if _HUMAN_ALONE.fullmatch(strip_polite(norm)):
+        return True
+    return any(p.search(norm) for p in _HUMAN_PATTERNS)
+
+
+# --------------------------------------------------------------------------- analysis
+
+# Verbs and adjectives that carry no topic (する, ある, できる, ...) are tagged 非自立可能 by the
+# dictionary; these few common words carry none either.
+# 教える and 知る frame a question (〜を教えて, 〜を知りたい), 就く and 関する are parts of
+# について and に関して: none of them says anything about the topic.
+_STOP_TEXT = (
+    "事 物 物事 方 様 為る 有る 居る 成る 出来る 下さる 呉れる 貰う 頂く 良い 言う 思う "
+    "此れ 其れ 何 御 今 どう 教える 知る これ それ あれ どれ 私 僕 自分 よう 感じ ところ "
+    "場合 時 際 前 後 就く 関する 対する"
+)
+_STOP_LEMMAS = frozenset(_STOP_TEXT.split())
+_CONTENT_POS = frozenset(("名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞", "接尾辞"))
+_NEGATIONS = frozenset(("ない", "ず", "ぬ", "無い"))
+
+# How much each kind of feature counts; set by leave-one-out over FAQ variants (bench/faq.py).
+WEIGHT_LEMMA = 1.0
+WEIGHT_PAIR = 0.6
+WEIGHT_SYNONYM = 0.8
+WEIGHT_CHAR = 0.35
+WEIGHT_STEM = 0.5
+PAIR_WINDOW = 2
+_NOISE_RE = re.compile(r"[ぁ-ゖ]|[a-z]|[0-9.,]+[a-z]*")
+_HIRAGANA_RE = re.compile(r"[ぁ-ゖ]+")
+_KANJI_STEM_RE = re.compile(r"[\u4e00-\u9fff]+(?=[ぁ-ゖ])")
+
+
+@dataclass(frozen=True)
+class _Lemma:
+    text: str
+    groups: tuple[int, ...]
+    is_verb: bool
+
+
+@cache
+def _sudachi_dictionary() -> object:
+    from sudachipy import Dictionary
+
+    return Dictionary(dict="core")
+
+
+class Analyzer:
+    """Turns a text into weighted features: lemmas, lemma pairs, synonym groups, char bigrams."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _tokenizer(self) -> object:
+        # Sudachi tokenizers are not safe to share between threads; the dictionary is.
+        tok = getattr(self._local, "tokenizer", None)
+        if tok is None:
+            from sudachipy import SplitMode
+
+            tok = _sudachi_dictionary().tokenizer(mode=SplitMode.C)  # type: ignore[attr-defined]
+            self._local.tokenizer = tok
+        return tok
+
+    def lemmas(self, text: str) -> list[_Lemma]:
+        """Content words as Sudachi normalised forms with their synonym groups."""
+        from sudachipy import SplitMode
+
+        out: list[_Lemma] = []
+        for m in self._tokenizer().tokenize(text):  # type: ignore[attr-defined]
+            pos = m.part_of_speech()
+            lemma = m.normalized_form()
+            if lemma in _NEGATIONS and pos[0] == "助動詞" and out:
+                out.append(_Lemma(out[-1].text + "~否", (), False))
+                continue
+            if pos[0] not in _CONTENT_POS or pos[1] in ("非自立可能", "数詞"):
+                continue
+            if lemma in _STOP_LEMMAS or _NOISE_RE.fullmatch(lemma):
+                continue
+            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞"))
+            if lemma[0] == "御" and len(lemma) > 1:
+                # お店 is 御店 in the dictionary; the bare noun is what other texts say.
+                out.append(_Lemma(lemma[1:], (), False))
+            parts = m.split(SplitMode.A)
+            if len(parts) > 1:
+                for p in parts:
+                    if p.part_of_speech()[0] in _CONTENT_POS and p.normalized_form() != lemma:
+                        out.append(_Lemma(p.normalized_form(), tuple(p.synonym_group_ids()), False))
+        return out
+
+    def features(self, text: str, *, head_boost: float = 1.0) -> dict[str, float]:
+        """Weighted features of one text (already passed through normalize_query)."""
+        feats: dict[str, float] = {}
+        lemmas = self.lemmas(text)
+        # Japanese is head-final: the last content word is usually what the shopper wants done.
+        head = next((lm.text for lm in reversed(lemmas) if not lm.text.endswith("~否")), None)
+        for lm in lemmas:
+            feats["w:" + lm.text] = WEIGHT_LEMMA * (head_boost if lm.text == head else 1.0)
+            for g in lm.groups:
+                feats.setdefault(f"s:{g}", WEIGHT_SYNONYM)
+            if lm.is_verb:
+                # Transitive/intransitive pairs share the kanji stem: 届く/届ける, 変わる/変える.
+                stem = _KANJI_STEM_RE.match(lm.text)
+                if stem:
+                    feats.setdefault("v:" + stem.group(), WEIGHT_STEM)
+        # Two concepts close together, in either order (サイズを変更 / 変えたいサイズ).
+        concepts = [str(lm.groups[0]) if lm.groups else lm.text for lm in lemmas]
+        for i, a in enumerate(concepts):
+            for b in concepts[i + 1 : i + 1 + PAIR_WINDOW]:
+                if a != b:
+                    feats["p:" + "|".join(sorted((a, b)))] = WEIGHT_PAIR
+        chars = text.replace(" ", "")
+        for i in range(len(chars) - 1):
+            bigram = chars[i : i + 2]
+            # Bigrams of hiragana alone are grammar (について, ですか), not topic.
+            if not _HIRAGANA_RE.fullmatch(bigram):
+                feats.setdefault("c:" + fold_kana(bigram), WEIGHT_CHAR)
+        return feats
+
+
+@cache
+def default_analyzer() -> Analyzer:
+    """The process-wide analyzer (the Sudachi dictionary is loaded once)."""
+    return Analyzer()
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One FAQ entry and how likely it is the one the shopper means (0-1)."""
+
+    faq_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the bot should do with a message.
+
+    outcome "answer": send the answer of faq_id. "suggest": offer the candidates as choices
+    (intent is "faq" but faq_id is None). "none": nothing fits. "human": hand over to staff.
+    """
+
+    intent: Intent
+    faq_id: str | None
+    score: float
+    candidates: list[Candidate]
+    outcome: Outcome
+
+    def to_json(self) -> dict[str, object]:
+        """The issue's JSON shape: intent, faq_id (or None), score and candidates."""
+        return {
+            "intent": self.intent,
+            "faq_id": self.faq_id,
+            "score": round(self.score, 4),
+            "candidates": [
+                {"faq_id": c.faq_id, "score": round(c.score, 4)} for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic model from raw match signals to confidence, and the two decision thresholds."""
+
+    bias: float
+    w_top: float
+    w_margin: float
+    w_coverage: float
+    w_keyword: float
+    answer_at: float
+    suggest_at: float
+
+    def confidence(self, signals: tuple[float, float, float, float]) -> float:
+        """Probability that the top entry is the right one."""
+        top, margin, coverage, keyword = signals
+        z = (
+            self.bias
+            + self.w_top * top
+            + self.w_margin * margin
+            + self.w_coverage * coverage
+            + self.w_keyword * keyword
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+# Printed by `python bench/faq.py --calibrate`: fitted on leave-one-out over the variants of the
+# shared FAQ and data/faq_sample.yaml, against GENERIC_OFF_TOPIC; see docs/faq-matching.md.
+DEFAULT_CALIBRATION = Calibration(
+    bias=-2.5374,
+    w_top=3.5877,
+    w_margin=3.4108,
+    w_coverage=2.1049,
+    w_keyword=3.1975,
+    answer_at=0.3147,
+    suggest_at=0.1981,
+)
+
+# --------------------------------------------------------------------------- matcher
+
+
+@dataclass(frozen=True)
+class _Doc:
+    entry: int
+    norm: float
+    kind: int  # _TEXT, _UNION or _ANSWER
+
+
+_TEXT, _UNION, _ANSWER = 0, 1, 2
+# How the per-entry similarities add up; set by leave-one-out (bench/faq.py --tune).
+SCORE_BEST_TEXT = 0.3
+SCORE_UNION = 0.55
+SCORE_ANSWER = 0.15
+SCORE_KEYWORD = 0.15
+HEAD_BOOST = 1.5
+TIE_RATIO = 0.9
+COMMON_MIN_ENTRIES = 40
+COMMON_SHARE = 0.04
+
+
+@dataclass
+class FaqMatcher:
+    """An immutable index over FAQ entries; build a new one when the FAQ changes."""
+
+    entries: tuple[FaqEntry, ...]
+    analyzer: Analyzer
+    calibration: Calibration
+    _docs: list[_Doc] = field(repr=False)
+    _postings: dict[str, list[tuple[int, float]]] = field(repr=False)
+    _idf: dict[str, float] = field(repr=False)
+    _unseen_idf: float = field(repr=False)
+    _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
+    _entry_features: list[frozenset[str]] = field(repr=False)
+    max_candidates: int = 3
+
+    @classmethod
+    def build(
+        cls,
+        entries: Sequence[FaqEntry],
+        *,
+        analyzer: Analyzer | None = None,
+        calibration: Calibration | None = None,
+    ) -> FaqMatcher:
+        """Index the entries' questions, variants and keywords."""
+        analyzer = analyzer or default_analyzer()
+        per_entry_texts: list[list[dict[str, float]]] = []
+        df: dict[str, int] = defaultdict(int)
+        for entry in entries:
+            texts = [
+                analyzer.features(normalize_query(t)) for t in (entry.question, *entry.variants)
+            ]
+            kw_feats: dict[str, float] = {}
+            for kw in entry.keywords:
+                kw_feats.update(analyzer.features(normalize_query(kw)))
+            union: dict[str, float] = {}
+            for f in (*texts, kw_feats):
+                union.update(f)
+            answer = analyzer.features(normalize_text(entry.answer))
+            per_entry_texts.append([*texts, union, answer])
+            for name in union.keys() | answer.keys():
+                df[name] += 1
+        n = max(1, len(entries))
+        idf = {name: math.log(1 + (n - d + 0.5) / (d + 0.5)) for name, d in df.items()}
+        unseen_idf = math.log(1 + (n + 0.5) / 0.5)
+        docs: list[_Doc] = []
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        # In a large FAQ, features found in many entries (の-bigrams, 注文) barely separate
+        # entries but make every query walk long postings; they are left out of the index.
+        common = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
+        for i, texts in enumerate(per_entry_texts):
+            for k, feats in enumerate(texts):
+                kind = _TEXT if k < len(texts) - 2 else (_UNION if k == len(texts) - 2 else _ANSWER)
+                doc_index = len(docs)
+                sq = 0.0
+                for name, w in feats.items():
+                    if df[name] > common:
+                        continue
+                    v = w * idf[name]
+                    postings[name].append((doc_index, v))
+                    sq += v * v
+                docs.append(_Doc(i, math.sqrt(sq) or 1.0, kind))
+        # A keyword that other entries also contain says less: its hit counts 1/(entries with it).
+        folded_texts = [
+            fold_kana(normalize_text(" ".join((e.question, *e.variants, *e.keywords)))).replace(
+                " ", ""
+            )
+            for e in entries
+        ]
+        keywords: list[tuple[tuple[str, float], ...]] = []
+        for entry in entries:
+            kws = {fold_kana(normalize_text(kw)).replace(" ", "") for kw in entry.keywords}
+            keywords.append(
+                tuple((k, 1.0 / sum(k in t for t in folded_texts)) for k in sorted(kws) if k)
+            )
+        return cls(
+            entries=tuple(entries),
+            analyzer=analyzer,
+            calibration=calibration or DEFAULT_CALIBRATION,
+            _docs=docs,
+            _postings=dict(postings),
+            _idf=idf,
+            _unseen_idf=unseen_idf,
+            _keywords=keywords,
+            _entry_features=[frozenset(texts[-2]) for texts in per_entry_texts],
+        )
+
+    def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
+        """Entries by raw score, best first, and the signals the confidence is computed from."""
+        query = normalize_query(text)
+        feats = self.analyzer.features(query, head_boost=HEAD_BOOST)
+        if not feats or not self._docs:
+            return [], (0.0, 0.0, 0.0, 0.0)
+        q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
+        q_norm = math.sqrt(sum(v * v for v in q_vec.values())) or 1.0
+        dots: dict[int, float] = defaultdict(float)
+        for name, qv in q_vec.items():
+            for doc_index, dv in self._postings.get(name, ()):
+                dots[doc_index] += qv * dv
+        best_text: dict[int, float] = defaultdict(float)
+        union_score: dict[int, float] = defaultdict(float)
+        answer_score: dict[int, float] = defaultdict(float)
+        for doc_index, dot in dots.items():
+            doc = self._docs[doc_index]
+            cos = dot / (q_norm * doc.norm)
+            if doc.kind == _UNION:
+                union_score[doc.entry] = cos
+            elif doc.kind == _ANSWER:
+                answer_score[doc.entry] = cos
+            elif cos > best_text[doc.entry]:
+                best_text[doc.entry] = cos
+        folded = fold_kana(query.replace(" ", ""))
+        scored: list[tuple[int, float]] = []
+        kw_hit: dict[int, float] = {}
+        for entry_index in union_score.keys() | answer_score.keys():
+            kw_hit[entry_index] = max(
+                (w for k, w in self._keywords[entry_index] if k in folded), default=0.0
+            )
+            score = (
+                SCORE_BEST_TEXT * best_text[entry_index]
+                + SCORE_UNION * union_score[entry_index]
+                + SCORE_ANSWER * answer_score[entry_index]
+                + SCORE_KEYWORD * kw_hit[entry_index]
+            )
+            scored.append((entry_index, score))
+        scored.sort(key=lambda p: -p[1])
+        if not scored:
+            return [], (0.0, 0.0, 0.0, 0.0)
+        top_index, top = scored[0]
+        second = scored[1][1] if len(scored) > 1 else 0.0
+        # Share of the query's word weight that the top entry knows: low for off-topic chat.
+        top_union = self._entry_features[top_index]
+        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:")) or 1.0
+        word_known = sum(v for n, v in q_vec.items() if n.startswith("w:") and n in top_union)
+        coverage = word_known / word_total
+        return scored, (top, top - second, coverage, kw_hit[top_index])
+
+    def ask(self, text: str) -> MatchResult:
+        """Decide whether to answer, suggest, hand over to a person, or admit no match."""
+        if is_human_request(text):
+            return MatchResult("human", None, 1.0, [], "human")
+        scored, signals = self.rank(text)
+        if not scored:
+            return MatchResult("none", None, 0.0, [], "none")
+        cal = self.calibration
+        confidence = cal.confidence(signals)
+        top = scored[0][1] or 1.0
+        candidates = [
+            Candidate(self.entries[i].id, round(confidence * s / top, 4))
+            for i, s in scored[: self.max_candidates]
+        ]
+        # Two entries nearly tied (荷物 → tracking or not received?): let the shopper choose.
+        tied = len(scored) > 1 and scored[1][1] >= TIE_RATIO * scored[0][1]
+        if confidence >= cal.answer_at and not tied:
+            return MatchResult("faq", candidates[0].faq_id, confidence, candidates, "answer")
+        if confidence >= cal.suggest_at:
+            return MatchResult("faq", None, confidence, candidates, "suggest")
+        return MatchResult("none", None, confidence, candidates, "none")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Accuracy per kind of expected result (faq, human, none) and the misses."""
+
+    totals: dict[str, int]
+    correct: dict[str, int]
+    misses: list[tuple[str, str, str]]
+
+    def accuracy(self, kind: str) -> float:
+        """Share of rows of this kind that came out right (1.0 when there are none)."""
+        total = self.totals.get(kind, 0)
+        return self.correct.get(kind, 0) / total if total else 1.0
+
+
+def read_eval_rows(path: Path) -> list[tuple[str, str]]:
+    """Read a TSV of (query, expected) with a header line; expected is an id, HUMAN or NONE."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if n == 0 or not line.strip() or line.startswith("#"):
+            continue
+        query, expected = line.split("\t")[:2]
+        rows.append((query.strip(), expected.strip()))
+    return rows
+
+
+def evaluate(matcher: FaqMatcher, rows: Iterable[tuple[str, str]]) -> EvalReport:
+    """Score the matcher: faq rows need the right top candidate and intent faq."""
+    totals: dict[str, int] = defaultdict(int)
+    correct: dict[str, int] = defaultdict(int)
+    misses: list[tuple[str, str, str]] = []
+    for query, expected in rows:
+        result = matcher.ask(query)
+        kind = expected.lower() if expected in ("HUMAN", "NONE") else "faq"
+        if kind == "faq":
+            got = result.candidates[0].faq_id if result.intent == "faq" else result.intent.upper()
+            ok = got == expected
+        else:
+            got = result.intent.upper()
+            ok = result.intent == kind
+        totals[kind] += 1
+        if ok:
+            correct[kind] += 1
+        else:
+            misses.append((query, expected, f"{got} ({result.outcome}, {result.score:.2f})"))
+    return EvalReport(dict(totals), dict(correct), misses)
+
+
+# --------------------------------------------------------------------------- calibration
+
+# Everyday messages a shop's chat receives that no shop FAQ should answer. Used only to
+# calibrate the "none" threshold; they are not phrasings of any test query.
+GENERIC_OFF_TOPIC: tuple[str, ...] = (
+    "おはようございます",
+    "こんばんは",
+    "はじめまして",
+    "よろしくお願いします",
+    "了解です",
+    "わかりました",
+    "ありがとう",
+    "すごいですね",
+    "元気ですか",
+    "暇だなあ",
+    "おやすみなさい",
+    "週末は雨が降るらしい",
+    "明日は晴れるかな",
+    "最近寒くなってきましたね",
+    "今何時ですか",
+    "駅前のカフェでおすすめは?",
+    "美味しいパスタのレシピを教えて",
+    "おすすめの旅行先はどこ?",
+    "サッカーの試合結果を知りたい",
+    "好きな音楽は何?",
+    "犬と猫どっちが好き?",
+    "新幹線の時刻表を調べたい",
+    "近くの病院を探しています",
+    "宿題を手伝ってほしい",
+    "英語の勉強方法を教えて",
+    "株を始めたいんだけど",
+    "転職について相談に乗ってほしい",
+    "今日のニュースは?",
+    "占いをしてください",
+    "面白い話をして",
+    "しりとりしよう",
+    "あなたの名前は?",
+    "誕生日はいつですか",
+    "歌を歌って",
+    "ゲームのおすすめある?",
+    "会社の住所と代表者名は?",
+    "求人は出していますか",
+    "取材のお願いです",
+    "広告を出しませんか",
+    "月がきれいですね",
+    "ダイエットの方法を知りたい",
+    "ピアノ教室を探しています",
+)
+
+
+Sample = tuple[tuple[float, float, float, float], int, bool]
+
+
+def calibration_samples(
+    entries: Sequence[FaqEntry], off_topic: Sequence[str] = GENERIC_OFF_TOPIC
+) -> list[Sample]:
+    """(signals, top is right, is off-topic) for each variant left out and each off-topic text."""
+    samples: list[Sample] = []
+    entries = list(entries)
+    for i, entry in enumerate(entries):
+        texts = (entry.question, *entry.variants)
+        if len(texts) < 2:
+            continue
+        for j, text in enumerate(texts):
+            rest = [t for k, t in enumerate(texts) if k != j]
+            reduced = FaqEntry(
+                entry.id, rest[0], tuple(rest[1:]), entry.keywords, entry.answer, entry.category
+            )
+            matcher = FaqMatcher.build([*entries[:i], reduced, *entries[i + 1 :]])
+            scored, signals = matcher.rank(text)
+            right = bool(scored) and matcher.entries[scored[0][0]].id == entry.id
+            samples.append((signals, int(right), False))
+    matcher = FaqMatcher.build(entries)
+    for text in off_topic:
+        samples.append((matcher.rank(text)[1], 0, True))
+    return samples
+
+
+def fit_calibration(
+    samples: Sequence[Sample],
+    *,
+    answer_precision: float = 0.9,
+    off_topic_suggest_rate: float = 0.1,
+) -> Calibration:
+    """Fit the logistic confidence and pick thresholds from labelled signals."""
+    weights = [0.0] * 5
+    rate = 0.5
+    for _ in range(4000):
+        grad = [0.0] * 5
+        for signals, label, _ in samples:
+            x = (1.0, *signals)
+            z = sum(w * v for w, v in zip(weights, x, strict=True))
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            for k in range(5):
+                grad[k] += (p - label) * x[k]
+        # A little L2 keeps the weights finite when the classes separate cleanly.
+        weights = [
+            w - rate * (g / len(samples) + 0.001 * w) for w, g in zip(weights, grad, strict=True)
+        ]
+    cal = Calibration(*weights, answer_at=0.5, suggest_at=0.5)
+    scored = sorted(((cal.confidence(s), label) for s, label, _ in samples), reverse=True)
+    # Answer threshold: the lowest confidence at which answers above it are still precise enough.
+    answer_at, right = 0.99, 0
+    for n, (conf, label) in enumerate(scored, start=1):
+        right += label
+        if right / n >= answer_precision:
+            answer_at = conf
+    # Suggest threshold: let through only a small share of off-topic messages.
+    chat = sorted((cal.confidence(s) for s, _, off in samples if off), reverse=True)
+    cut = chat[int(len(chat) * off_topic_suggest_rate)] if chat else 0.0
+    suggest_at = min(answer_at, max(0.05, cut + 1e-4))
+    return Calibration(*weights, answer_at=answer_at, suggest_at=suggest_at)

@@ -1,0 +1,494 @@
+"""Cart and order events from the EC site: validation, state, and the flows they start or end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import Cart, CartState, Order, ShopEvent, Shopper
+from bot.services import deliveries
+from bot.services.scenarios import Scenario, ScenarioBook
+from bot.tracking import is_web_url
+
+EVENT_TYPES = (
+    "cart.updated",
+    "cart.cleared",
+    "order.placed",
+    "order.shipped",
+    "order.delivered",
+    "product.restocked",
+)
+MAX_ITEMS = 200
+_LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+SHOP_WIDE = "shop"  # customer key of events about the catalogue, not a customer
+
+
+class EventInvalid(ValueError):
+    """A field of a shop event is missing or wrong; `field` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ShopEventIn:
+    """A validated shop event."""
+
+    type: str
+    event_id: str
+    occurred_at: datetime
+    customer_key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EngineRules:
+    """The settings the event handling needs (kept apart from Flask and Settings)."""
+
+    book: ScenarioBook
+    abandonment_cooldown: timedelta
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+def _str(
+    obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, max_len: int = 200
+) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise EventInvalid(f"{path}{key}", "is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise EventInvalid(f"{path}{key}", "must be a non-empty string")
+    if len(value) > max_len:
+        raise EventInvalid(f"{path}{key}", f"must be at most {max_len} characters")
+    return value
+
+
+def _int(
+    obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, minimum: int = 0
+) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise EventInvalid(f"{path}{key}", "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EventInvalid(f"{path}{key}", "must be a whole number (yen amounts have no decimals)")
+    if value < minimum:
+        raise EventInvalid(f"{path}{key}", f"must be at least {minimum}")
+    return value
+
+
+def _url(obj: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str | None:
+    value = _str(obj, key, path, required=required, max_len=2000)
+    if value is not None and not is_web_url(value):
+        raise EventInvalid(f"{path}{key}", "must be an absolute http(s) URL")
+    return value
+
+
+def _object(obj: Mapping[str, Any], key: str, path: str = "") -> Mapping[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        raise EventInvalid(f"{path}{key}", "is required")
+    if not isinstance(value, Mapping):
+        raise EventInvalid(f"{path}{key}", "must be an object")
+    return value
+
+
+def _items(obj: Mapping[str, Any], path: str, *, cart: bool) -> list[dict[str, Any]]:
+    raw = obj.get("items")
+    if not isinstance(raw, list):
+        raise EventInvalid(f"{path}items", "must be a list" if raw is not None else "is required")
+    if len(raw) > MAX_ITEMS:
+        raise EventInvalid(f"{path}items", f"must have at most {MAX_ITEMS} entries")
+    items = []
+    for index, item in enumerate(raw):
+        where = f"{path}items[{index}]."
+        if not isinstance(item, Mapping):
+            raise EventInvalid(where[:-1], "must be an object")
+        items.append(
+            {
+                "sku": _str(item, "sku", where, max_len=128),
+                "name": _str(item, "name", where),
+                "price": _int(item, "price", where),
+                "quantity": _int(item, "quantity", where, minimum=1),
+                "image_url": _url(item, "image_url", where, required=False),
+                "product_url": _url(item, "product_url", where, required=cart),
+                "stock": _int(item, "stock", where, required=False),
+            }
+        )
+    return items
+
+
+def _timestamp(payload: Mapping[str, Any]) -> datetime:
+    raw = payload.get("occurred_at")
+    if not isinstance(raw, str):
+        raise EventInvalid("occurred_at", "is required (ISO 8601 with a UTC offset)")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise EventInvalid("occurred_at", f"{raw!r} is not an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        raise EventInvalid("occurred_at", "needs a UTC offset such as +09:00 or Z")
+    return value.astimezone(UTC)
+
+
+def _body(kind: str, p: Mapping[str, Any]) -> dict[str, Any]:
+    if kind == "cart.updated":
+        cart = _object(p, "cart")
+        currency = cart.get("currency")
+        if currency != "JPY":
+            raise EventInvalid("cart.currency", 'must be "JPY"')
+        return {
+            "cart": {
+                "id": _str(cart, "id", "cart.", max_len=128),
+                "url": _url(cart, "url", "cart."),
+                "currency": "JPY",
+                "subtotal": _int(cart, "subtotal", "cart."),
+                "items": _items(cart, "cart.", cart=True),
+            }
+        }
+    if kind == "cart.cleared":
+        return {"cart_id": _str(p, "cart_id", "", max_len=128)}
+    if kind == "order.placed":
+        order = _object(p, "order")
+        return {
+            "order": {
+                "id": _str(order, "id", "order.", max_len=128),
+                "cart_id": _str(order, "cart_id", "order.", required=False, max_len=128),
+                "total": _int(order, "total", "order."),
+                "items": _items(order, "order.", cart=False),
+                "url": _url(order, "url", "order.", required=False),
+            }
+        }
+    if kind == "order.shipped":
+        estimated = _str(p, "estimated_delivery_date", "", required=False, max_len=10)
+        if estimated is not None:
+            try:
+                date.fromisoformat(estimated)
+            except ValueError:
+                raise EventInvalid("estimated_delivery_date", "must be a date YYYY-MM-DD") from None
+        return {
+            "order_id": _str(p, "order_id", "", max_len=128),
+            "carrier": _str(p, "carrier", "", max_len=60),
+            "tracking_number": _str(p, "tracking_number", "", max_len=60),
+            "tracking_url": _url(p, "tracking_url", "", required=False),
+            "estimated_delivery_date": estimated,
+        }
+    if kind == "order.delivered":
+        return {"order_id": _str(p, "order_id", "", max_len=128)}
+    return {  # product.restocked
+        "sku": _str(p, "sku", "", max_len=128),
+        "name": _str(p, "name", ""),
+        "product_url": _url(p, "product_url", ""),
+        "image_url": _url(p, "image_url", "", required=False),
+    }
+
+
+def validate_event(payload: Any) -> ShopEventIn:
+    """Check a POSTed event strictly; EventInvalid names the first bad field."""
+    if not isinstance(payload, Mapping):
+        raise EventInvalid("(body)", "must be a JSON object")
+    kind = payload.get("type")
+    if kind not in EVENT_TYPES:
+        raise EventInvalid("type", f"must be one of {', '.join(EVENT_TYPES)}")
+    event_id = _str(payload, "event_id", "", max_len=128)
+    occurred_at = _timestamp(payload)
+    member_id = _str(payload, "member_id", "", required=False, max_len=128)
+    line_user_id = _str(payload, "line_user_id", "", required=False, max_len=64)
+    if line_user_id is not None and not _LINE_USER_ID.match(line_user_id):
+        raise EventInvalid("line_user_id", "must be a LINE user ID (U followed by 32 hex digits)")
+    if kind == "product.restocked":
+        key = SHOP_WIDE
+    elif member_id is None and line_user_id is None:
+        raise EventInvalid("member_id", "is required (or line_user_id)")
+    else:
+        key = deliveries.customer_key(member_id, line_user_id)
+    assert event_id is not None
+    return ShopEventIn(kind, event_id, occurred_at, key, _body(kind, payload))
+
+
+# -- recording and applying ------------------------------------------------------------------
+
+
+def record_event(session: Session, event: ShopEventIn, rules: EngineRules, now: datetime) -> bool:
+    """Store and apply an event; False (and no effect) if its event_id was seen before."""
+    if session.scalars(select(ShopEvent.id).where(ShopEvent.event_id == event.event_id)).first():
+        return False
+    row = ShopEvent(
+        event_id=event.event_id,
+        event_type=event.type,
+        customer_key=event.customer_key,
+        payload=event.body,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        applied=False,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False  # the same event_id raced in from a concurrent request
+    row.outcome = _update_state(session, event, now)
+    if event.type == "product.restocked":
+        _restocked(session, event, rules, now)
+        row.applied = True
+        return True
+    shopper = deliveries.shopper_for_key(session, event.customer_key)
+    if shopper is not None:
+        row.shopper_id = shopper.id
+        row.applied = True
+        if row.outcome is None:
+            _run_flows(session, event, shopper, rules, now)
+    return True
+
+
+def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | None:
+    """Apply the event to the cart/order record; a reason string if it was stale."""
+    body, at, key = event.body, event.occurred_at, event.customer_key
+    if event.type == "cart.updated":
+        data = body["cart"]
+        cart = _cart(session, data["id"])
+        if cart is not None and (
+            at <= cart.changed_at or (cart.closed_at is not None and at <= cart.closed_at)
+        ):
+            return "stale: the cart has newer news"
+        if cart is None:
+            cart = Cart(cart_id=data["id"], customer_key=key, changed_at=at)
+            session.add(cart)
+        cart.state = CartState.OPEN if data["items"] else CartState.CLEARED
+        cart.data = data
+        cart.skus = sorted({i["sku"] for i in data["items"]})
+        cart.changed_at = at
+        cart.updated_at = now
+        return None
+    if event.type == "cart.cleared":
+        cart = _cart(session, body["cart_id"])
+        if cart is not None and at < cart.changed_at:
+            return "stale: the cart changed after it was cleared"
+        _close_cart(session, body["cart_id"], key, CartState.CLEARED, at, now)
+        return None
+    if event.type == "order.placed":
+        data = body["order"]
+        order = _order(session, data["id"], key, now)
+        if order.placed_at is not None:
+            return "already placed"
+        order.placed_at, order.cart_id, order.total, order.data = (
+            at,
+            data["cart_id"],
+            data["total"],
+            data,
+        )
+        if data["cart_id"]:
+            _close_cart(session, data["cart_id"], key, CartState.ORDERED, at, now)
+        return None
+    if event.type == "order.shipped":
+        order = _order(session, body["order_id"], key, now)
+        if order.shipped_at is not None:
+            return "already shipped"
+        order.shipped_at, order.shipping = at, body
+        return None
+    if event.type == "order.delivered":
+        order = _order(session, body["order_id"], key, now)
+        if order.delivered_at is not None:
+            return "already delivered"
+        order.delivered_at = at
+        return None
+    return None
+
+
+def _cart(session: Session, cart_id: str) -> Cart | None:
+    return session.scalars(select(Cart).where(Cart.cart_id == cart_id)).first()
+
+
+def _close_cart(
+    session: Session, cart_id: str, key: str, state: CartState, at: datetime, now: datetime
+) -> None:
+    cart = _cart(session, cart_id)
+    if cart is None:
+        # Remember the close, so an older cart.updated arriving late cannot reopen it.
+        cart = Cart(cart_id=cart_id, customer_key=key, data={}, skus=[], changed_at=at)
+        session.add(cart)
+    if cart.state is not CartState.ORDERED or state is CartState.ORDERED:
+        cart.state = state
+    cart.closed_at = max(cart.closed_at or at, at)
+    cart.updated_at = now
+
+
+def _order(session: Session, order_id: str, key: str, now: datetime) -> Order:
+    order = session.scalars(select(Order).where(Order.order_id == order_id)).first()
+    if order is None:
+        order = Order(order_id=order_id, customer_key=key, updated_at=now)
+        session.add(order)
+    order.updated_at = now
+    return order
+
+
+def _cooldown(scenario: Scenario, rules: EngineRules) -> timedelta:
+    return scenario.cooldown if scenario.cooldown is not None else rules.abandonment_cooldown
+
+
+def _start_cart_flows(
+    session: Session, shopper: Shopper, cart: Cart, rules: EngineRules, now: datetime
+) -> None:
+    for scenario in rules.book.triggered_by("cart.updated"):
+        deliveries.start_flow(
+            session,
+            shopper,
+            scenario,
+            f"cart:{cart.cart_id}",
+            anchor=cart.changed_at,
+            context={"cart_id": cart.cart_id, "skus": list(cart.skus or [])},
+            now=now,
+            restart=True,
+            cooldown=_cooldown(scenario, rules),
+        )
+
+
+def _start_order_flows(
+    session: Session,
+    shopper: Shopper,
+    order: Order,
+    trigger: str,
+    anchor: datetime,
+    rules: EngineRules,
+    now: datetime,
+) -> None:
+    for scenario in rules.book.triggered_by(trigger):
+        deliveries.start_flow(
+            session,
+            shopper,
+            scenario,
+            f"order:{order.order_id}",
+            anchor=anchor,
+            context={"order_id": order.order_id},
+            now=now,
+            restart=False,
+        )
+
+
+def _run_flows(
+    session: Session, event: ShopEventIn, shopper: Shopper, rules: EngineRules, now: datetime
+) -> None:
+    body, at = event.body, event.occurred_at
+    book = rules.book
+    if event.type == "cart.updated":
+        cart = _cart(session, body["cart"]["id"])
+        assert cart is not None
+        if cart.state is CartState.OPEN:
+            _start_cart_flows(session, shopper, cart, rules, now)
+        else:
+            deliveries.end_flows(
+                session, shopper, [s.id for s in book.triggered_by("cart.updated")],
+                "cart emptied", now, subject=f"cart:{cart.cart_id}",
+            )  # fmt: skip
+    elif event.type == "cart.cleared":
+        deliveries.end_flows(
+            session, shopper, [s.id for s in book.ended_by("cart.cleared")],
+            "cart cleared", now, subject=f"cart:{body['cart_id']}",
+        )  # fmt: skip
+    elif event.type == "order.placed":
+        order_data = body["order"]
+        # Ends every abandonment flow timed from a cart change before the order (any cart:
+        # the shopper bought); a cart changed after the order keeps its own flow.
+        deliveries.end_flows(
+            session, shopper, [s.id for s in book.ended_by("order.placed")],
+            f"ordered: {order_data['id']}", now, anchored_before=at,
+        )  # fmt: skip
+        deliveries.attribute_order(
+            session,
+            shopper,
+            order_id=order_data["id"],
+            amount=order_data["total"],
+            ordered_at=at,
+            windows={s.id: s.attribution_window for s in book.scenarios},
+            now=now,
+        )
+        order = _order(session, order_data["id"], event.customer_key, now)
+        _start_order_flows(session, shopper, order, "order.placed", at, rules, now)
+    elif event.type in ("order.shipped", "order.delivered"):
+        order = _order(session, body["order_id"], event.customer_key, now)
+        _start_order_flows(session, shopper, order, event.type, at, rules, now)
+
+
+def _restocked(session: Session, event: ShopEventIn, rules: EngineRules, now: datetime) -> None:
+    body = event.body
+    item = {
+        "name": body["name"],
+        "url": body["product_url"],
+        "image_url": body["image_url"],
+        "sku": body["sku"],
+    }
+    for scenario in rules.book.triggered_by("product.restocked"):
+        since = event.occurred_at - (scenario.audience_within or timedelta(days=30))
+        for key, _cart_row in deliveries.abandoned_cart_holders(session, body["sku"], since):
+            shopper = deliveries.shopper_for_key(session, key)
+            if shopper is None or not shopper.is_following:
+                continue
+            deliveries.start_flow(
+                session,
+                shopper,
+                scenario,
+                f"restock:{body['sku']}:{event.event_id}",
+                anchor=event.occurred_at,
+                context={"item": item},
+                now=now,
+                restart=False,
+            )
+
+
+def _still_running(scenario: Scenario, anchor: datetime, now: datetime) -> bool:
+    last = scenario.steps[-1]
+    return anchor + last.delay + last.expires_after > now
+
+
+def replay_for_shopper(
+    session: Session, shopper: Shopper, rules: EngineRules, now: datetime
+) -> int:
+    """Start the flows of events kept while the customer was not a linked shopper yet.
+
+    Flows start from the current cart/order state (so out-of-order or superseded events play
+    no part) and only if they would still be running now; returns the events taken over.
+    """
+    keys = deliveries.customer_keys(shopper)
+    waiting = session.scalars(
+        select(ShopEvent).where(ShopEvent.customer_key.in_(keys), ShopEvent.applied.is_(False))
+    ).all()
+    for row in waiting:
+        row.applied = True
+        row.shopper_id = shopper.id
+    if not waiting:
+        return 0
+    book = rules.book
+    for cart in session.scalars(
+        select(Cart).where(Cart.customer_key.in_(keys), Cart.state == CartState.OPEN)
+    ).all():
+        if any(_still_running(s, cart.changed_at, now) for s in book.triggered_by("cart.updated")):
+            _start_cart_flows(session, shopper, cart, rules, now)
+    for order in session.scalars(select(Order).where(Order.customer_key.in_(keys))).all():
+        for trigger, at in (
+            ("order.placed", order.placed_at),
+            ("order.shipped", order.shipped_at),
+            ("order.delivered", order.delivered_at),
+        ):
+            if at is None:
+                continue
+            scenarios = [s for s in book.triggered_by(trigger) if _still_running(s, at, now)]
+            for scenario in scenarios:
+                deliveries.start_flow(
+                    session, shopper, scenario, f"order:{order.order_id}",
+                    anchor=at, context={"order_id": order.order_id}, now=now, restart=False,
+                )  # fmt: skip
+    return len(waiting)

@@ -1,0 +1,174 @@
+"""POST /api/v1/events: cart and order events from the EC site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+
+from bot.extensions import services
+from bot.services import shop_events
+from bot.shop_api.api import bp, json_body, register_openapi_paths, shop_endpoint
+from bot.shop_api.errors import ApiError
+from bot.shop_api.openapi import common_errors, json_request, json_response, signed
+
+
+@bp.post("/events")
+@shop_endpoint
+def post_event() -> tuple[Response, int]:
+    """Record one shop event; 202 when accepted, 200 `{"duplicate": true}` for a known event_id."""
+    from handlers.deliveries import engine_rules
+
+    try:
+        event = shop_events.validate_event(json_body())
+    except shop_events.EventInvalid as exc:
+        raise ApiError(400, "invalid_field", exc.message, exc.field) from None
+    svc = services()
+    accepted = shop_events.record_event(svc.db.session(), event, engine_rules(), svc.clock.now())
+    if not accepted:
+        return jsonify(duplicate=True), 200
+    return jsonify(accepted=True), 202
+
+
+_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["sku", "name", "price", "quantity"],
+    "properties": {
+        "sku": {"type": "string", "maxLength": 128},
+        "name": {"type": "string", "maxLength": 200},
+        "price": {"type": "integer", "minimum": 0, "description": "Unit price in yen."},
+        "quantity": {"type": "integer", "minimum": 1},
+        "image_url": {"type": "string", "format": "uri"},
+        "product_url": {"type": "string", "format": "uri", "description": "Required in carts."},
+        "stock": {"type": "integer", "description": "Units left in the shop (optional)."},
+    },
+}
+_COMMON = {
+    "type": {"type": "string"},
+    "event_id": {"type": "string", "maxLength": 128, "description": "Unique per event."},
+    "occurred_at": {"type": "string", "format": "date-time", "description": "With offset."},
+    "member_id": {"type": "string", "maxLength": 128},
+    "line_user_id": {"type": "string", "pattern": "^U[0-9a-f]{32}$"},
+}
+
+
+def _event(kind: str, required: list[str], props: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["type", "event_id", "occurred_at", *required],
+        "properties": {**_COMMON, "type": {"type": "string", "enum": [kind]}, **props},
+    }
+
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ShopEventItem": _ITEM,
+    "CartUpdatedEvent": _event(
+        "cart.updated",
+        ["cart"],
+        {
+            "cart": {
+                "type": "object",
+                "required": ["id", "url", "currency", "subtotal", "items"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "url": {"type": "string", "format": "uri"},
+                    "currency": {"type": "string", "enum": ["JPY"]},
+                    "subtotal": {"type": "integer", "minimum": 0},
+                    "items": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ShopEventItem"},
+                    },
+                },
+            }
+        },
+    ),
+    "CartClearedEvent": _event("cart.cleared", ["cart_id"], {"cart_id": {"type": "string"}}),
+    "OrderPlacedEvent": _event(
+        "order.placed",
+        ["order"],
+        {
+            "order": {
+                "type": "object",
+                "required": ["id", "total", "items"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "cart_id": {"type": "string"},
+                    "total": {"type": "integer", "minimum": 0},
+                    "url": {"type": "string", "format": "uri"},
+                    "items": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/ShopEventItem"},
+                    },
+                },
+            }
+        },
+    ),
+    "OrderShippedEvent": _event(
+        "order.shipped",
+        ["order_id", "carrier", "tracking_number"],
+        {
+            "order_id": {"type": "string"},
+            "carrier": {"type": "string"},
+            "tracking_number": {"type": "string"},
+            "tracking_url": {"type": "string", "format": "uri"},
+            "estimated_delivery_date": {"type": "string", "format": "date"},
+        },
+    ),
+    "OrderDeliveredEvent": _event(
+        "order.delivered", ["order_id"], {"order_id": {"type": "string"}}
+    ),
+    "ProductRestockedEvent": _event(
+        "product.restocked",
+        ["sku", "name", "product_url"],
+        {
+            "sku": {"type": "string"},
+            "name": {"type": "string"},
+            "product_url": {"type": "string", "format": "uri"},
+            "image_url": {"type": "string", "format": "uri"},
+        },
+    ),
+    "ShopEvent": {
+        "oneOf": [
+            {"$ref": f"#/components/schemas/{name}"}
+            for name in (
+                "CartUpdatedEvent",
+                "CartClearedEvent",
+                "OrderPlacedEvent",
+                "OrderShippedEvent",
+                "OrderDeliveredEvent",
+                "ProductRestockedEvent",
+            )
+        ],
+        "discriminator": {"propertyName": "type"},
+    },
+    "EventAccepted": {
+        "type": "object",
+        "properties": {"accepted": {"type": "boolean"}, "duplicate": {"type": "boolean"}},
+    },
+}
+
+register_openapi_paths(
+    {
+        "/events": {
+            "post": {
+                "summary": "Report a cart or order event",
+                "description": (
+                    "Events about members not linked yet are kept and start their flows when "
+                    "the member links. An event older than what is known does not reopen a "
+                    "finished flow."
+                ),
+                "operationId": "postEvent",
+                "parameters": signed(idempotent=True),
+                "requestBody": json_request("ShopEvent"),
+                "responses": {
+                    "202": json_response("Accepted.", "EventAccepted"),
+                    "200": json_response(
+                        "This event_id was seen before: no effect.", "EventAccepted"
+                    ),
+                    **common_errors(body=True, idempotent=True),
+                },
+            }
+        }
+    },
+    _SCHEMAS,
+)

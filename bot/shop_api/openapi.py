@@ -1,0 +1,145 @@
+"""The OpenAPI 3 document of the shop API, served unauthenticated at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Response, jsonify
+
+from bot.shop_api.api import OPENAPI_PATHS, OPENAPI_SCHEMAS, bp
+from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from bot.shop_api.idempotency import KEY_HEADER
+
+API_VERSION = "1.0.0"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+PARAMETERS: dict[str, Any] = {
+    "Timestamp": {
+        "name": TIMESTAMP_HEADER,
+        "in": "header",
+        "required": True,
+        "description": "Unix seconds; must be within 300 seconds of the server's clock.",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+    },
+    "Signature": {
+        "name": SIGNATURE_HEADER,
+        "in": "header",
+        "required": True,
+        "description": 'sha256=<hex HMAC-SHA256(SHOP_API_SECRET, "<timestamp>." + raw body)>',
+        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+    },
+    "IdempotencyKey": {
+        "name": KEY_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Replays the first response for 24 hours; another body gets 409.",
+        "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+    },
+}
+
+
+MEMBER_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "pattern": "^[!-~]{1,128}$",
+    "example": "M123",
+}
+LINE_USER_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^U[0-9a-f]{32}$"}
+MEMBER_PATH_PARAM: dict[str, Any] = {
+    "name": "member_id",
+    "in": "path",
+    "required": True,
+    "description": "The shop's member id (URL-encoded).",
+    "schema": MEMBER_ID_SCHEMA,
+}
+
+
+def json_request(schema_name: str) -> dict[str, Any]:
+    """A required JSON request body of a component schema."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+def json_response(description: str, schema_name: str) -> dict[str, Any]:
+    """A JSON response of a component schema."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+def error(description: str) -> dict[str, Any]:
+    """A response object whose body is the standard error shape."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def signed(*, idempotent: bool) -> list[dict[str, Any]]:
+    """The header parameters of a signed (and optionally idempotent) operation."""
+    refs = [{"$ref": "#/components/parameters/Timestamp"}]
+    refs.append({"$ref": "#/components/parameters/Signature"})
+    if idempotent:
+        refs.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    return refs
+
+
+def common_errors(*, body: bool, idempotent: bool) -> dict[str, Any]:
+    """The error responses every signed operation may give."""
+    responses = {"401": error("Missing, stale or wrong signature.")}
+    if body:
+        responses["400"] = error("Invalid JSON or a field is wrong (`field` names it).")
+        responses["413"] = error("The body is larger than 1 MiB.")
+        responses["415"] = error("The body is not application/json.")
+    if idempotent:
+        responses.setdefault("400", error("The Idempotency-Key header is malformed."))
+        responses["409"] = error("The Idempotency-Key was used for a different request.")
+    return responses
+
+
+def document() -> dict[str, Any]:
+    """The whole OpenAPI document, including paths registered by other modules."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shop API",
+            "version": API_VERSION,
+            "description": "Signed JSON API through which a shop links members and sends events.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": copy.deepcopy(OPENAPI_PATHS),
+        "components": {
+            "schemas": {"Error": ERROR_SCHEMA, **copy.deepcopy(OPENAPI_SCHEMAS)},
+            "parameters": PARAMETERS,
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    """Serve the OpenAPI document (no authentication: it holds no secrets)."""
+    return jsonify(document())

@@ -1,0 +1,67 @@
+"""Reply first; push only when the reply definitely failed; log every outbound message."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import SystemClock
+from bot.line import LineInvalidReplyToken, LineTimeout, retry_key_for
+from bot.models import ConversationMessage, Sender
+from bot.services.messaging import Messenger
+from bot.services.shoppers import get_or_create_shopper
+from tests.conftest import SHOPPER_ID
+
+THANKS = [{"type": "text", "text": "お問い合わせありがとうございます。"}]
+
+
+@pytest.fixture
+def messenger(app, line):
+    with app.app_context():
+        session = app.extensions["db"].session()
+        yield Messenger(session, line, SystemClock()), session
+
+
+def _log(session) -> list[ConversationMessage]:
+    return list(session.scalars(select(ConversationMessage).order_by(ConversationMessage.id)))
+
+
+def test_reply_when_token_is_valid(messenger, line):
+    m, session = messenger
+    shopper = get_or_create_shopper(session, SHOPPER_ID, SystemClock().now())
+    m.reply_or_push(shopper, "rt-1", THANKS, retry_key=retry_key_for("t", 1))
+    assert [op for op, _ in line.calls] == ["reply"]
+    assert [(e.sender, e.status, e.text) for e in _log(session)] == [
+        (Sender.BOT, "sent", "お問い合わせありがとうございます。")
+    ]
+
+
+def test_expired_token_falls_back_to_push_with_retry_key(messenger, line):
+    m, session = messenger
+    shopper = get_or_create_shopper(session, SHOPPER_ID, SystemClock().now())
+    line.fail_next(LineInvalidReplyToken("Invalid reply token", status=400))
+    key = retry_key_for("t", 2)
+    m.reply_or_push(shopper, "rt-expired", THANKS, retry_key=key)
+    assert [op for op, _ in line.calls] == ["reply", "push"]
+    assert line.sent("push")[0]["retry_key"] == key
+    assert len(_log(session)) == 1
+
+
+def test_ambiguous_reply_failure_is_raised_not_pushed(messenger, line):
+    m, session = messenger
+    shopper = get_or_create_shopper(session, SHOPPER_ID, SystemClock().now())
+    line.fail_next(LineTimeout("no answer"))
+    with pytest.raises(LineTimeout):
+        m.reply_or_push(shopper, "rt-3", THANKS, retry_key=retry_key_for("t", 3))
+    assert [op for op, _ in line.calls] == ["reply"]
+    assert [e.status for e in _log(session)] == ["failed"]
+
+
+def test_duplicate_push_is_not_logged_twice(messenger, line):
+    m, session = messenger
+    shopper = get_or_create_shopper(session, SHOPPER_ID, SystemClock().now())
+    key = retry_key_for("delivery", 9)
+    m.push(shopper, THANKS, retry_key=key)
+    again = m.push(shopper, THANKS, retry_key=key)
+    assert again.duplicate
+    assert len(_log(session)) == 1

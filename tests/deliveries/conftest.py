@@ -1,0 +1,172 @@
+"""Helpers for the delivery engine's tests: a signed shop-event client and a dispatcher tick."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from sqlalchemy import select
+
+import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
+from bot import delivery_jobs
+from bot.line import InMemoryLineGateway
+from bot.models import Delivery, FollowState, Shopper
+from tests.conftest import SHOPPER_ID
+from tests.shop_api.conftest import ShopApi
+
+# 2025-07-01 10:00 in Tokyo: a weekday morning, outside quiet hours.
+START = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)
+MEMBER = "M123"
+
+
+def cart_item(sku: str, name: str, price: int, *, stock: int | None = None, qty: int = 1) -> dict:
+    item: dict[str, Any] = {
+        "sku": sku,
+        "name": name,
+        "price": price,
+        "quantity": qty,
+        "image_url": f"https://shop.example.jp/images/{sku}.jpg",
+        "product_url": f"https://shop.example.jp/items/{sku}",
+    }
+    if stock is not None:
+        item["stock"] = stock
+    return item
+
+
+MUG = cart_item("MUG-AI", "美濃焼 手描き藍染め マグカップ", 2750, stock=12, qty=2)
+MAMEZARA = cart_item("MAME-5", "有田焼 豆皿5枚セット(花づくし)", 4400, stock=2)
+
+
+def cart_body(cart_id: str = "C1", items: list[dict] | None = None) -> dict[str, Any]:
+    items = [MUG] if items is None else items
+    return {
+        "cart": {
+            "id": cart_id,
+            "url": f"https://shop.example.jp/cart/{cart_id}",
+            "currency": "JPY",
+            "subtotal": sum(i["price"] * i["quantity"] for i in items),
+            "items": items,
+        }
+    }
+
+
+def order_body(order_id: str = "O1", cart_id: str = "C1", total: int = 5500) -> dict[str, Any]:
+    return {"order": {"id": order_id, "cart_id": cart_id, "total": total, "items": [MUG]}}
+
+
+class Shop:
+    """Plays the EC site and the clock: posts events, moves time, runs the dispatcher."""
+
+    def __init__(self, app: Flask, client: FlaskClient, run: Callable[[], Any], frozen: Any):
+        self.app = app
+        self.api = ShopApi(client)
+        self.run = run
+        self.frozen = frozen
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def event(
+        self,
+        kind: str,
+        body: dict[str, Any] | None = None,
+        *,
+        member: str | None = MEMBER,
+        at: datetime | None = None,
+        event_id: str | None = None,
+        **extra: Any,
+    ) -> Any:
+        payload: dict[str, Any] = {
+            "type": kind,
+            "event_id": event_id or str(uuid.uuid4()),
+            "occurred_at": (at or self.now).isoformat(),
+            **(body or {}),
+            **extra,
+        }
+        if member is not None:
+            payload["member_id"] = member
+        return self.api.post("/events", payload)
+
+    def at(self, when: datetime) -> None:
+        self.frozen.move_to(when)
+
+    def tick(self) -> int:
+        """One dispatcher run plus the send jobs it queued; returns the deliveries claimed."""
+        with self.app.app_context():
+            claimed = delivery_jobs.dispatch_due_deliveries()
+        self.run()
+        return claimed
+
+    def deliveries(self) -> list[Delivery]:
+        with self.app.app_context():
+            session = self.app.extensions["bot"].db.session()
+            return list(session.scalars(select(Delivery).order_by(Delivery.id)).all())
+
+    def delivery(self, step: str, scenario: str | None = None) -> Delivery:
+        found = [
+            d
+            for d in self.deliveries()
+            if d.step_id == step and (scenario is None or d.scenario_id == scenario)
+        ]
+        assert len(found) == 1, found
+        return found[0]
+
+
+def add_shopper(
+    app: Flask,
+    *,
+    line_user_id: str = SHOPPER_ID,
+    member_id: str | None = MEMBER,
+    name: str = "山田 花子",
+    now: datetime = START,
+) -> int:
+    """A following, opted-in shopper (linked to `member_id` unless None)."""
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        shopper = Shopper(
+            line_user_id=line_user_id,
+            display_name=name,
+            follow_state=FollowState.FOLLOWING,
+            followed_at=now,
+            follow_count=1,
+            member_id=member_id,
+            linked_at=now if member_id else None,
+            marketing_opt_in=True,
+            opt_in_changed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(shopper)
+        session.commit()
+        return shopper.id
+
+
+@pytest.fixture
+def shop(app: Flask, client: FlaskClient, run_jobs: Callable[[], int]) -> Iterator[Shop]:
+    with freeze_time(START) as frozen:
+        add_shopper(app)
+        yield Shop(app, client, run_jobs, frozen)
+
+
+def pushes(line: InMemoryLineGateway) -> list[dict[str, Any]]:
+    """Pushes LINE accepted (a retry key seen before counts once)."""
+    seen: dict[str | None, dict[str, Any]] = {}
+    for push in line.sent("push"):
+        if push["retry_key"] in line.accepted_keys:
+            seen.setdefault(push["retry_key"], push)
+    return list(seen.values())
+
+
+def alt_texts(line: InMemoryLineGateway) -> list[str]:
+    return [p["messages"][0]["altText"] for p in pushes(line)]
+
+
+def later(base: datetime, **delta: float) -> datetime:
+    return base + timedelta(**delta)

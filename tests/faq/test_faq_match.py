@@ -1,0 +1,166 @@
+"""FAQ matching: outcomes, requests for a person, JSON shape and the quality bars."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.services.faq_file import FaqEntry
+from bot.services.faq_match import (
+    Candidate,
+    FaqMatcher,
+    MatchResult,
+    evaluate,
+    is_human_request,
+    read_eval_rows,
+)
+
+HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
+
+
+def test_answers_a_clear_question(sample_matcher: FaqMatcher) -> None:
+    result = sample_matcher.ask("送料っていくらかかるんですか？")
+    assert (result.outcome, result.intent, result.faq_id) == ("answer", "faq", "postage")
+    assert 0.0 < result.score <= 1.0
+    assert result.candidates[0] == Candidate("postage", result.candidates[0].score)
+
+
+def test_answers_through_width_kana_and_emoji(sample_matcher: FaqMatcher) -> None:
+    result = sample_matcher.ask("ﾎﾟｲﾝﾄの有効期限は？？😅")
+    assert result.faq_id == "points_usage"
+
+
+def test_suggests_when_two_entries_fit_equally(sample_matcher: FaqMatcher) -> None:
+    # 荷物 alone could be "where is it" or "it never came": offer both, answer neither.
+    result = sample_matcher.ask("荷物")
+    assert (result.outcome, result.intent, result.faq_id) == ("suggest", "faq", None)
+    assert {c.faq_id for c in result.candidates[:2]} == {"parcel_status", "parcel_missing"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["こんにちは", "今日はいい天気ですね", "おすすめのラーメン屋は?", "ありがとうございます", ""],
+)
+def test_never_answers_chit_chat(sample_matcher: FaqMatcher, text: str) -> None:
+    result = sample_matcher.ask(text)
+    assert (result.outcome, result.intent, result.faq_id) == ("none", "none", None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "担当者と話したい",
+        "オペレーターさんにつないでもらえますか",
+        "人と話したいです",
+        "スタッフの方に相談したい",
+        "有人対応でお願いします",
+        "電話で話したいんですが",
+        "人間につないで！",
+        "ボットじゃなくて人がいい",
+        "係の方を呼んでください",
+        "誰かに代わってもらえますか",
+        "オペレーター",
+        "担当の人とやりとりしたい",
+    ],
+)
+def test_requests_for_a_person(sample_matcher: FaqMatcher, text: str) -> None:
+    assert is_human_request(text)
+    result = sample_matcher.ask(text)
+    assert (result.outcome, result.intent, result.faq_id, result.candidates) == (
+        "human",
+        "human",
+        None,
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "電話は何時までつながりますか",  # a question about the phone line, not a request to call
+        "人気の商品はどれ?",
+        "本人確認が必要ですか",
+        "オペレーターは不要です",
+        "2人分のギフト包装をお願いしたい",
+    ],
+)
+def test_not_requests_for_a_person(text: str) -> None:
+    assert not is_human_request(text)
+
+
+def test_human_wins_over_a_matching_faq(sample_matcher: FaqMatcher) -> None:
+    # This also matches the returns entry, but asking for a person comes first.
+    assert sample_matcher.ask("返品のことで担当者と話したい").intent == "human"
+
+
+def test_to_json_shape(sample_matcher: FaqMatcher) -> None:
+    answered = sample_matcher.ask("返品できますか").to_json()
+    assert list(answered) == ["intent", "faq_id", "score", "candidates"]
+    assert answered["intent"] == "faq" and answered["faq_id"] == "returns"
+    assert all(set(c) == {"faq_id", "score"} for c in answered["candidates"])  # type: ignore[union-attr]
+    human = MatchResult("human", None, 1.0, [], "human").to_json()
+    assert human == {"intent": "human", "faq_id": None, "score": 1.0, "candidates": []}
+
+
+def test_candidates_are_ordered_and_bounded(sample_matcher: FaqMatcher) -> None:
+    result = sample_matcher.ask("注文した商品を変更したい")
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in scores) and len(scores) <= 3
+
+
+def test_rebuild_reflects_a_changed_faq(sample_entries: list[FaqEntry]) -> None:
+    before = FaqMatcher.build(sample_entries)
+    assert before.ask("盆栽の水やりの頻度は?").outcome == "none"
+    extra = FaqEntry("bonsai", "盆栽の水やりはどのくらいの頻度ですか?", (), ("盆栽",), "毎日です。")
+    after = FaqMatcher.build([*sample_entries, extra])
+    assert after.ask("盆栽の水やりの頻度は?").faq_id == "bonsai"
+    assert before.ask("盆栽の水やりの頻度は?").outcome == "none"  # the old index is untouched
+
+
+def test_empty_faq_matches_nothing() -> None:
+    assert FaqMatcher.build([]).ask("送料はいくら?").outcome == "none"
+
+
+def test_safe_from_several_threads(sample_matcher: FaqMatcher) -> None:
+    expected = sample_matcher.ask("領収書はもらえますか").faq_id
+    seen: list[str | None] = []
+
+    def work() -> None:
+        for _ in range(20):
+            seen.append(sample_matcher.ask("領収書はもらえますか").faq_id)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [expected] * 80 and expected == "receipt_issue"
+
+
+def test_dev_set(shared_matcher: FaqMatcher, shared_faq_dir: Path) -> None:
+    report = evaluate(shared_matcher, read_eval_rows(shared_faq_dir / "dev_queries.tsv"))
+    assert report.totals["faq"] >= 30
+    assert report.accuracy("human") == 1.0, report.misses
+    assert report.accuracy("none") >= 0.9, report.misses
+    # Below the issue's 95%: see test_dev_set_meets_the_issue_bar and docs/faq-matching.md.
+    assert report.accuracy("faq") >= 0.8, report.misses
+
+
+@pytest.mark.xfail(strict=True, reason="dev FAQ top-1 is 27/32; the issue asks for 95%")
+def test_dev_set_meets_the_issue_bar(shared_matcher: FaqMatcher, shared_faq_dir: Path) -> None:
+    report = evaluate(shared_matcher, read_eval_rows(shared_faq_dir / "dev_queries.tsv"))
+    assert report.accuracy("faq") >= 0.95
+
+
+def test_heldout_set(shared_matcher: FaqMatcher) -> None:
+    # Our own paraphrases (tests/faq/heldout.tsv), written before tuning; bars a little under
+    # the issue's: FAQ 90%, human 100%, none 80%.
+    rows = read_eval_rows(HELDOUT)
+    report = evaluate(shared_matcher, rows)
+    assert report.totals == {"faq": 67, "human": 10, "none": 10}
+    assert report.accuracy("faq") >= 0.9, report.misses
+    assert report.accuracy("human") == 1.0, report.misses
+    assert report.accuracy("none") >= 0.8, report.misses
