@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-records", type=int, default=100_000, help="recorded requests kept (oldest dropped)"
     )
+    parser.add_argument("--max-inbox", type=int, help="messages kept per shopper (default: all)")
     parser.add_argument(
         "--no-sdk-check",
         action="store_true",
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         monthly_quota=args.monthly_quota,
         auto_create_users=args.auto_create_users,
         max_records=args.max_records,
+        max_inbox=args.max_inbox,
         sdk_check=not args.no_sdk_check,
     )
     for _ in range(args.seed_users):

@@ -87,6 +87,7 @@ def main() -> None:
     args = parser.parse_args()
 
     control = EmulatorClient(args.url)
+    control.wait_until_ready(timeout=30)
     users = [user["userId"] for user in control.add_users(args.users)]
     parts = urlsplit(args.url)
     deadline = time.monotonic() + args.seconds

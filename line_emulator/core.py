@@ -37,7 +37,7 @@ from line_emulator.ids import (
     new_webhook_event_id,
 )
 from line_emulator.names import random_display_name, random_status_message
-from line_emulator.validation import validate_messages
+from line_emulator.validation import validate_messages, warm_up
 
 __all__ = [
     "MONTHLY_LIMIT_BODY",
@@ -287,6 +287,7 @@ class LineEmulator:
         auto_create_users: bool = False,
         webhook_timeout: float = 10.0,
         max_records: int | None = 100_000,
+        max_inbox: int | None = None,
         sdk_check: bool = True,
     ) -> None:
         self.channel_secret = channel_secret
@@ -300,6 +301,7 @@ class LineEmulator:
         self.webhook_timeout = webhook_timeout
         self.sdk_check = sdk_check
         self._max_records = max_records
+        self._max_inbox = max_inbox
         self._auth_header = f"Bearer {channel_access_token}"
         self._lock = threading.RLock()
         self._routes: dict[tuple[str, str], Callable[[_Call], ApiResponse]] = {
@@ -313,19 +315,26 @@ class LineEmulator:
         }
         for kind in ("reply", "push", "multicast", "narrowcast", "broadcast"):
             self._routes[("POST", f"/v2/bot/message/validate/{kind}")] = self._validate
+        # (method, path prefix, path suffix, handler) for paths with a userId in them
+        self._param_routes: tuple[tuple[str, str, str, Callable[[_Call], ApiResponse]], ...] = (
+            ("GET", "/v2/bot/profile/", "", self._profile),
+            ("POST", "/v2/bot/user/", "/linkToken", self._link_token),
+        )
         self._reset_state()
+        if sdk_check:
+            warm_up()  # so the first push isn't slowed by importing the SDK
 
     # -- state -------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
         with self._lock:
             self._users: dict[str, User] = {}
-            self._inbox: dict[str, list[dict[str, Any]]] = {}
-            self._undelivered: dict[str, list[dict[str, Any]]] = {}
+            self._inbox: dict[str, deque[_Delivery]] = {}
+            self._undelivered: dict[str, deque[_Delivery]] = {}
             self._reply_tokens: dict[str, _ReplyToken] = {}
             self._retry_keys: dict[str, _RetryKey] = {}
             self._faults: list[_Fault] = []
-            self._records: deque[dict[str, Any]] = deque(maxlen=self._max_records)
+            self._records: deque[_Record] = deque(maxlen=self._max_records)
             self._link_tokens: dict[str, _LinkToken] = {}
             self._events: dict[str, _SentEvent] = {}
             self._webhooks: list[WebhookResult] = []
@@ -378,7 +387,7 @@ class LineEmulator:
         )
         with self._lock:
             self._users[user_id] = user
-            self._inbox.setdefault(user_id, [])
+            self._inbox.setdefault(user_id, deque(maxlen=self._max_inbox))
         return user.to_dict()
 
     def add_users(self, count: int) -> list[dict[str, Any]]:
@@ -420,12 +429,14 @@ class LineEmulator:
     def inbox(self, user_id: str) -> list[dict[str, Any]]:
         """Messages delivered to a shopper, oldest first."""
         with self._lock:
-            return list(self._inbox.get(user_id, ()))
+            entries = list(self._inbox.get(user_id, ()))
+        return [entry.to_dict() for entry in entries]
 
     def undelivered(self, user_id: str) -> list[dict[str, Any]]:
         """Messages accepted by the API but not delivered (blocked or not a friend)."""
         with self._lock:
-            return list(self._undelivered.get(user_id, ()))
+            entries = list(self._undelivered.get(user_id, ()))
+        return [entry.to_dict() for entry in entries]
 
     def loading_requests(self) -> list[dict[str, Any]]:
         """Accepted loading-animation requests."""
@@ -439,10 +450,10 @@ class LineEmulator:
         with self._lock:
             records = list(self._records)
         return [
-            record
+            record.to_dict()
             for record in records
-            if (path is None or fnmatch.fnmatchcase(record["path"], path))
-            and (method is None or record["method"] == method)
+            if (path is None or fnmatch.fnmatchcase(record.path, path))
+            and (method is None or record.method == method)
         ]
 
     def clear_requests(self) -> None:
@@ -535,16 +546,9 @@ class LineEmulator:
         return response
 
     def _dispatch(self, call: _Call) -> ApiResponse:
-        route = self._routes.get((call.method, call.path))
-        if route is None:
-            route = self._match_dynamic(call)
-            if route is None:
-                known = any(path == call.path for _, path in self._routes) or self._dynamic_path(
-                    call.path
-                )
-                if known:
-                    return _error(405, "Method Not Allowed")
-                return ApiResponse(404, dict(NOT_FOUND))
+        route = self._route(call)
+        if isinstance(route, ApiResponse):
+            return route
         auth = call.headers.get("authorization")
         if auth != self._auth_header:
             if auth is None or not auth.startswith("Bearer "):
@@ -577,23 +581,23 @@ class LineEmulator:
             response.headers["Retry-After"] = f"{fault.retry_after:g}"
         return response
 
-    def _dynamic_path(self, path: str) -> bool:
-        return path.startswith("/v2/bot/profile/") or (
-            path.startswith("/v2/bot/user/") and path.endswith("/linkToken")
-        )
-
-    def _match_dynamic(self, call: _Call) -> Callable[[_Call], ApiResponse] | None:
-        if call.method == "GET" and call.path.startswith("/v2/bot/profile/"):
-            call.param = call.path[len("/v2/bot/profile/") :]
-            return self._profile
-        if (
-            call.method == "POST"
-            and call.path.startswith("/v2/bot/user/")
-            and call.path.endswith("/linkToken")
-        ):
-            call.param = call.path[len("/v2/bot/user/") : -len("/linkToken")]
-            return self._link_token
-        return None
+    def _route(self, call: _Call) -> Callable[[_Call], ApiResponse] | ApiResponse:
+        route = self._routes.get((call.method, call.path))
+        if route is not None:
+            return route
+        for method, prefix, suffix, handler in self._param_routes:
+            if (
+                call.path.startswith(prefix)
+                and call.path.endswith(suffix)
+                and len(call.path) > len(prefix) + len(suffix)
+            ):
+                if call.method != method:
+                    return _error(405, "Method Not Allowed")
+                call.param = call.path[len(prefix) : len(call.path) - len(suffix)]
+                return handler
+        if any(path == call.path for _, path in self._routes):
+            return _error(405, "Method Not Allowed")
+        return ApiResponse(404, dict(NOT_FOUND))
 
     def _record(self, call: _Call, response: ApiResponse, started: float) -> None:
         headers = {name: call.headers[name] for name in HEADERS_OF_INTEREST if name in call.headers}
@@ -602,18 +606,18 @@ class LineEmulator:
                 "Bearer <valid>" if headers["authorization"] == self._auth_header else "<invalid>"
             )
         duration_ms = (time.perf_counter() - started) * 1000
-        record = {
-            "requestId": call.request_id,
-            "method": call.method,
-            "path": call.path,
-            "query": call.query,
-            "headers": headers,
-            "body": call.json if call.json is not _UNPARSED else _raw_text(call.body),
-            "status": response.status,
-            "response": response.body,
-            "time": self.clock.now(),
-            "durationMs": round(duration_ms, 3),
-        }
+        record = _Record(
+            call.request_id,
+            call.method,
+            call.path,
+            call.query,
+            headers,
+            call.body,
+            response.status,
+            response.body,
+            self.clock.now(),
+            round(duration_ms, 3),
+        )
         key = f"{call.method} {call.path} {response.status}"
         with self._lock:
             self._records.append(record)
@@ -814,23 +818,25 @@ class LineEmulator:
             )
         sent = []
         box = self._inbox if delivered else self._undelivered
-        entries = box.setdefault(user_id, [])
+        entries = box.get(user_id)
+        if entries is None:
+            entries = box[user_id] = deque(maxlen=self._max_inbox)
+        silent = bool(body.get("notificationDisabled", False))
         for message in body["messages"]:
             message_id = new_message_id()
             quote_token = new_quote_token() if message.get("type") in QUOTABLE_TYPES else None
-            entry = {
-                "id": message_id,
-                "message": message,
-                "via": via,
-                "requestId": request_id,
-                "time": now,
-                "notificationDisabled": bool(body.get("notificationDisabled", False)),
-            }
-            if quote_token:
-                entry["quoteToken"] = quote_token
-            if reason:
-                entry["reason"] = reason
-            entries.append(entry)
+            entries.append(
+                _Delivery(
+                    message_id,
+                    _compact(message),
+                    via,
+                    request_id,
+                    now,
+                    silent,
+                    quote_token,
+                    reason,
+                )
+            )
             sent.append({"id": message_id, **({"quoteToken": quote_token} if quote_token else {})})
         return sent
 
@@ -1177,6 +1183,123 @@ class LineEmulator:
 
 
 _UNPARSED: Any = object()
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class _Record:
+    """One answered API request, kept compact (the body stays raw until asked for)."""
+
+    __slots__ = (
+        "request_id",
+        "method",
+        "path",
+        "query",
+        "headers",
+        "body",
+        "status",
+        "response",
+        "time",
+        "duration_ms",
+    )
+
+    def __init__(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        status: int,
+        response: Any,
+        time: float,
+        duration_ms: float,
+    ) -> None:
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.status = status
+        self.response = response
+        self.time = time
+        self.duration_ms = duration_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        body: Any = None
+        if self.body:
+            try:
+                body = json.loads(self.body)
+            except (ValueError, UnicodeDecodeError):
+                body = self.body[:2000].decode("utf-8", "replace")
+        return {
+            "requestId": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": dict(self.headers),
+            "body": body,
+            "status": self.status,
+            "response": copy.deepcopy(self.response),
+            "time": self.time,
+            "durationMs": self.duration_ms,
+        }
+
+
+class _Delivery:
+    """One message in a shopper's inbox (or undelivered list), stored as compact JSON."""
+
+    __slots__ = (
+        "message_id",
+        "message_json",
+        "via",
+        "request_id",
+        "time",
+        "notification_disabled",
+        "quote_token",
+        "reason",
+    )
+
+    def __init__(
+        self,
+        message_id: str,
+        message_json: str,
+        via: str,
+        request_id: str,
+        time: float,
+        notification_disabled: bool,
+        quote_token: str | None,
+        reason: str | None,
+    ) -> None:
+        self.message_id = message_id
+        self.message_json = message_json
+        self.via = via
+        self.request_id = request_id
+        self.time = time
+        self.notification_disabled = notification_disabled
+        self.quote_token = quote_token
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "id": self.message_id,
+            "message": json.loads(self.message_json),
+            "via": self.via,
+            "requestId": self.request_id,
+            "time": self.time,
+            "notificationDisabled": self.notification_disabled,
+        }
+        if self.quote_token:
+            entry["quoteToken"] = self.quote_token
+        if self.reason:
+            entry["reason"] = self.reason
+        return entry
+
+
 # Webhooks go straight to the bot: never through an HTTP(S)_PROXY from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -1216,9 +1339,3 @@ class _Call:
         self.json: Any = _UNPARSED
         self.retry_key: str | None = None
         self.fault: _Fault | None = None
-
-
-def _raw_text(body: bytes) -> str | None:
-    if not body:
-        return None
-    return body[:2000].decode("utf-8", "replace")

@@ -43,6 +43,7 @@ __all__ = [
     "utf16_len",
     "validate_message",
     "validate_messages",
+    "warm_up",
 ]
 
 MAX_MESSAGES = 5
@@ -237,6 +238,11 @@ def _sdk_shape(value: Any) -> Any:
     if isinstance(value, float):
         return 0.0 if value >= 0 else -1.0
     return value
+
+
+def warm_up() -> None:
+    """Import line-bot-sdk's models now rather than on the first validated message (~1 s)."""
+    from linebot.v3.messaging import Message  # noqa: F401
 
 
 @lru_cache(maxsize=4096)
