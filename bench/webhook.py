@@ -121,15 +121,34 @@ def drive(port: int, clients: int, seconds: float, rate: float | None) -> dict[s
     lat = sorted(x for r in results for x in r[2])
     elapsed = max(r[3] for r in results)
     q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [float("nan")] * 99
-    return {"ok": ok, "errors": errors, "per_s": ok / elapsed, "p50_ms": q[49] * 1000,
-            "p99_ms": q[98] * 1000}
+    return {
+        "ok": ok,
+        "errors": errors,
+        "per_s": ok / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+    }
 
 
 def start_gunicorn(target: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen:
     argv = [
-        sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
-        "--no-control-socket", "--log-level", "warning", "--keep-alive", "5",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        target,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--worker-class",
+        "gthread",
+        "--no-control-socket",
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "5",
     ]
     process = subprocess.Popen(argv, cwd=ROOT, env=env)
     deadline = time.time() + 30
@@ -153,7 +172,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
     parser.add_argument("--clients", type=int, default=4)
@@ -170,8 +191,9 @@ def main() -> None:
     if reachable("127.0.0.1", 5432):
         from sqlalchemy import create_engine, text
 
-        pg_admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                                 isolation_level="AUTOCOMMIT")
+        pg_admin = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT"
+        )
         with pg_admin.connect() as c:
             c.execute(text("DROP DATABASE IF EXISTS bench_webhook WITH (FORCE)"))
             c.execute(text("CREATE DATABASE bench_webhook"))
@@ -188,29 +210,52 @@ def main() -> None:
     upgrade(database_url)
 
     env = dict(os.environ)
-    env.update(APP_ENV="production", LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN="t",
-               SHOP_API_SECRET="s", SECRET_KEY="k", DATABASE_URL=database_url, REDIS_URL=redis_url,
-               PUBLIC_BASE_URL="http://127.0.0.1", SHOP_LINK_URL="http://127.0.0.1/login",
-               ALLOW_SQLITE_IN_PRODUCTION="1")
+    env.update(
+        APP_ENV="production",
+        LINE_CHANNEL_SECRET=SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN="t",
+        SHOP_API_SECRET="s",
+        SECRET_KEY="k",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        PUBLIC_BASE_URL="http://127.0.0.1",
+        SHOP_LINK_URL="http://127.0.0.1/login",
+        ALLOW_SQLITE_IN_PRODUCTION="1",
+    )
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    print(f"database: {database_url.split('@')[-1]}  redis: {redis_url.split('/')[2] or 'embedded'}")
-    print(f"gunicorn: {args.workers} gthread workers x 4 threads; {args.clients} client processes; "
-          f"{os.cpu_count()} cores shared")
+    print(
+        f"database: {database_url.split('@')[-1]}  redis: {redis_url.split('/')[2] or 'embedded'}"
+    )
+    print(
+        f"gunicorn: {args.workers} gthread workers x 4 threads; {args.clients} client processes; "
+        f"{os.cpu_count()} cores shared"
+    )
     rows = []
     try:
         bare_port, bot_port = free_port(), free_port()
         bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers)
         try:
             drive(bare_port, args.clients, 1.0, None)  # warm-up
-            rows.append(("bare Flask endpoint, closed loop", drive(bare_port, args.clients, args.seconds, None)))
+            rows.append(
+                (
+                    "bare Flask endpoint, closed loop",
+                    drive(bare_port, args.clients, args.seconds, None),
+                )
+            )
         finally:
             stop(bare)
         bot = start_gunicorn("wsgi:app", bot_port, env, args.workers)
         try:
             drive(bot_port, args.clients, 1.0, None)
-            rows.append(("POST /callback, closed loop", drive(bot_port, args.clients, args.seconds, None)))
-            rows.append((f"POST /callback, open loop {args.rate:.0f}/s",
-                         drive(bot_port, args.clients, args.seconds, args.rate)))
+            rows.append(
+                ("POST /callback, closed loop", drive(bot_port, args.clients, args.seconds, None))
+            )
+            rows.append(
+                (
+                    f"POST /callback, open loop {args.rate:.0f}/s",
+                    drive(bot_port, args.clients, args.seconds, args.rate),
+                )
+            )
         finally:
             stop(bot)
     finally:
@@ -232,8 +277,10 @@ def main() -> None:
     for name, r in rows:
         print(f"{name:42} {r['per_s']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7d}")
     ceiling, closed = rows[0][1]["per_s"], rows[1][1]["per_s"]
-    print(f"\n/callback throughput = {closed / ceiling:.0%} of the bare endpoint "
-          f"(goal: at least 50%); open-loop p99 {rows[2][1]['p99_ms']:.1f} ms (goal: under 50 ms)")
+    print(
+        f"\n/callback throughput = {closed / ceiling:.0%} of the bare endpoint "
+        f"(goal: at least 50%); open-loop p99 {rows[2][1]['p99_ms']:.1f} ms (goal: under 50 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,7 @@ def create_app(
         ),
     )
 
-    from bot import shop_api
-    from bot import console
+    from bot import console, shop_api
     from bot.blueprints import health, webhook
     from bot.cli import register_cli
 

@@ -76,6 +76,13 @@ class DevServer:
         env = self.environment(redis_url)
         upgrade(env["DATABASE_URL"])
         python = sys.executable
+        # The sample FAQ (or FAQ_PATH) on a fresh database, so the bot answers questions at once.
+        subprocess.run(
+            [python, "-m", "flask", "--app", "wsgi", "faq", "import", "--if-empty"],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+        )
         self._spawn(
             "emulator",
             [
@@ -123,7 +130,7 @@ class DevServer:
 
     def healthy(self, timeout: float = 30) -> bool:
         return _wait_http(f"http://127.0.0.1:{self.port}/healthz", timeout) and _wait_http(
-            f"http://127.0.0.1:{self.emulator_port}/_emulator/requests", timeout
+            f"http://127.0.0.1:{self.emulator_port}/_emulator/health", timeout
         )
 
     def crashed(self) -> str | None:
@@ -150,15 +157,17 @@ class DevServer:
 def banner(port: int, emulator_port: int) -> str:
     """What to open and try once everything is up."""
     web, emu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    user = "U" + "0" * 31 + "1"
+    post = "curl -s -XPOST -H 'Content-Type: application/json'"
     return f"""
-LINE bot (dev mode) is running — SQLite under instance/, embedded Redis, LINE emulator.
+LINE bot (dev mode) is running: SQLite under instance/, embedded Redis, LINE emulator.
   health:    {web}/healthz        metrics: {web}/metrics
-  console:   {web}/console
+  console:   {web}/console   (create a login: .venv/bin/flask --app wsgi operators create)
   emulator:  {emu}/_emulator/requests   (every call the bot made to "LINE")
-Try it as a shopper:
-  curl -s -XPOST {emu}/_emulator/shopper/follow -H 'Content-Type: application/json' -d '{{"user_id": "U{"0" * 31}1"}}'
-  curl -s -XPOST {emu}/_emulator/shopper/text -H 'Content-Type: application/json' -d '{{"user_id": "U{"0" * 31}1", "text": "送料はいくらですか?"}}'
-  curl -s {emu}/_emulator/users/U{"0" * 31}1/inbox
+Try it as a shopper (the emulator sends signed webhooks to the bot):
+  {post} {emu}/_emulator/events/follow -d '{{"userId": "{user}"}}'
+  {post} {emu}/_emulator/events/text -d '{{"userId": "{user}", "text": "送料はいくら?"}}'
+  curl -s {emu}/_emulator/inbox/{user}
 Stop with Ctrl-C.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bot.migrate import upgrade
 from bot.settings import Settings
 
@@ -10,6 +12,22 @@ def main() -> None:
     settings = Settings.from_env()
     upgrade(settings.database_url)
     print("migrations applied")
+    if settings.faq_path:
+        _seed_faq(settings, settings.faq_path)
+
+
+def _seed_faq(settings: Settings, path: Path) -> None:
+    """Import FAQ_PATH when no FAQ was ever imported (later imports use `flask faq import`)."""
+    from bot import create_app
+    from bot.services import faq_store
+
+    app = create_app(settings)
+    with app.app_context():
+        services = app.extensions["bot"]
+        session = services.db.session()
+        result = faq_store.seed_if_empty(session, path, services.clock.now())
+        session.commit()
+        print("FAQ imported" if result else "FAQ already present")
 
 
 if __name__ == "__main__":

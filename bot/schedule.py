@@ -26,11 +26,11 @@ def periodic_jobs(settings: Settings) -> list[tuple[Callable[..., Any], int, str
 
 def register_periodic_jobs(scheduler: Scheduler, settings: Settings) -> None:
     """Replace this app's periodic schedule (idempotent across restarts)."""
-    for job in scheduler.get_jobs():
-        if job.id.startswith("periodic:"):
+    for job in list(scheduler.get_jobs()):
+        if job.id.startswith("periodic-"):
             scheduler.cancel(job)
     for func, interval, queue in periodic_jobs(settings):
-        job_id = f"periodic:{func.__module__}.{func.__name__}"
+        job_id = f"periodic-{func.__module__.replace('.', '_')}-{func.__name__}"
         scheduler.schedule(
             scheduled_time=datetime.now(UTC),
             func=func,

@@ -1,10 +1,16 @@
 """LINE event handlers; importing this package registers every route."""
 
-from handlers import account_link, consent, follow, message, postback  # noqa: F401
-from handlers import linking  # noqa: F401
-from handlers import faq  # noqa: F401
-from handlers import support  # noqa: F401
-from handlers import deliveries  # noqa: F401
+from handlers import (  # noqa: F401
+    account_link,
+    consent,
+    deliveries,  # noqa: F401
+    faq,  # noqa: F401
+    follow,
+    linking,  # noqa: F401
+    message,
+    postback,
+    support,  # noqa: F401
+)
 from handlers.registry import HandlerContext, find_handler, route, route_key, routes
 
 __all__ = ["HandlerContext", "find_handler", "route", "route_key", "routes"]

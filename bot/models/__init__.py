@@ -1,5 +1,14 @@
 """Every table of the service; import this module to register them all."""
 
+from bot.models.console import (
+    BusinessHoursOverride,
+    CannedReply,
+    InternalNote,
+    LoginAttempt,
+    Operator,
+    OperatorRole,
+    SatisfactionResponse,
+)
 from bot.models.core import (
     ConversationMessage,
     Direction,
@@ -22,6 +31,7 @@ from bot.models.deliveries import (
     Order,
     ShopEvent,
 )
+from bot.models.faq import Faq, FaqInteraction, FaqState
 from bot.models.linking import (
     ErasureCount,
     IdempotencyRecord,
@@ -32,16 +42,6 @@ from bot.models.linking import (
     LinkSource,
 )
 from bot.models.support import SupportTicket, TicketReason, TicketState
-from bot.models.faq import Faq, FaqInteraction, FaqState
-from bot.models.console import (
-    BusinessHoursOverride,
-    CannedReply,
-    InternalNote,
-    LoginAttempt,
-    Operator,
-    OperatorRole,
-    SatisfactionResponse,
-)
 
 __all__ = [
     "BusinessHoursOverride",

@@ -166,6 +166,7 @@ class _Lemma:
     text: str
     groups: tuple[int, ...]
     is_verb: bool
+    index: int  # position of its token in the text, for pairing with concepts
 
 
 @cache
@@ -175,11 +176,97 @@ def _sudachi_dictionary() -> object:
     return Dictionary(dict="core")
 
 
-class Analyzer:
-    """Turns a text into weighted features: lemmas, lemma pairs, synonym groups, char bigrams."""
+# --------------------------------------------------------------------------- concept thesaurus
 
-    def __init__(self) -> None:
+THESAURUS_PATH = Path(__file__).resolve().parents[2] / "data" / "ec_thesaurus.yaml"
+WEIGHT_CONCEPT = 0.7
+WEIGHT_CONCEPT_PAIR = 0.5
+CONCEPT_WORD_SHARE = 0.6
+CONCEPT_WINDOW = 5  # tokens between two concepts that are read as one phrase (注文を…やめる)
+PHRASE_GAP = 3  # tokens allowed between the parts of a multi-word thesaurus entry
+# Tokens a multi-word entry does without: grammar, and verbs that only carry it (している, しない).
+_PHRASE_SKIP_POS = frozenset(("助詞", "助動詞", "補助記号", "空白"))
+_PHRASE_SKIP_LEMMAS = frozenset(("居る", "為る", "有る", "て", "てる"))
+
+
+class ThesaurusError(ValueError):
+    """A thesaurus file that does not have the documented shape."""
+
+
+def load_thesaurus(*paths: Path) -> dict[str, tuple[str, ...]]:
+    """Concept groups from thesaurus files (default: the shipped one); same ids are merged."""
+    import yaml
+
+    merged: dict[str, list[str]] = {}
+    for path in paths or (THESAURUS_PATH,):
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        concepts = data.get("concepts") if isinstance(data, dict) else None
+        if not isinstance(concepts, dict):
+            raise ThesaurusError(f"{path}: expected a mapping under 'concepts'")
+        for concept, words in concepts.items():
+            if not isinstance(words, list) or not all(isinstance(w, str | int) for w in words):
+                raise ThesaurusError(f"{path}: concept {concept!r} must be a list of words")
+            bucket = merged.setdefault(str(concept), [])
+            bucket.extend(str(w) for w in words if str(w) not in bucket)
+    return {concept: tuple(words) for concept, words in merged.items()}
+
+
+def _token_keys(morpheme: object) -> frozenset[str]:
+    """The forms a token is looked up by: normalised and dictionary form, kana folded."""
+    pos = morpheme.part_of_speech()  # type: ignore[attr-defined]
+    norm = morpheme.normalized_form()  # type: ignore[attr-defined]
+    if pos[0] == "助動詞" and norm in _NEGATIONS:
+        return frozenset(("ない",))
+    return frozenset((fold_kana(norm), fold_kana(morpheme.dictionary_form())))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _CompiledThesaurus:
+    words: dict[str, tuple[str, ...]]
+    # First token key -> (keys of the remaining tokens, concept) for multi-word entries.
+    phrases: dict[str, tuple[tuple[tuple[frozenset[str], ...], str], ...]]
+
+
+def _compile_thesaurus(groups: dict[str, tuple[str, ...]], tokenizer: object) -> _CompiledThesaurus:
+    words: dict[str, set[str]] = defaultdict(set)
+    phrases: dict[str, list[tuple[tuple[frozenset[str], ...], str]]] = defaultdict(list)
+    for concept, entries in groups.items():
+        for word in entries:
+            tokens = list(tokenizer.tokenize(normalize_text(word)))  # type: ignore[attr-defined]
+            kept = [
+                m
+                for m in tokens
+                if "ない" in _token_keys(m)
+                or (
+                    m.part_of_speech()[0] not in _PHRASE_SKIP_POS
+                    and m.normalized_form() not in _PHRASE_SKIP_LEMMAS
+                )
+            ]
+            if len(kept) < 2 and len(tokens) > len(kept):
+                # いつまで, どのくらい: the particle is the meaning, so keep every token.
+                kept = [m for m in tokens if m.part_of_speech()[0] not in ("補助記号", "空白")]
+            if len(kept) == 1:
+                for key in _token_keys(kept[0]):
+                    words[key].add(concept)
+            elif kept:
+                keys = [_token_keys(m) for m in kept]
+                for first in keys[0]:
+                    phrases[first].append((tuple(keys[1:]), concept))
+    return _CompiledThesaurus(
+        {k: tuple(sorted(v)) for k, v in words.items()},
+        {k: tuple(v) for k, v in phrases.items()},
+    )
+
+
+class Analyzer:
+    """Turns a text into weighted features: lemmas, concepts, pairs, synonym groups, bigrams."""
+
+    def __init__(self, concepts: dict[str, tuple[str, ...]] | None = None) -> None:
+        # None: the shipped thesaurus; {} turns concepts off.
+        self._groups = load_thesaurus() if concepts is None else dict(concepts)
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._thesaurus: _CompiledThesaurus | None = None
 
     def _tokenizer(self) -> object:
         # Sudachi tokenizers are not safe to share between threads; the dictionary is.
@@ -191,40 +278,76 @@ class Analyzer:
             self._local.tokenizer = tok
         return tok
 
-    def lemmas(self, text: str) -> list[_Lemma]:
-        """Content words as Sudachi normalised forms with their synonym groups."""
+    def thesaurus(self) -> _CompiledThesaurus:
+        """The concept groups compiled into token keys (once, on first use)."""
+        if self._thesaurus is None:
+            with self._lock:
+                if self._thesaurus is None:
+                    self._thesaurus = _compile_thesaurus(self._groups, self._tokenizer())
+        return self._thesaurus
+
+    def analyze(self, text: str) -> tuple[list[_Lemma], list[tuple[int, str]]]:
+        """Content words (normalised forms, synonym groups) and (token index, concept) hits."""
         from sudachipy import SplitMode
 
+        thesaurus = self.thesaurus()
         out: list[_Lemma] = []
-        for m in self._tokenizer().tokenize(text):  # type: ignore[attr-defined]
+        stream: list[frozenset[str]] = []
+        hits: list[tuple[int, str]] = []
+        for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
+            keys = _token_keys(m)
+            stream.append(keys)
+            for key in keys:
+                hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             pos = m.part_of_speech()
             lemma = m.normalized_form()
+            parts = m.split(SplitMode.A)
+            if len(parts) > 1:
+                for p in parts:
+                    for key in _token_keys(p) - keys:
+                        hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             if lemma in _NEGATIONS and pos[0] == "助動詞" and out:
-                out.append(_Lemma(out[-1].text + "~否", (), False))
+                out.append(_Lemma(out[-1].text + "~否", (), False, i))
                 continue
             if pos[0] not in _CONTENT_POS or pos[1] in ("非自立可能", "数詞"):
                 continue
             if lemma in _STOP_LEMMAS or _NOISE_RE.fullmatch(lemma):
                 continue
-            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞"))
+            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i))
             if lemma[0] == "御" and len(lemma) > 1:
                 # お店 is 御店 in the dictionary; the bare noun is what other texts say.
-                out.append(_Lemma(lemma[1:], (), False))
-            parts = m.split(SplitMode.A)
+                out.append(_Lemma(lemma[1:], (), False, i))
             if len(parts) > 1:
                 for p in parts:
                     if p.part_of_speech()[0] in _CONTENT_POS and p.normalized_form() != lemma:
-                        out.append(_Lemma(p.normalized_form(), tuple(p.synonym_group_ids()), False))
-        return out
+                        out.append(
+                            _Lemma(p.normalized_form(), tuple(p.synonym_group_ids()), False, i)
+                        )
+        hits.extend(_phrase_hits(stream, thesaurus))
+        return out, sorted(set(hits))
+
+    def lemmas(self, text: str) -> list[_Lemma]:
+        """Content words as Sudachi normalised forms with their synonym groups."""
+        return self.analyze(text)[0]
 
     def features(self, text: str, *, head_boost: float = 1.0) -> dict[str, float]:
         """Weighted features of one text (already passed through normalize_query)."""
+        return self.features_with_links(text, head_boost=head_boost)[0]
+
+    def features_with_links(
+        self, text: str, *, head_boost: float = 1.0
+    ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
+        """Features, and for each word feature the concept features found at the same token."""
         feats: dict[str, float] = {}
-        lemmas = self.lemmas(text)
+        lemmas, hits = self.analyze(text)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
         head = next((lm.text for lm in reversed(lemmas) if not lm.text.endswith("~否")), None)
+        in_concept = {i for i, _ in hits}
         for lm in lemmas:
-            feats["w:" + lm.text] = WEIGHT_LEMMA * (head_boost if lm.text == head else 1.0)
+            # A word the thesaurus covers shares its weight with its concept: which of the
+            # concept's words the shopper picked (やめる or キャンセル) matters less.
+            share = CONCEPT_WORD_SHARE if lm.index in in_concept else 1.0
+            feats["w:" + lm.text] = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
             for g in lm.groups:
                 feats.setdefault(f"s:{g}", WEIGHT_SYNONYM)
             if lm.is_verb:
@@ -238,13 +361,53 @@ class Analyzer:
             for b in concepts[i + 1 : i + 1 + PAIR_WINDOW]:
                 if a != b:
                     feats["p:" + "|".join(sorted((a, b)))] = WEIGHT_PAIR
+        # Thesaurus concepts, and concepts near each other: the thing being cancelled matters
+        # (注文をやめる vs 会員をやめる), and in Japanese it sits a few tokens before the verb.
+        for _, c in hits:
+            feats.setdefault("k:" + c, WEIGHT_CONCEPT)
+        for n, (i, a) in enumerate(hits):
+            for j, b in hits[n + 1 :]:
+                if j - i > CONCEPT_WINDOW:
+                    break
+                if j > i and a != b:
+                    feats["q:" + "|".join(sorted((a, b)))] = WEIGHT_CONCEPT_PAIR
         chars = text.replace(" ", "")
         for i in range(len(chars) - 1):
             bigram = chars[i : i + 2]
             # Bigrams of hiragana alone are grammar (について, ですか), not topic.
             if not _HIRAGANA_RE.fullmatch(bigram):
                 feats.setdefault("c:" + fold_kana(bigram), WEIGHT_CHAR)
-        return feats
+        at_token: dict[int, set[str]] = defaultdict(set)
+        for i, c in hits:
+            at_token[i].add("k:" + c)
+        links = {"w:" + lm.text: frozenset(at_token.get(lm.index, ())) for lm in lemmas}
+        return feats, links
+
+
+def _phrase_hits(
+    stream: list[frozenset[str]], thesaurus: _CompiledThesaurus
+) -> list[tuple[int, str]]:
+    """Multi-word entries found in order, a few tokens apart; the hit sits on the last token."""
+    hits: list[tuple[int, str]] = []
+    for start, keys in enumerate(stream):
+        for key in keys:
+            for rest, concept in thesaurus.phrases.get(key, ()):
+                at = start
+                for part in rest:
+                    nxt = next(
+                        (
+                            j
+                            for j in range(at + 1, min(len(stream), at + 2 + PHRASE_GAP))
+                            if stream[j] & part
+                        ),
+                        None,
+                    )
+                    if nxt is None:
+                        break
+                    at = nxt
+                else:
+                    hits.append((at, concept))
+    return hits
 
 
 @cache
@@ -438,7 +601,7 @@ class FaqMatcher:
     def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
         query = normalize_query(text)
-        feats = self.analyzer.features(query, head_boost=HEAD_BOOST)
+        feats, links = self.analyzer.features_with_links(query, head_boost=HEAD_BOOST)
         if not feats or not self._docs:
             return [], (0.0, 0.0, 0.0, 0.0)
         q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
@@ -481,7 +644,12 @@ class FaqMatcher:
         # Share of the query's word weight that the top entry knows: low for off-topic chat.
         top_union = self._entry_features[top_index]
         word_total = sum(v for n, v in q_vec.items() if n.startswith("w:")) or 1.0
-        word_known = sum(v for n, v in q_vec.items() if n.startswith("w:") and n in top_union)
+        # A word counts as known through its thesaurus concept too (アメリカ -> overseas).
+        word_known = sum(
+            v
+            for n, v in q_vec.items()
+            if n.startswith("w:") and (n in top_union or links.get(n, frozenset()) & top_union)
+        )
         coverage = word_known / word_total
         return scored, (top, top - second, coverage, kw_hit[top_index])
 

@@ -209,16 +209,16 @@ def queue(session: Session, tab: str, operator_id: int, limit: int = 100) -> lis
 def queue_counts(session: Session, operator_id: int) -> dict[str, int]:
     """Ticket counts for the tabs that show open work."""
     rows = session.execute(
-        select(SupportTicket.state, SupportTicket.operator_id == operator_id, func.count())
+        select(SupportTicket.state, SupportTicket.operator_id, func.count())
         .where(SupportTicket.state != TicketState.RESOLVED)
-        .group_by(SupportTicket.state, SupportTicket.operator_id == operator_id)
+        .group_by(SupportTicket.state, SupportTicket.operator_id)
     ).all()
     counts = {"waiting": 0, "mine": 0, "open": 0}
-    for state, mine, count in rows:
+    for state, owner, count in rows:
         counts["open"] += count
         if state == TicketState.WAITING:
             counts["waiting"] += count
-        elif mine:
+        elif owner == operator_id:
             counts["mine"] += count
     return counts
 

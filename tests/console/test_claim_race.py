@@ -23,7 +23,13 @@ def test_concurrent_claims_have_one_winner(app: Flask) -> None:
         wins: list[int] = []
         errors: list[BaseException] = []
 
-        def attempt(operator_id: int, ident: int = ident, barrier=barrier, wins=wins) -> None:
+        def attempt(
+            operator_id: int,
+            ident: int = ident,
+            barrier: threading.Barrier = barrier,
+            wins: list[int] = wins,
+            errors: list[BaseException] = errors,
+        ) -> None:
             session = database.session_factory()
             try:
                 barrier.wait(timeout=10)

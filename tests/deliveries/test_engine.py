@@ -266,7 +266,8 @@ def test_member_deliveries_explains_each_state(shop):
     [
         ("scenarios: {x: {trigger: cart.exploded, steps: []}}", "scenario 'x', trigger"),
         (
-            "scenarios: {x: {trigger: cart.updated, steps: [{id: a, delay: soon, template: cart_reminder}]}}",
+            "scenarios: {x: {trigger: cart.updated,"
+            " steps: [{id: a, delay: soon, template: cart_reminder}]}}",
             "scenario 'x', steps[0].delay",
         ),
         (
@@ -274,7 +275,8 @@ def test_member_deliveries_explains_each_state(shop):
             "scenario 'x', steps[0].template",
         ),
         (
-            "scenarios: {x: {trigger: cart.updated, steps: [{id: a, delay: 1m, template: cart_reminder,"
+            "scenarios: {x: {trigger: cart.updated,"
+            " steps: [{id: a, delay: 1m, template: cart_reminder,"
             " variants: [{name: A, weight: 0}]}]}}",
             "steps[0].variants[0].weight",
         ),

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.models import Conversion, DeliveryState
+from bot.models import Conversion, DeliveryState, LinkSource
 from bot.services import linking, shoppers
-from bot.models import LinkSource
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import (
     MAMEZARA,

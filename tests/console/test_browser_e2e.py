@@ -1,0 +1,132 @@
+"""End to end in a real headless Chromium: webhook → ticket → claim → reply → resolve."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bot.models import Shopper, SupportTicket, TicketReason
+from bot.services.support import active_ticket, escalate
+from line_emulator import EmulatorServer
+from tests.console.conftest import PASSWORD, make_operator
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOPPER = "U" + "a" * 32
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium fonts-noto-cjk)"
+    return None
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    reason = _missing_browser()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="ja-JP")
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def _ticket_for(app: Flask, user_id: str) -> int:
+    """The ticket the shopper's message opened; opened here if FAQ escalation is not wired."""
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        shopper = session.scalars(select(Shopper).where(Shopper.line_user_id == user_id)).one()
+        ticket = active_ticket(session, shopper)
+        if ticket is None:
+            now = app.extensions["bot"].clock.now()
+            ticket, _ = escalate(session, shopper, TicketReason.ASKED_FOR_PERSON, now)
+        session.commit()
+        return ticket.id
+
+
+def _texts(emulator: EmulatorServer, user_id: str) -> list[str]:
+    found = []
+    for entry in emulator.inbox(user_id):
+        message = entry.get("message", entry)
+        found.append(str(message.get("text") or message.get("altText") or ""))
+    return found
+
+
+def test_operator_handles_a_chat_in_the_browser(
+    e2e_app: Flask,
+    live_bot: Any,
+    emulator: EmulatorServer,
+    e2e_jobs: Callable[[], None],
+    browser_page: Any,
+) -> None:
+    page = browser_page
+    emulator.add_user(SHOPPER, display_name="山田 花子", followed=False)
+    emulator.send_follow(SHOPPER)  # the follow handler stores the LINE profile (the name)
+    make_operator(e2e_app, "sato@example.jp", "佐藤 美咲")
+    emulator.send_text(SHOPPER, "担当者と話したいです。注文番号A-1001の配送について")
+    e2e_jobs()
+    ticket_id = _ticket_for(e2e_app, SHOPPER)
+
+    page.goto(f"{live_bot.url}/console/login")
+    page.fill("input[name=email]", "sato@example.jp")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    row = page.locator(f"tr[data-ticket='{ticket_id}']")
+    row.wait_for()
+    assert "山田 花子" in row.inner_text()
+
+    row.get_by_role("button", name="担当する").click()
+    page.wait_for_url(f"**/console/tickets/{ticket_id}")
+    assert "注文番号A-1001" in page.locator("#messages").inner_text()
+
+    reply = "山田様、お問い合わせありがとうございます。配送状況を確認いたします。"
+    page.fill("#reply-text", reply)
+    page.get_by_role("button", name="LINEで送信").click()
+    page.wait_for_url(f"**/console/tickets/{ticket_id}#reply")
+    pushes = [r for r in emulator.requests("/v2/bot/message/push") if r["status"] == 200]
+    assert any(reply in str(r["body"]) for r in pushes)
+    assert reply in _texts(emulator, SHOPPER)
+
+    # Live update: the shopper writes again and the message appears without a reload.
+    emulator.send_text(SHOPPER, "ありがとうございます、お待ちしています")
+    e2e_jobs()
+    page.locator("#messages").get_by_text("お待ちしています").wait_for(timeout=15_000)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console_chat.png"), full_page=True)
+
+    page.get_by_role("button", name="対応を終了してボットに戻す").click()
+    page.get_by_text("チャットを終了し、ボットに戻しました。").wait_for()
+    texts = _texts(emulator, SHOPPER)
+    assert any("担当者とのやりとりを終了しました" in text for text in texts)
+    with e2e_app.app_context():
+        row_ = e2e_app.extensions["bot"].db.session().get(SupportTicket, ticket_id)
+        assert row_.state.value == "resolved"
