@@ -42,6 +42,13 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.proxy_fix_hops:
+        # Behind a platform router the client address is in X-Forwarded-For; the console's
+        # per-IP login limit and secure cookies need the real one.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_fix_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     database = database or Database(settings.database_url)
     init_db(app, database)
@@ -61,18 +68,14 @@ def create_app(
         ),
     )
 
+    # Imported here: blueprints and handlers import `bot` themselves.
     from bot import console, shop_api
-    from bot.blueprints import health, webhook
+    from bot.blueprints import health, tracking, webhook
     from bot.cli import register_cli
-
-    app.register_blueprint(webhook.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(console.bp)
-    app.register_blueprint(shop_api.bp)
-    from bot.blueprints import tracking
     from handlers.deliveries import init_app as init_deliveries
 
-    app.register_blueprint(tracking.bp)
+    for blueprint in (webhook.bp, health.bp, shop_api.bp, tracking.bp, console.bp):
+        app.register_blueprint(blueprint)
     init_deliveries(app)  # loads and checks the scenario file: a bad one stops start-up
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

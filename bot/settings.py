@@ -86,6 +86,7 @@ class Settings:
     )
     support_idle_timeout_minutes: int = 60
     webhook_batch_seconds: float = 0.0
+    proxy_fix_hops: int = 0
     support_response_minutes: int = 30
 
     @property
@@ -153,6 +154,7 @@ class Settings:
             ),
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
             webhook_batch_seconds=reader.number("WEBHOOK_BATCH_MS", 5, 0) / 1000,
+            proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
             support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
         )
         if (

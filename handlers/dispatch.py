@@ -11,10 +11,13 @@ from bot.line import LineError
 from bot.metrics import WEBHOOK_EVENTS
 from bot.models import WebhookEvent, WebhookEventState
 from bot.services.shoppers import get_or_create_shopper
+from bot.services.support import note_shopper_activity
 from bot.services.webhook_events import claim_event
 from handlers.registry import HandlerContext, find_handler, route_key
 
 log = logging.getLogger(__name__)
+
+SHOPPER_ACTIVITY = frozenset({"message", "postback"})
 
 
 def process_webhook_event(services: Services, event_id: int) -> None:
@@ -47,6 +50,9 @@ def process_webhook_event(services: Services, event_id: int) -> None:
             shopper=shopper,
         )
         handler(event, ctx)
+        if shopper is not None and row.event_type in SHOPPER_ACTIVITY:
+            # Keeps an open support chat from timing out while the shopper is still writing.
+            note_shopper_activity(session, shopper, services.clock.now())
     except LineError as exc:
         session.rollback()
         if exc.retriable:

@@ -27,7 +27,7 @@ from bot.services import support
 from bot.services.faq_file import FaqEntry
 from bot.services.faq_match import FaqMatcher, MatchResult, normalize_text
 from bot.services.hours import describe_hours, describe_wait, is_open, next_opening
-from bot.settings import BusinessHours, Settings
+from bot.settings import Settings
 
 TurnKind = Literal["answer", "suggest", "none", "human", "silent"]
 
@@ -132,14 +132,6 @@ def recent_misses(session: Session, shopper: Shopper, now: datetime) -> list[str
     return [t for t in reversed(list(texts)) if t]
 
 
-def business_hours(session: Session, settings: Settings) -> BusinessHours:
-    """Today's staffed hours: the console's override when it offers one, else the setting."""
-    current = getattr(support, "current_business_hours", None)
-    if current is not None:
-        return current(session, settings)
-    return settings.business_hours
-
-
 def escalate(
     session: Session,
     shopper: Shopper,
@@ -156,7 +148,7 @@ def escalate(
 def _escalation(
     session: Session, ticket: SupportTicket, created: bool, now: datetime, settings: Settings
 ) -> Escalation:
-    hours = business_hours(session, settings)
+    hours = support.current_business_hours(session, settings)
     open_now = is_open(hours, settings.tz, now)
     return Escalation(
         ticket_id=ticket.id,

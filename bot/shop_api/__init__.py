@@ -25,7 +25,9 @@ __all__ = [
 ]
 
 # Endpoint modules register their routes on `bp` when imported (after the names above exist).
-from bot.shop_api import links, members, openapi  # noqa: E402, F401
-
-# The delivery engine's POST /events lives in bot/shop_api/events.py; the lead wires it here:
-# from bot.shop_api import events  # noqa: E402, F401
+from bot.shop_api import (  # noqa: E402, F401
+    events,  # noqa: E402, F401  (POST /events, the delivery engine's)
+    links,
+    members,
+    openapi,
+)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from flask import Response, jsonify
+from sqlalchemy.orm import Session
 
 from bot.extensions import services
+from bot.models import Shopper
 from bot.services import shop_events
-from bot.shop_api.api import bp, json_body, register_openapi_paths, shop_endpoint
+from bot.services.deliveries import member_deliveries
+from bot.services.linking import register_member_extras
+from bot.shop_api.api import (
+    OPENAPI_SCHEMAS,
+    bp,
+    json_body,
+    register_openapi_paths,
+    shop_endpoint,
+)
 from bot.shop_api.errors import ApiError
 from bot.shop_api.openapi import common_errors, json_request, json_response, signed
 
@@ -172,3 +183,40 @@ register_openapi_paths(
     },
     _SCHEMAS,
 )
+
+
+@register_member_extras
+def _pending_deliveries(session: Session, shopper: Shopper) -> dict[str, Any]:
+    """GET /members/{id} also shows the member's deliveries: pending, sent, and why skipped."""
+    return {"deliveries": member_deliveries(session, shopper)}
+
+
+# Keep the Member schema exact now that it carries deliveries (schemathesis checks responses).
+# `members` registers that schema; importing it here makes the order of imports irrelevant.
+import_module("bot.shop_api.members")
+OPENAPI_SCHEMAS["Member"]["properties"]["deliveries"] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["id", "scenario", "step", "state", "due_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "scenario": {"type": "string"},
+            "step": {"type": "string"},
+            "template": {"type": "string"},
+            "variant": {"type": ["string", "null"]},
+            "marketing": {"type": "boolean"},
+            "subject": {"type": ["string", "null"]},
+            "state": {
+                "type": "string",
+                "enum": ["pending", "sending", "sent", "cancelled", "skipped", "failed"],
+            },
+            "due_at": {"type": "string", "format": "date-time"},
+            "sent_at": {"type": ["string", "null"], "format": "date-time"},
+            "reason": {"type": ["string", "null"]},
+            "attempts": {"type": "integer"},
+            "line_request_id": {"type": ["string", "null"]},
+            "flow_state": {"type": "string"},
+        },
+    },
+}

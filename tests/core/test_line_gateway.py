@@ -92,12 +92,12 @@ def test_server_error_is_retriable(emulator, gateway, shopper):
 
 
 def test_invalid_message_is_a_client_error_with_details(emulator, gateway, shopper):
-    too_many = HELLO * 6  # the SDK refuses this before sending
+    too_many = HELLO * 6  # LINE allows at most 5 messages per request
     with pytest.raises(LineClientError) as error:
         gateway.push(shopper, too_many)
     assert not error.value.retriable
     long_alt = {"type": "flex", "altText": "あ" * 1501, "contents": {"type": "bubble"}}
-    with pytest.raises(LineClientError) as error:  # the SDK lets this through; LINE answers 400
+    with pytest.raises(LineClientError) as error:
         gateway.push(shopper, [long_alt])
     assert error.value.status == 400
     assert any("altText" in d.get("property", "") for d in error.value.details)

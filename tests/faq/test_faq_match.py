@@ -18,6 +18,7 @@ from bot.services.faq_match import (
 )
 
 HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
+HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"
 
 
 def test_answers_a_clear_question(sample_matcher: FaqMatcher) -> None:
@@ -140,27 +141,30 @@ def test_safe_from_several_threads(sample_matcher: FaqMatcher) -> None:
     assert seen == [expected] * 80 and expected == "receipt_issue"
 
 
-def test_dev_set(shared_matcher: FaqMatcher, shared_faq_dir: Path) -> None:
+def test_dev_set_meets_the_issue_bar(shared_matcher: FaqMatcher, shared_faq_dir: Path) -> None:
+    # The issue's bar: FAQ top-1 95%, human 100%, none 90%.
     report = evaluate(shared_matcher, read_eval_rows(shared_faq_dir / "dev_queries.tsv"))
     assert report.totals["faq"] >= 30
+    assert report.accuracy("faq") >= 0.95, report.misses
     assert report.accuracy("human") == 1.0, report.misses
     assert report.accuracy("none") >= 0.9, report.misses
-    # Below the issue's 95%: see test_dev_set_meets_the_issue_bar and docs/faq-matching.md.
-    assert report.accuracy("faq") >= 0.8, report.misses
-
-
-@pytest.mark.xfail(strict=True, reason="dev FAQ top-1 is 27/32; the issue asks for 95%")
-def test_dev_set_meets_the_issue_bar(shared_matcher: FaqMatcher, shared_faq_dir: Path) -> None:
-    report = evaluate(shared_matcher, read_eval_rows(shared_faq_dir / "dev_queries.tsv"))
-    assert report.accuracy("faq") >= 0.95
 
 
 def test_heldout_set(shared_matcher: FaqMatcher) -> None:
-    # Our own paraphrases (tests/faq/heldout.tsv), written before tuning; bars a little under
-    # the issue's: FAQ 90%, human 100%, none 80%.
-    rows = read_eval_rows(HELDOUT)
-    report = evaluate(shared_matcher, rows)
+    # The first engineer's paraphrases (tests/faq/heldout.tsv), written before the thesaurus;
+    # bars: FAQ 93%, human 100%, none 90%.
+    report = evaluate(shared_matcher, read_eval_rows(HELDOUT))
     assert report.totals == {"faq": 67, "human": 10, "none": 10}
+    assert report.accuracy("faq") >= 0.93, report.misses
+    assert report.accuracy("human") == 1.0, report.misses
+    assert report.accuracy("none") >= 0.9, report.misses
+
+
+def test_heldout2_set(shared_matcher: FaqMatcher) -> None:
+    # Blind paraphrases (tests/faq/heldout2.tsv), written from the FAQ's meaning before the
+    # thesaurus existed and never tuned to line by line; bars: FAQ 90%, human 100%, none 85%.
+    report = evaluate(shared_matcher, read_eval_rows(HELDOUT2))
+    assert report.totals == {"faq": 120, "human": 16, "none": 28}
     assert report.accuracy("faq") >= 0.9, report.misses
     assert report.accuracy("human") == 1.0, report.misses
-    assert report.accuracy("none") >= 0.8, report.misses
+    assert report.accuracy("none") >= 0.85, report.misses

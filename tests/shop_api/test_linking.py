@@ -317,6 +317,7 @@ def test_member_state(api: ShopApi, client: FlaskClient, run_jobs: Callable[[], 
         "follow_state": "following",
         "marketing_opt_in": False,
         "consent_changed_at": "2025-03-03T04:00:00Z",
+        "deliveries": [],
     }
 
 

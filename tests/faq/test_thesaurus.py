@@ -1,0 +1,92 @@
+"""The EC concept thesaurus: file format, merging a shop's own file, and its effect on matching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.services.faq_file import FaqEntry
+from bot.services.faq_match import (
+    THESAURUS_PATH,
+    Analyzer,
+    FaqMatcher,
+    ThesaurusError,
+    analysis_text,
+    load_thesaurus,
+)
+
+ENTRIES = [
+    FaqEntry("order_cancel", "注文をキャンセルしたいです", ("注文を取り消せますか",), (), "…"),
+    FaqEntry("withdraw", "退会するにはどうすればいいですか", ("会員をやめたい",), ("退会",), "…"),
+    FaqEntry("overseas", "海外に発送できますか?", (), ("海外",), "国内のみです。"),
+    FaqEntry("defective", "届いた商品が破損していました", (), ("破損",), "交換します。"),
+    FaqEntry("shipping_fee", "送料はいくらですか", (), ("送料",), "550円です。"),
+]
+
+
+def concepts_of(analyzer: Analyzer, text: str) -> set[str]:
+    return {c for _, c in analyzer.analyze(analysis_text(text))[1]}
+
+
+def test_shipped_thesaurus_is_broad() -> None:
+    groups = load_thesaurus()
+    assert len(groups) >= 40
+    assert all(words for words in groups.values())
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("カップが割れていました", "damage"),
+        ("ヒビが入っていた", "damage"),
+        ("アメリカに住んでいます", "overseas"),
+        ("土曜日の午前中に", "delivery_schedule"),
+        ("明後日までに間に合いますか", "delivery_speed"),
+        ("会員をもうやめたい", "withdraw"),  # a phrase, a token apart
+        ("荷物が届きません", "not_arrived"),  # a phrase with the negation
+        ("ポイントはいつまで", "expiry"),  # a phrase whose particle is the meaning
+    ],
+)
+def test_words_map_to_concepts(text: str, concept: str) -> None:
+    assert concept in concepts_of(Analyzer(), text)
+
+
+def test_concepts_can_be_turned_off() -> None:
+    assert concepts_of(Analyzer({}), "カップが割れていました") == set()
+
+
+def test_a_shop_file_extends_and_merges(tmp_path: Path) -> None:
+    extra = tmp_path / "shop.yaml"
+    extra.write_text("concepts:\n  damage: [ほころび]\n  bonsai: [盆栽, 苔玉]\n", encoding="utf-8")
+    groups = load_thesaurus(THESAURUS_PATH, extra)
+    assert "ほころび" in groups["damage"] and "破損" in groups["damage"]
+    assert concepts_of(Analyzer(groups), "苔玉が欲しい") == {"bonsai"}
+
+
+@pytest.mark.parametrize(
+    "body", ["[]", "concepts: [a, b]", "concepts:\n  damage: 割れ\n", "concepts:\n  x: [{a: 1}]\n"]
+)
+def test_malformed_thesaurus_is_rejected(tmp_path: Path, body: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(body, encoding="utf-8")
+    with pytest.raises(ThesaurusError):
+        load_thesaurus(bad)
+
+
+def test_thing_being_cancelled_decides() -> None:
+    matcher = FaqMatcher.build(ENTRIES)
+    assert matcher.ask("さっきの注文やっぱりやめたいです").candidates[0].faq_id == "order_cancel"
+    assert matcher.ask("会員を辞めたいのですが").candidates[0].faq_id == "withdraw"
+
+
+@pytest.mark.parametrize(
+    ("text", "faq_id"),
+    [
+        ("アメリカに住んでいますが送ってもらえますか", "overseas"),
+        ("届いたカップが割れていました", "defective"),
+    ],
+)
+def test_concepts_reach_entries_without_shared_words(text: str, faq_id: str) -> None:
+    with_concepts = FaqMatcher.build(ENTRIES).ask(text)
+    assert (with_concepts.intent, with_concepts.candidates[0].faq_id) == ("faq", faq_id)
