@@ -1,22 +1,32 @@
-"""Delivery-engine benchmark: end-to-end pushes/s, dispatcher tick cost, Redis per pending row.
+"""Delivery-engine benchmark: pushes/s end to end, worker CPU per delivery, dispatcher tick.
 
     .venv/bin/python bench/dispatch.py [--pushes 5000] [--workers 2] [--pending 1000000]
+                                       [--cpu 2000] [--profile]
 
 Uses PostgreSQL (database `bench_deliveries` on 127.0.0.1) and Redis db 13 when reachable,
-else SQLite (and skips the multi-process part if there is no Redis). Loopback only; the
-bench database is dropped and the Redis db flushed at the end.
+else SQLite (and skips the multi-process part if there is no Redis). The LINE emulator runs as
+a process of its own, so its CPU is not counted as the bot's (on a small machine it still
+shares the cores with the workers and the database). Loopback only; the bench database is
+dropped and the Redis db flushed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
 import os
+import pstats
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.request import urlopen
 
 from sqlalchemy import create_engine, text
 
@@ -33,6 +43,7 @@ PG_BENCH = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_deliveries"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 TOKEN = "bench-token"
 SECRET = "bench-secret"
+SEND_THREADS: int | None = None  # --threads; None: the setting's default
 ITEM = {
     "sku": "MUG-AI",
     "name": "美濃焼 手描き藍染め マグカップ",
@@ -61,6 +72,97 @@ def _redis() -> bool:
         return bool(Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
     except Exception:
         return False
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every local `postgres` process (the whole server, other users included)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        seconds = cpu_seconds(int(entry.name))
+        if seconds is not None:
+            found[int(entry.name)] = seconds
+    return found
+
+
+@contextmanager
+def emulator_process() -> Iterator[tuple[str, int]]:
+    """The LINE emulator in a child process; yields its base URL and PID, stops it by PID."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "line_emulator",
+            "--port",
+            str(port),
+            "--channel-secret",
+            SECRET,
+            "--access-token",
+            TOKEN,
+            "--auto-create-users",
+            # Off: the bench measures the bot, not the emulator's message validator.
+            "--no-sdk-check",
+            "--quiet",
+            "--max-records",
+            "1000",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                with urlopen(f"{base_url}/_emulator/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the LINE emulator did not start")
+        yield base_url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def accepted_pushes(base_url: str) -> int:
+    """Pushes the emulator answered 200 (from its counters, not its bounded request log)."""
+    with urlopen(f"{base_url}/_emulator/stats", timeout=5) as response:
+        stats = json.load(response)
+    return sum(n for key, n in stats["responses"].items() if key == "POST /v2/bot/message/push 200")
+
+
+def _env(url: str, base_url: str) -> dict[str, str]:
+    threads = {"DELIVERY_SEND_THREADS": str(SEND_THREADS)} if SEND_THREADS else {}
+    return {
+        **threads,
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": url.replace("+psycopg", ""),
+        "REDIS_URL": REDIS_URL,
+        "LINE_API_BASE_URL": base_url,
+        "LINE_CHANNEL_SECRET": SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+        "QUIET_HOURS": "",
+        "DAILY_MARKETING_CAP": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def _seed(db: Database, count: int, *, due: datetime, pending_extra: int = 0) -> None:
@@ -129,71 +231,116 @@ def _fresh(url: str) -> Database:
 def bench_throughput(url: str, pushes: int, workers: int) -> None:
     from redis import Redis
 
-    from line_emulator import EmulatorServer
-
     db = _fresh(url)
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
-    # sdk_check off: the bench measures the bot, not the emulator's message validator.
-    emulator = EmulatorServer(SECRET, TOKEN, auto_create_users=True, sdk_check=False)
-    emulator.start()
-    env = {
-        **os.environ,
-        "APP_ENV": "development",
-        "DATABASE_URL": url.replace("+psycopg", ""),
-        "REDIS_URL": REDIS_URL,
-        "LINE_API_BASE_URL": emulator.base_url,
-        "LINE_CHANNEL_SECRET": SECRET,
-        "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-        "QUIET_HOURS": "",
-        "DAILY_MARKETING_CAP": "1000",
-        "LOG_LEVEL": "WARNING",
-    }
-    try:
-        _seed(db, pushes, due=datetime.now(UTC) - timedelta(seconds=1))
-        settings = Settings.from_env(env)
-        app = create_app(settings, redis=redis, database=db)
-        procs = [
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "worker.py")],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    with emulator_process() as (base_url, emulator_pid):
+        env = _env(url, base_url)
+        try:
+            _seed(db, pushes, due=datetime.now(UTC) - timedelta(seconds=1))
+            settings = Settings.from_env(env)
+            app = create_app(settings, redis=redis, database=db)
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "worker.py")],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]
+            time.sleep(3)  # let the workers import the app before the clock starts
+            pids = {"workers": [p.pid for p in procs], "emulator": [emulator_pid]}
+            cpu_before = {k: [cpu_seconds(pid) for pid in v] for k, v in pids.items()}
+            pg_before = postgres_cpu()
+            started = time.perf_counter()
+            with app.app_context():
+                delivery_jobs.dispatch_due_deliveries()
+            deadline = started + 300
+            sent = 0
+            while time.perf_counter() < deadline:
+                with db.engine.connect() as conn:
+                    sent = conn.execute(
+                        text("SELECT count(*) FROM deliveries WHERE state = 'sent'")
+                    ).scalar_one()
+                if sent >= pushes:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+            cpu_after = {k: [cpu_seconds(pid) for pid in v] for k, v in pids.items()}
+            # Backends that started during the run count from zero.
+            pg_used = sum(t - pg_before.get(pid, 0.0) for pid, t in postgres_cpu().items())
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=10)
+            print(
+                f"end to end: {sent} pushes in {elapsed:.2f}s = {sent / elapsed:,.0f} pushes/s "
+                f"({workers} SimpleWorker processes, {settings.delivery_send_threads} send threads "
+                f"each; emulator process accepted {accepted_pushes(base_url)})"
             )
-            for _ in range(workers)
-        ]
-        time.sleep(3)  # let the workers import the app before the clock starts
-        started = time.perf_counter()
-        with app.app_context():
-            delivery_jobs.dispatch_due_deliveries()
-        deadline = started + 300
-        sent = 0
-        while time.perf_counter() < deadline:
-            with db.engine.connect() as conn:
-                sent = conn.execute(
-                    text("SELECT count(*) FROM deliveries WHERE state = 'sent'")
-                ).scalar_one()
-            if sent >= pushes:
-                break
-            time.sleep(0.2)
-        elapsed = time.perf_counter() - started
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-        accepted = sum(
-            1 for r in emulator.requests("/v2/bot/message/push") if r.get("status") == 200
-        )
-        print(
-            f"end to end: {sent} pushes in {elapsed:.2f}s = {sent / elapsed:,.0f} pushes/s "
-            f"({workers} SimpleWorker processes, {settings.delivery_send_threads} send threads "
-            f"each; emulator accepted {accepted})"
-        )
-    finally:
-        emulator.stop()
-        redis.flushdb()
-        db.dispose()
+            used = {
+                k: sum(a - b for a, b in zip(cpu_after[k], cpu_before[k], strict=True))
+                for k in pids
+                if None not in cpu_before[k] + cpu_after[k]
+            }
+            if used and pg_used:
+                used["postgres (whole server)"] = pg_used
+            if used and sent:
+                print(
+                    "  CPU per push: "
+                    + ", ".join(f"{k} {v * 1000 / sent:.2f} ms" for k, v in used.items())
+                    + f" (the machine has {os.cpu_count()} cores)"
+                )
+        finally:
+            redis.flushdb()
+            db.dispose()
+
+
+def bench_send_cpu(url: str, count: int, *, profile: bool) -> None:
+    """Worker CPU per delivery: claim `count` rows, time each send batch in this process."""
+    from redis import Redis
+
+    db = _fresh(url)
+    with emulator_process() as (base_url, _pid):
+        try:
+            _seed(db, count, due=datetime.now(UTC) - timedelta(seconds=1))
+            settings = Settings.from_env(_env(url, base_url))
+            app = create_app(settings, redis=Redis.from_url(REDIS_URL), database=db)
+            with app.app_context():
+                session = db.session()
+                ids = deliveries.claim_due(
+                    session, datetime.now(UTC), limit=count, lease=timedelta(minutes=5)
+                )
+                session.commit()
+                db.session.remove()
+                batches = [
+                    ids[i : i + delivery_jobs.SEND_BATCH]
+                    for i in range(0, len(ids), delivery_jobs.SEND_BATCH)
+                ]
+                # The first batch warms up imports, templates and the connection pools.
+                delivery_jobs.send_deliveries(batches[0])
+                profiler = cProfile.Profile() if profile else None
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()
+                for batch in batches[1:]:
+                    delivery_jobs.send_deliveries(batch)
+                if profiler is not None:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            timed = len(ids) - len(batches[0])
+            print(
+                f"send_deliveries, one process: {timed} deliveries in {wall:.2f}s wall, "
+                f"{cpu * 1000 / timed:.2f} ms worker CPU per delivery "
+                f"(batches of {delivery_jobs.SEND_BATCH}, {settings.delivery_send_threads} threads)"
+            )
+            if profiler is not None:
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+        finally:
+            db.dispose()
 
 
 def bench_tick(url: str, pending: int, due: int) -> None:
@@ -270,7 +417,12 @@ def main() -> None:
     parser.add_argument("--pushes", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pending", type=int, default=1_000_000)
+    parser.add_argument("--cpu", type=int, default=2000, help="deliveries for the CPU timing")
+    parser.add_argument("--profile", action="store_true", help="cProfile the CPU timing")
+    parser.add_argument("--threads", type=int, help="DELIVERY_SEND_THREADS for the workers")
     args = parser.parse_args()
+    global SEND_THREADS
+    SEND_THREADS = args.threads
     postgres = _postgres()
     have_redis = _redis()
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,6 +431,7 @@ def main() -> None:
         try:
             if have_redis:
                 bench_throughput(url, args.pushes, args.workers)
+                bench_send_cpu(url, args.cpu, profile=args.profile)
                 bench_redis_memory(url, 500)
             else:
                 print("no Redis on 127.0.0.1:6379: skipping the multi-process parts")

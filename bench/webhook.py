@@ -17,7 +17,7 @@ every process it started.
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -67,53 +67,90 @@ def webhook_body(n: int) -> bytes:
     return json.dumps({"destination": "Ubench", "events": [event]}, ensure_ascii=False).encode()
 
 
-def client(port: int, seconds: float, rate: float | None, start_at: float, out: mp.Queue) -> None:
-    """Send signed webhooks; closed loop when rate is None, else paced at `rate` req/s."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+async def _connection_loop(
+    port: int, bodies: asyncio.Queue, latencies: list[float], counts: list[int]
+) -> None:
+    """One keep-alive HTTP/1.1 connection: take (scheduled time, body), send, time the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while True:
+            item = await bodies.get()
+            if item is None:
+                return
+            scheduled, body = item
+            head = (
+                f"POST /callback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"X-Line-Signature: {sign_body(SECRET, body)}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            writer.write(head + body)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - scheduled)
+            counts[0 if b" 200 " in status_line else 1] += 1
+    finally:
+        writer.close()
+
+
+async def _drive_async(
+    port: int, connections: int, seconds: float, rate: float | None
+) -> tuple[int, int, list[float], float]:
+    bodies: asyncio.Queue = asyncio.Queue()
     latencies: list[float] = []
-    ok = errors = 0
-    n = 0
-    while time.time() < start_at:
-        time.sleep(0.001)
+    counts = [0, 0]
+    tasks = [
+        asyncio.create_task(_connection_loop(port, bodies, latencies, counts))
+        for _ in range(connections)
+    ]
     begin = time.perf_counter()
     end = begin + seconds
-    while True:
-        scheduled = begin + n / rate if rate else time.perf_counter()
-        if scheduled >= end:
-            break
-        now = time.perf_counter()
-        if scheduled > now:
-            time.sleep(scheduled - now)
-        body = webhook_body(n)
-        headers = {"Content-Type": "application/json", "X-Line-Signature": sign_body(SECRET, body)}
-        try:
-            conn.request("POST", "/callback", body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status == 200:
-                ok += 1
-            else:
-                errors += 1
-        except (OSError, http.client.HTTPException):
-            errors += 1
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        latencies.append(time.perf_counter() - scheduled)
-        n += 1
-    out.put((ok, errors, latencies, time.perf_counter() - begin))
+    n = 0
+    if rate:  # open loop: offer requests on a fixed schedule, whatever the answers do
+        while (scheduled := begin + n / rate) < end:
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            bodies.put_nowait((scheduled, webhook_body(n)))
+            n += 1
+    else:  # closed loop: keep every connection busy
+        while time.perf_counter() < end:
+            while bodies.qsize() < connections:
+                bodies.put_nowait((time.perf_counter(), webhook_body(n)))
+                n += 1
+            await asyncio.sleep(0.0005)
+        while not bodies.empty():
+            bodies.get_nowait()
+    for _ in tasks:
+        bodies.put_nowait(None)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    return counts[0], counts[1], latencies, time.perf_counter() - begin
 
 
-def drive(port: int, clients: int, seconds: float, rate: float | None) -> dict[str, float]:
+def client(
+    port: int, connections: int, seconds: float, rate: float | None, start_at: float, out: mp.Queue
+) -> None:
+    """A client process: `connections` keep-alive connections driven by asyncio."""
+    while time.time() < start_at:
+        time.sleep(0.001)
+    out.put(asyncio.run(_drive_async(port, connections, seconds, rate)))
+
+
+def drive(
+    port: int, clients: int, seconds: float, rate: float | None, connections: int
+) -> dict[str, float]:
     out: mp.Queue = mp.Queue()
     start_at = time.time() + 0.5
     per_client = rate / clients if rate else None
     procs = [
-        mp.Process(target=client, args=(port, seconds, per_client, start_at, out))
+        mp.Process(target=client, args=(port, connections, seconds, per_client, start_at, out))
         for _ in range(clients)
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=seconds + 60) for _ in procs]
+    results = [out.get(timeout=seconds + 90) for _ in procs]
     for p in procs:
         p.join(timeout=10)
     ok = sum(r[0] for r in results)
@@ -130,7 +167,9 @@ def drive(port: int, clients: int, seconds: float, rate: float | None) -> dict[s
     }
 
 
-def start_gunicorn(target: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen:
+def start_gunicorn(
+    target: str, port: int, env: dict[str, str], workers: int, threads: int
+) -> subprocess.Popen:
     argv = [
         sys.executable,
         "-m",
@@ -141,7 +180,7 @@ def start_gunicorn(target: str, port: int, env: dict[str, str], workers: int) ->
         "--workers",
         str(workers),
         "--threads",
-        "4",
+        str(threads),
         "--worker-class",
         "gthread",
         "--no-control-socket",
@@ -177,8 +216,10 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--connections", type=int, default=16, help="connections per client")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
     if args.seconds > 60:
         raise SystemExit("--seconds is capped at 60")
@@ -227,33 +268,36 @@ def main() -> None:
         f"database: {database_url.split('@')[-1]}  redis: {redis_url.split('/')[2] or 'embedded'}"
     )
     print(
-        f"gunicorn: {args.workers} gthread workers x 4 threads; {args.clients} client processes; "
+        f"gunicorn: {args.workers} gthread workers x {args.threads} threads; {args.clients} client processes x {args.connections} keep-alive connections; "
         f"{os.cpu_count()} cores shared"
     )
     rows = []
     try:
         bare_port, bot_port = free_port(), free_port()
-        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers)
+        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, args.threads)
         try:
-            drive(bare_port, args.clients, 1.0, None)  # warm-up
+            drive(bare_port, args.clients, 1.0, None, args.connections)  # warm-up
             rows.append(
                 (
                     "bare Flask endpoint, closed loop",
-                    drive(bare_port, args.clients, args.seconds, None),
+                    drive(bare_port, args.clients, args.seconds, None, args.connections),
                 )
             )
         finally:
             stop(bare)
-        bot = start_gunicorn("wsgi:app", bot_port, env, args.workers)
+        bot = start_gunicorn("wsgi:app", bot_port, env, args.workers, args.threads)
         try:
-            drive(bot_port, args.clients, 1.0, None)
+            drive(bot_port, args.clients, 1.0, None, args.connections)
             rows.append(
-                ("POST /callback, closed loop", drive(bot_port, args.clients, args.seconds, None))
+                (
+                    "POST /callback, closed loop",
+                    drive(bot_port, args.clients, args.seconds, None, args.connections),
+                )
             )
             rows.append(
                 (
                     f"POST /callback, open loop {args.rate:.0f}/s",
-                    drive(bot_port, args.clients, args.seconds, args.rate),
+                    drive(bot_port, args.clients, args.seconds, args.rate, args.connections),
                 )
             )
         finally:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from flask import Flask
-from sqlalchemy import select
 
-from bot.extensions import Services
 from bot.jobs import job_context
-from bot.models import Delivery
 from bot.services import deliveries
 from bot.services.delivery_send import DeliverySender
 from bot.services.scenarios import ScenarioBook, load_scenarios
@@ -68,54 +64,20 @@ def dispatch_due_deliveries() -> int:
 
 
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
-    """Send claimed deliveries, overlapping the HTTP round-trips on a few threads."""
+    """Send a batch of claimed deliveries: one read, pushes on a few threads, one write."""
     from flask import current_app
 
     with job_context("send_deliveries") as services:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         sender = DeliverySender(
-            session_factory=services.db.session_factory,
             line=services.line,
             clock=services.clock,
             settings=services.settings,
             book=scenario_book(app),
             templates=services.templates,
-            row_locks=services.db.dialect == "postgresql",
+            postgres=services.db.dialect == "postgresql",
+            threads=services.settings.delivery_send_threads,
         )
-        groups = _by_shopper(services, delivery_ids)
-        threads = min(services.settings.delivery_send_threads, len(groups))
-        if threads <= 1:
-            outcomes = [sender.send(i) for group in groups for i in group]
-        else:
-            with ThreadPoolExecutor(threads, thread_name_prefix="send") as pool:
-                results = pool.map(lambda group: [sender.send(i) for i in group], groups)
-                outcomes = [outcome for group in results for outcome in group]
-        if "sent" in outcomes:
-            _clear_monthly_limit(services)
-        counts: dict[str, int] = {}
-        for outcome in outcomes:
-            counts[outcome] = counts.get(outcome, 0) + 1
+        counts = sender.send(services.db.session(), delivery_ids)
+        log.info("delivery batch done", extra={"count": len(delivery_ids), "outcomes": counts})
         return counts
-
-
-def _by_shopper(services: Services, delivery_ids: list[int]) -> list[list[int]]:
-    """The ids grouped per shopper: one shopper's sends run in order, so the daily cap holds."""
-    rows = services.db.session().execute(
-        select(Delivery.id, Delivery.shopper_id).where(Delivery.id.in_(delivery_ids))
-    )
-    groups: dict[int, list[int]] = {}
-    for delivery_id, shopper_id in rows:
-        groups.setdefault(shopper_id, []).append(delivery_id)
-    services.db.session().commit()  # end the read transaction before the threads start
-    return list(groups.values())
-
-
-def _clear_monthly_limit(services: Services) -> None:
-    """A push went through, so LINE's monthly limit no longer applies."""
-    from bot.metrics import MONTHLY_LIMIT
-
-    session = services.db.session()
-    if deliveries.marketing_paused_until(session, services.clock.now()) is not None:
-        deliveries.clear_marketing_pause(session)
-        MONTHLY_LIMIT.set(0)
-        log.warning("LINE accepts pushes again: marketing resumed")

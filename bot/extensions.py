@@ -11,7 +11,7 @@ from redis import Redis
 
 from bot.clock import Clock
 from bot.db import Database
-from bot.enqueue_batcher import EnqueueBatcher
+from bot.ingest import EventWriter
 from bot.line import LineGateway, SdkLineGateway
 from bot.queues import Queues
 from bot.settings import Settings
@@ -29,7 +29,7 @@ class Services:
     queues: Queues
     line_factory: Callable[[], LineGateway]
     templates: TemplateRegistry
-    webhook_batcher: EnqueueBatcher = field(init=False)
+    event_writer: EventWriter = field(init=False)
     _line: LineGateway | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -39,7 +39,7 @@ class Services:
         def enqueue(ids: list[int]) -> None:
             self.queues.webhooks.enqueue(jobs.handle_webhook_events, ids, retry=jobs.WEBHOOK_RETRY)
 
-        self.webhook_batcher = EnqueueBatcher(enqueue, self.settings.webhook_batch_seconds)
+        self.event_writer = EventWriter(self.db, self.clock, enqueue)
 
     @property
     def line(self) -> LineGateway:

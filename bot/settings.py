@@ -85,7 +85,6 @@ class Settings:
         default_factory=lambda: BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))
     )
     support_idle_timeout_minutes: int = 60
-    webhook_batch_seconds: float = 0.0
     proxy_fix_hops: int = 0
     support_response_minutes: int = 30
 
@@ -153,7 +152,6 @@ class Settings:
                 reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")
             ),
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
-            webhook_batch_seconds=reader.number("WEBHOOK_BATCH_MS", 5, 0) / 1000,
             proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
             support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
         )

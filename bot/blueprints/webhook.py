@@ -8,13 +8,11 @@ import time
 
 from flask import Blueprint, Response, jsonify
 
-from bot import jobs
 from bot.extensions import services
 from bot.metrics import ACK_SECONDS, WEBHOOK_REQUESTS
 from bot.services.webhook_events import (
     MalformedWebhook,
     parse_events,
-    store_new_events,
     valid_signature,
 )
 
@@ -46,10 +44,7 @@ def callback() -> tuple[Response, int] | Response:
         return _bad_request(f"malformed webhook body: {exc}")
 
     if events:  # an empty list is LINE's verification request
-        with svc.db.autocommit() as connection:
-            new_ids = store_new_events(connection, events, svc.clock.now())
-        if new_ids:
-            svc.webhook_batcher.add(new_ids)
+        new_ids = svc.event_writer.store(events)
         log.debug("webhook stored", extra={"events": len(events), "new": len(new_ids)})
     WEBHOOK_REQUESTS.labels("200").inc()
     ACK_SECONDS.observe(time.perf_counter() - started)

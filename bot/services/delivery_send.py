@@ -1,22 +1,29 @@
-"""Sending one claimed delivery: re-check the shopper's state now, render, push, record.
+"""Sending a batch of claimed deliveries: re-check the shoppers' state now, render, push, record.
 
 A send reads everything fresh (is the cart still unpaid, is the shopper still following and
 opted in, not talking to staff, under the daily cap, outside quiet hours) and renders with the
-data as it is at that moment. The delivery's id is the push's retry key, so a send repeated
-after a crash can never reach the shopper twice.
+data as it is at that moment. It does so per batch: the rows and everything the decisions need
+are read in a handful of set-based queries, the decisions are made in memory, the pushes go out
+on a few threads (HTTP only), and the outcomes are written back in bulk with one commit. The
+delivery's id is the push's retry key, so a send repeated after a crash can never reach the
+shopper twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.clock import Clock
 from bot.line import (
@@ -25,14 +32,28 @@ from bot.line import (
     LineGateway,
     LineMonthlyLimit,
     Message,
+    SendResult,
     retry_key_for,
 )
-from bot.metrics import MONTHLY_LIMIT
-from bot.models import Cart, CartState, Delivery, DeliveryState, Flow, FlowState, Order, Shopper
+from bot.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
+from bot.models import (
+    Cart,
+    CartState,
+    ConversationMessage,
+    Delivery,
+    DeliveryState,
+    Direction,
+    Flow,
+    FlowState,
+    Order,
+    Sender,
+    Shopper,
+    SupportTicket,
+    TicketState,
+)
 from bot.services import deliveries
-from bot.services.messaging import Messenger
+from bot.services.messaging import message_summary
 from bot.services.scenarios import ScenarioBook, Step
-from bot.services.support import is_with_staff
 from bot.settings import Settings
 from bot.tracking import sign_link
 
@@ -46,6 +67,27 @@ BACKOFF_SECONDS = (5, 15, 60, 120, 300, 600, 1200, 1800, 3600)
 STAFF_RECHECK = timedelta(minutes=30)
 MONTHLY_LIMIT_RECHECK = timedelta(hours=1)
 LINK_LIFETIME = timedelta(days=90)
+ALREADY_ACCEPTED = "already accepted by LINE (retry key)"
+RECHECK = "re-check: an earlier message of this batch was not sent"
+
+_DELIVERIES = Delivery.__table__
+# One statement for every outcome, run as executemany: each row carries all the columns a send
+# may change (unchanged ones keep their loaded value), so the parameter sets share one shape.
+_WRITE_BACK = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        due_at=bindparam("b_due_at"),
+        reason=bindparam("b_reason"),
+        attempts=bindparam("b_attempts"),
+        claimed_at=bindparam("b_claimed_at"),
+        sent_at=bindparam("b_sent_at"),
+        line_request_id=bindparam("b_line_request_id"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+_LOG_MESSAGES = insert(ConversationMessage.__table__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +106,13 @@ def _local_midnight_after(now: datetime, settings: Settings) -> datetime:
     return datetime.combine(next_day, datetime.min.time(), tzinfo=settings.tz).astimezone(UTC)
 
 
+def local_day_start(now: datetime, settings: Settings) -> datetime:
+    """The start of the shop-local day `now` falls in (aware UTC)."""
+    local = now.astimezone(settings.tz)
+    start = datetime.combine(local.date(), datetime.min.time(), tzinfo=settings.tz)
+    return start.astimezone(UTC)
+
+
 def quiet_until(at: datetime, settings: Settings) -> datetime | None:
     """The end of the quiet period `at` falls in (aware UTC), or None outside quiet hours."""
     quiet = settings.quiet_hours
@@ -76,27 +125,6 @@ def quiet_until(at: datetime, settings: Settings) -> datetime | None:
     if end <= local:
         end += timedelta(days=1)
     return end.astimezone(UTC)
-
-
-def marketing_sent_today(
-    session: Session, shopper: Shopper, now: datetime, settings: Settings
-) -> int:
-    """Marketing pushes to the shopper since the start of the shop-local day."""
-    local = now.astimezone(settings.tz)
-    start = datetime.combine(local.date(), datetime.min.time(), tzinfo=settings.tz)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(
-                Delivery.shopper_id == shopper.id,
-                Delivery.marketing.is_(True),
-                Delivery.state == DeliveryState.SENT,
-                Delivery.sent_at >= start.astimezone(UTC),
-            )
-        )
-        or 0
-    )
 
 
 def low_stock_items(items: list[dict[str, Any]], at_most: int) -> list[dict[str, Any]]:
@@ -134,12 +162,14 @@ class NotSendable(Exception):
 
 
 def template_data(
-    session: Session,
     delivery: Delivery,
     flow: Flow,
     step: Step,
     shopper: Shopper,
     settings: Settings,
+    *,
+    carts: Mapping[str, Cart],
+    orders: Mapping[str, Order],
 ) -> dict[str, Any]:
     """The template's data from the cart/order as it is now; NotSendable if moot."""
     context = flow.context or {}
@@ -147,7 +177,7 @@ def template_data(
     if shopper.display_name:
         data["shopper_name"] = shopper.display_name
     if "cart_id" in context:
-        cart = session.scalars(select(Cart).where(Cart.cart_id == context["cart_id"])).first()
+        cart = carts.get(context["cart_id"])
         if cart is None or cart.state is not CartState.OPEN:
             state = cart.state.value if cart else "gone"
             raise NotSendable(Decision("cancel", f"cart {state}"))
@@ -169,7 +199,7 @@ def template_data(
             items=[_template_item(i, low=i["sku"] in flagged_skus) for i in items],
         )
     elif "order_id" in context:
-        order = session.scalars(select(Order).where(Order.order_id == context["order_id"])).first()
+        order = orders.get(context["order_id"])
         if order is None:
             raise NotSendable(Decision("cancel", "order unknown"))
         odata = order.data or {}
@@ -199,91 +229,297 @@ def template_data(
 
 
 @dataclass
-class DeliverySender:
-    """Sends claimed deliveries; one instance per job, safe to call from several threads."""
+class BatchState:
+    """Everything the batch's decisions need, read in a few set-based queries.
 
-    session_factory: Callable[[], Session]
+    The counters are updated as the batch decides, so a shopper's second delivery in the batch
+    sees the first one; `tentative_*` remember which in-batch pushes a count relies on.
+    """
+
+    flows: dict[int, Flow]
+    shoppers: dict[int, Shopper]
+    flow_sent: dict[int, int]
+    marketing_today: dict[int, int]
+    with_staff: set[int]
+    paused_until: datetime | None
+    carts: dict[str, Cart]
+    orders: dict[str, Order]
+    tentative_by_flow: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+
+@dataclass
+class Push:
+    """One message to push; a worker thread fills in `result` or `error`."""
+
+    delivery_id: int
+    shopper_id: int
+    to: str
+    message: Message
+    marketing: bool
+    result: SendResult | None = None
+    error: LineError | None = None
+    held: bool = False  # not tried: LINE's monthly limit came back earlier in this batch
+
+
+@dataclass
+class _Planned:
+    """A claimed delivery with its decision; `depends_on` = in-batch pushes it assumed sent."""
+
+    delivery: Delivery
+    decision: Decision
+    depends_on: tuple[int, ...] = ()
+
+
+@dataclass
+class DeliverySender:
+    """Sends a batch of claimed deliveries: decide in memory, push on threads, write in bulk."""
+
     line: LineGateway
     clock: Clock
     settings: Settings
     book: ScenarioBook
     templates: TemplateRegistry
-    row_locks: bool = False  # PostgreSQL: lock the delivery (and shopper) rows while sending
+    postgres: bool = False  # lock the delivery (and shopper) rows; array parameters
+    threads: int = 8
 
-    def send(self, delivery_id: int) -> str:
-        """Handle one claimed delivery; returns the resulting state (or 'gone')."""
-        session = self.session_factory()
+    def send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
+        """Handle a batch of claimed deliveries; returns how many ended in each state."""
         try:
-            outcome = self._send(session, delivery_id)
+            counts = self._send(session, delivery_ids)
             session.commit()
-            return outcome
+            return counts
         except Exception:
             session.rollback()
-            log.exception("delivery send crashed", extra={"delivery_id": delivery_id})
-            # Left in `sending`: the dispatcher re-claims it after the lease, and the retry
+            log.exception("delivery batch crashed", extra={"count": len(delivery_ids)})
+            # Left in `sending`: the dispatcher re-claims them after the lease, and the retry
             # key keeps a push that did get through from being shown twice.
-            return "error"
-        finally:
-            session.close()
+            return {"error": len(delivery_ids)}
 
-    def _send(self, session: Session, delivery_id: int) -> str:
-        query = select(Delivery).where(
-            Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING
-        )
-        if self.row_locks:
-            query = query.with_for_update(skip_locked=True)
-        delivery = session.scalars(query).first()
-        if delivery is None:
-            return "gone"  # finished already, or another worker holds it right now
+    def _send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
+        claimed = self._claim(session, delivery_ids)
+        counts: dict[str, int] = {}
+        if len(claimed) < len(delivery_ids):
+            # Finished already, or another worker holds them right now.
+            counts["gone"] = len(delivery_ids) - len(claimed)
+        if not claimed:
+            return counts
         now = self.clock.now()
-        decision = self.decide(session, delivery, now)
-        if decision.action != "send":
-            self._apply(session, delivery, decision, now)
-            return delivery.state.value
-        return self._push(session, delivery, decision, now)
+        state = self.load(session, claimed, now)
+        planned = [self._plan(delivery, state, now) for delivery in claimed]
+        pushes = [
+            Push(
+                delivery_id=p.delivery.id,
+                shopper_id=p.delivery.shopper_id,
+                to=state.shoppers[p.delivery.shopper_id].line_user_id,
+                message=p.decision.message,
+                marketing=self._marketing(p.delivery),
+            )
+            for p in planned
+            if p.decision.action == "send" and p.decision.message is not None
+        ]
+        self.push_all(pushes)
+        self._record(session, planned, {p.delivery_id: p for p in pushes}, state, now, counts)
+        return counts
 
-    def decide(self, session: Session, delivery: Delivery, now: datetime) -> Decision:
-        """Every check that must pass right now before the message may go out."""
-        flow = session.get(Flow, delivery.flow_id)
-        shopper = session.get(
-            Shopper, delivery.shopper_id, with_for_update=self.row_locks and delivery.marketing
+    # -- reading ------------------------------------------------------------------------------
+
+    def _among(
+        self, column: InstrumentedAttribute[Any], values: Iterable[Any]
+    ) -> ColumnElement[bool]:
+        """`column IN values`; on PostgreSQL `= ANY(array)`, one parameter whatever the count.
+
+        The statement text then stays the same from batch to batch, so psycopg and the server
+        can cache and prepare it; an IN list renders n placeholders and is parsed every time.
+        """
+        values = list(values)
+        if self.postgres:
+            return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        return column.in_(values)
+
+    def _claim(self, session: Session, delivery_ids: Sequence[int]) -> list[Delivery]:
+        """The batch's rows still in `sending`, in due order (locked on PostgreSQL)."""
+        query = (
+            select(Delivery)
+            .where(self._among(Delivery.id, delivery_ids), Delivery.state == DeliveryState.SENDING)
+            .order_by(Delivery.due_at, Delivery.id)
         )
+        if self.postgres:
+            query = query.with_for_update(skip_locked=True)
+        return list(session.scalars(query))
+
+    def _marketing(self, delivery: Delivery) -> bool:
+        if delivery.marketing:
+            return True
+        try:
+            return self.templates.is_marketing(delivery.template)
+        except Exception:  # unknown template: the render fails later and says so
+            return False
+
+    def load(self, session: Session, claimed: Sequence[Delivery], now: datetime) -> BatchState:
+        """Read what the decisions need for these deliveries, a query per kind of fact."""
+        marketing_ids = sorted({d.shopper_id for d in claimed if self._marketing(d)})
+        other_ids = sorted({d.shopper_id for d in claimed} - set(marketing_ids))
+        shoppers: dict[int, Shopper] = {}
+        if marketing_ids:
+            query = (
+                select(Shopper).where(self._among(Shopper.id, marketing_ids)).order_by(Shopper.id)
+            )
+            if self.postgres:
+                # Two workers must not both decide a shopper is under the daily cap: the
+                # second waits here, in id order so two batches cannot deadlock, and its
+                # count below (a new snapshot per statement) then sees the first one's sends.
+                query = query.with_for_update()
+            shoppers.update((s.id, s) for s in session.scalars(query))
+        if other_ids:
+            shoppers.update(
+                (s.id, s)
+                for s in session.scalars(select(Shopper).where(self._among(Shopper.id, other_ids)))
+            )
+        flow_ids = sorted({d.flow_id for d in claimed})
+        flows = {
+            f.id: f for f in session.scalars(select(Flow).where(self._among(Flow.id, flow_ids)))
+        }
+        flow_sent = dict(
+            session.execute(
+                select(Delivery.flow_id, func.count())
+                .where(
+                    self._among(Delivery.flow_id, flow_ids), Delivery.state == DeliveryState.SENT
+                )
+                .group_by(Delivery.flow_id)
+            ).all()
+        )
+        with_staff: set[int] = set()
+        if marketing_ids:
+            with_staff = set(
+                session.scalars(
+                    select(SupportTicket.shopper_id)
+                    .where(
+                        self._among(SupportTicket.shopper_id, marketing_ids),
+                        SupportTicket.state != TicketState.RESOLVED,
+                    )
+                    .distinct()
+                )
+            )
+        active = [f for f in flows.values() if f.state is FlowState.ACTIVE]
+        cart_ids = sorted({f.context["cart_id"] for f in active if "cart_id" in (f.context or {})})
+        order_ids = sorted(
+            {f.context["order_id"] for f in active if "order_id" in (f.context or {})}
+        )
+        carts = (
+            {
+                c.cart_id: c
+                for c in session.scalars(select(Cart).where(self._among(Cart.cart_id, cart_ids)))
+            }
+            if cart_ids
+            else {}
+        )
+        orders = (
+            {
+                o.order_id: o
+                for o in session.scalars(
+                    select(Order).where(self._among(Order.order_id, order_ids))
+                )
+            }
+            if order_ids
+            else {}
+        )
+        return BatchState(
+            flows=flows,
+            shoppers=shoppers,
+            flow_sent=flow_sent,
+            marketing_today=self._marketing_today(session, marketing_ids, now),
+            with_staff=with_staff,
+            paused_until=deliveries.marketing_paused_until(session, now),
+            carts=carts,
+            orders=orders,
+        )
+
+    def _marketing_today(
+        self, session: Session, shopper_ids: Sequence[int], now: datetime
+    ) -> dict[int, int]:
+        """Marketing pushes per shopper since the start of the shop-local day (absent = none)."""
+        if not shopper_ids:
+            return {}
+        rows = session.execute(
+            select(Delivery.shopper_id, func.count())
+            .where(
+                self._among(Delivery.shopper_id, shopper_ids),
+                Delivery.marketing.is_(True),
+                Delivery.state == DeliveryState.SENT,
+                Delivery.sent_at >= local_day_start(now, self.settings),
+            )
+            .group_by(Delivery.shopper_id)
+        )
+        return {shopper_id: count for shopper_id, count in rows}
+
+    # -- deciding -----------------------------------------------------------------------------
+
+    def _plan(self, delivery: Delivery, state: BatchState, now: datetime) -> _Planned:
+        decision, depends_on = self.decide(delivery, state, now)
+        if decision.action == "send":
+            # Counted before the push: a later delivery of the same flow or shopper in this
+            # batch is decided as if this one went out (and re-checked if it did not).
+            state.flow_sent[delivery.flow_id] = state.flow_sent.get(delivery.flow_id, 0) + 1
+            state.tentative_by_flow[delivery.flow_id].append(delivery.id)
+            if self._marketing(delivery):
+                shopper_id = delivery.shopper_id
+                state.marketing_today[shopper_id] = state.marketing_today.get(shopper_id, 0) + 1
+                state.tentative_by_shopper[shopper_id].append(delivery.id)
+        return _Planned(delivery, decision, depends_on)
+
+    def decide(
+        self, delivery: Delivery, state: BatchState, now: datetime
+    ) -> tuple[Decision, tuple[int, ...]]:
+        """Every check that must pass right now before the message may go out.
+
+        Returns the decision and the in-batch pushes it relies on: a skip for max_messages or
+        a postponement for the daily cap that only holds if those earlier pushes went out.
+        """
+        flow = state.flows.get(delivery.flow_id)
+        shopper = state.shoppers.get(delivery.shopper_id)
         if flow is None or shopper is None:
-            return Decision("cancel", "flow or shopper removed")
+            return Decision("cancel", "flow or shopper removed"), ()
         if flow.state is FlowState.ENDED:
-            return Decision("cancel", flow.end_reason or "flow ended")
+            return Decision("cancel", flow.end_reason or "flow ended"), ()
         if not shopper.is_following:
-            return Decision("cancel", "unfollowed")
+            return Decision("cancel", "unfollowed"), ()
         scenario = self.book.get(delivery.scenario_id)
         if scenario is None:
-            return Decision("cancel", "scenario no longer configured")
+            return Decision("cancel", "scenario no longer configured"), ()
         try:
             step = scenario.step(delivery.step_id)
         except KeyError:
-            return Decision("cancel", "step no longer configured")
-        marketing = delivery.marketing or self.templates.is_marketing(delivery.template)
+            return Decision("cancel", "step no longer configured"), ()
+        marketing = self._marketing(delivery)
         if marketing and not shopper.marketing_opt_in:
-            return Decision("cancel", "opted out")
-        sent = sum(
-            1
-            for d in deliveries.flow_deliveries(session, flow).values()
-            if d.state is DeliveryState.SENT
-        )
-        if sent >= scenario.max_messages:
-            return Decision("skip", "max_messages: enough messages for this flow")
+            return Decision("cancel", "opted out"), ()
+        if state.flow_sent.get(flow.id, 0) >= scenario.max_messages:
+            return (
+                Decision("skip", "max_messages: enough messages for this flow"),
+                tuple(state.tentative_by_flow.get(flow.id, ())),
+            )
         if delivery.expires_at is not None and now > delivery.expires_at:
-            return Decision("skip", f"stale: was due {delivery.due_at:%Y-%m-%d %H:%M} UTC")
+            return Decision("skip", f"stale: was due {delivery.due_at:%Y-%m-%d %H:%M} UTC"), ()
         if marketing:
-            later = self._marketing_wait(session, shopper, now)
+            later = self._marketing_wait(state, shopper, now)
             if later is not None:
-                due, why = later
+                due, why, depends_on = later
                 if delivery.expires_at is not None and due > delivery.expires_at:
-                    return Decision("skip", f"{why}; would be stale by then")
-                return Decision("postpone", why, due_at=due)
+                    return Decision("skip", f"{why}; would be stale by then"), depends_on
+                return Decision("postpone", why, due_at=due), depends_on
         try:
-            data = template_data(session, delivery, flow, step, shopper, self.settings)
+            data = template_data(
+                delivery,
+                flow,
+                step,
+                shopper,
+                self.settings,
+                carts=state.carts,
+                orders=state.orders,
+            )
         except NotSendable as exc:
-            return exc.decision
+            return exc.decision, ()
         variant = next((v for v in step.variants if v.name == delivery.variant), None)
         try:
             message = self.templates.render(
@@ -293,24 +529,27 @@ class DeliverySender:
                 link=self._linker(delivery),
             )
         except Exception as exc:  # TemplateError / TemplateDataError: fix the data, then retry
-            return Decision("fail", f"render: {exc}")
-        return Decision("send", message=message)
+            return Decision("fail", f"render: {exc}"), ()
+        return Decision("send", message=message), ()
 
     def _marketing_wait(
-        self, session: Session, shopper: Shopper, now: datetime
-    ) -> tuple[datetime, str] | None:
-        paused = deliveries.marketing_paused_until(session, now)
-        if paused is not None:
-            return paused, "postponed: LINE monthly limit reached"
-        if is_with_staff(session, shopper):
-            return now + STAFF_RECHECK, "postponed: chat is with staff"
+        self, state: BatchState, shopper: Shopper, now: datetime
+    ) -> tuple[datetime, str, tuple[int, ...]] | None:
+        if state.paused_until is not None:
+            return state.paused_until, "postponed: LINE monthly limit reached", ()
+        if shopper.id in state.with_staff:
+            return now + STAFF_RECHECK, "postponed: chat is with staff", ()
         quiet = quiet_until(now, self.settings)
         if quiet is not None:
-            return quiet, "postponed: quiet hours"
-        cap = self.settings.daily_marketing_cap
-        if marketing_sent_today(session, shopper, now, self.settings) >= cap:
+            return quiet, "postponed: quiet hours", ()
+        if state.marketing_today.get(shopper.id, 0) >= self.settings.daily_marketing_cap:
             tomorrow = _local_midnight_after(now, self.settings)
-            return quiet_until(tomorrow, self.settings) or tomorrow, "postponed: daily cap"
+            due = quiet_until(tomorrow, self.settings) or tomorrow
+            return (
+                due,
+                "postponed: daily cap",
+                tuple(state.tentative_by_shopper.get(shopper.id, ())),
+            )
         return None
 
     def _linker(self, delivery: Delivery) -> Callable[[str, str], str]:
@@ -333,71 +572,211 @@ class DeliverySender:
 
         return link
 
-    def _apply(
-        self, session: Session, delivery: Delivery, decision: Decision, now: datetime
+    # -- pushing ------------------------------------------------------------------------------
+
+    def push_all(self, pushes: Sequence[Push]) -> None:
+        """Push on `threads` threads; one shopper's messages go out in order on one thread.
+
+        The threads only talk HTTP through the gateway (thread-safe, keep-alive pool); every
+        database read happened before and every write happens after.
+        """
+        by_shopper: dict[int, list[Push]] = {}
+        for push in pushes:
+            by_shopper.setdefault(push.shopper_id, []).append(push)
+        monthly_limit = threading.Event()
+
+        def send_group(group: list[Push]) -> None:
+            for push in group:
+                if push.marketing and monthly_limit.is_set():
+                    push.held = True  # LINE would refuse it too; it waits like the others
+                    continue
+                try:
+                    push.result = self.line.push(
+                        push.to,
+                        [push.message],
+                        retry_key=retry_key_for("delivery", push.delivery_id),
+                    )
+                except LineError as exc:
+                    push.error = exc
+                    if isinstance(exc, LineMonthlyLimit):
+                        monthly_limit.set()
+
+        groups = list(by_shopper.values())
+        threads = min(self.threads, len(groups))
+        if threads <= 1:
+            for group in groups:
+                send_group(group)
+            return
+        with ThreadPoolExecutor(threads, thread_name_prefix="push") as pool:
+            for _ in pool.map(send_group, groups):
+                pass
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _record(
+        self,
+        session: Session,
+        planned: Sequence[_Planned],
+        pushes: Mapping[int, Push],
+        state: BatchState,
+        now: datetime,
+        counts: dict[str, int],
     ) -> None:
+        """Write every outcome and the conversation log in bulk (the caller commits once)."""
+        logged_at = self.clock.now()
+        rows: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
+        monthly_limit: LineMonthlyLimit | None = None
+        sent_any = False
+        for plan in planned:
+            delivery, decision = plan.delivery, plan.decision
+            push = pushes.get(delivery.id)
+            if push is None:
+                if plan.depends_on and not all(
+                    pushes[i].result is not None for i in plan.depends_on
+                ):
+                    # The cap or max_messages was only reached by counting a push that did
+                    # not go out: decide again on the next tick, from what was recorded.
+                    decision = Decision("postpone", RECHECK, due_at=now)
+                rows.append(self._outcome(delivery, decision, now))
+                continue
+            if push.held:
+                rows.append(
+                    self._outcome(
+                        delivery,
+                        Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK),
+                        now,
+                    )
+                )
+                continue
+            attempts = delivery.attempts + 1
+            kind, text = message_summary(push.message)
+            log_row = {
+                "shopper_id": delivery.shopper_id,
+                "direction": Direction.OUTBOUND,
+                "sender": Sender.BOT,
+                "message_type": kind,
+                "text": text,
+                "payload": push.message,
+                "webhook_event_id": None,
+                "delivery_id": delivery.id,
+                "staff_id": None,
+                "line_request_id": None,
+                "status": "sent",
+                "error": None,
+                "created_at": logged_at,
+            }
+            if push.result is not None:
+                result = push.result
+                LINE_API_CALLS.labels("push", "duplicate" if result.duplicate else "ok").inc()
+                if not result.duplicate:
+                    messages.append({**log_row, "line_request_id": result.request_id})
+                sent_any = True
+                rows.append(
+                    self._row(
+                        delivery,
+                        state=DeliveryState.SENT,
+                        attempts=attempts,
+                        sent_at=now,
+                        line_request_id=result.request_id,
+                        reason=ALREADY_ACCEPTED if result.duplicate else None,
+                        claimed_at=None,
+                        updated_at=now,
+                    )
+                )
+                counts["sent"] = counts.get("sent", 0) + 1
+                DELIVERIES.labels("sent").inc()
+                continue
+            exc = push.error
+            assert exc is not None
+            LINE_API_CALLS.labels(
+                "push", str(exc.status) if exc.status else type(exc).__name__
+            ).inc()
+            messages.append({**log_row, "status": "failed", "error": str(exc)})
+            if isinstance(exc, LineMonthlyLimit):
+                monthly_limit = exc
+                # Not the message's fault: its retries are not used up.
+                outcome = Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK)
+                rows.append(self._outcome(delivery, outcome, now))
+            elif isinstance(exc, LineClientError):
+                outcome = Decision("fail", f"LINE {exc.status}: {exc}")
+                rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
+            elif not exc.retriable or attempts >= MAX_ATTEMPTS:
+                outcome = Decision("fail", f"gave up: {exc}")
+                rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
+            else:
+                wait = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
+                wait = max(wait, exc.retry_after or 0)
+                reason = f"retrying: {type(exc).__name__} {exc.status or ''}".strip()
+                outcome = Decision("postpone", reason, now + timedelta(seconds=wait))
+                rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
+        for row in rows:
+            key = row["b_state"].value
+            if key != "sent":
+                counts[key] = counts.get(key, 0) + 1
+        session.execute(_WRITE_BACK, rows)
+        if messages:
+            session.execute(_LOG_MESSAGES, messages)
+        if monthly_limit is not None:
+            until = now + MONTHLY_LIMIT_RECHECK
+            deliveries.pause_marketing(session, until, str(monthly_limit), now)
+            MONTHLY_LIMIT.set(1)
+            log.error(
+                "LINE monthly message limit reached: marketing paused",
+                extra={"until": until.isoformat()},
+            )
+        elif sent_any and state.paused_until is not None:
+            # A push went through, so LINE's monthly limit no longer applies.
+            deliveries.clear_marketing_pause(session)
+            MONTHLY_LIMIT.set(0)
+            log.warning("LINE accepts pushes again: marketing resumed")
+
+    def _outcome(
+        self, delivery: Delivery, decision: Decision, now: datetime, *, attempts: int | None = None
+    ) -> dict[str, Any]:
+        """The row values for a delivery that was not (or could not be) sent."""
+        attempts = delivery.attempts if attempts is None else attempts
         if decision.action == "postpone":
             assert decision.due_at is not None
-            delivery.state = DeliveryState.PENDING
-            delivery.due_at = decision.due_at
-            delivery.reason = decision.reason
-            delivery.claimed_at = None
-            delivery.updated_at = now
-            return
+            return self._row(
+                delivery,
+                state=DeliveryState.PENDING,
+                due_at=decision.due_at,
+                reason=decision.reason,
+                attempts=attempts,
+                claimed_at=None,
+                updated_at=now,
+            )
         state = {
             "skip": DeliveryState.SKIPPED,
             "cancel": DeliveryState.CANCELLED,
             "fail": DeliveryState.FAILED,
         }[decision.action]
-        deliveries._finish(delivery, state, decision.reason, now)
+        DELIVERIES.labels(state.value).inc()
         log.info(
             "delivery not sent",
             extra={"delivery_id": delivery.id, "state": state.value, "reason": decision.reason},
         )
+        return self._row(
+            delivery,
+            state=state,
+            reason=decision.reason,
+            attempts=attempts,
+            claimed_at=None,
+            updated_at=now,
+        )
 
-    def _push(self, session: Session, delivery: Delivery, decision: Decision, now: datetime) -> str:
-        assert decision.message is not None
-        shopper = session.get(Shopper, delivery.shopper_id)
-        assert shopper is not None
-        messenger = Messenger(session, self.line, self.clock)
-        delivery.attempts += 1
-        try:
-            result = messenger.push(
-                shopper,
-                [decision.message],
-                retry_key=retry_key_for("delivery", delivery.id),
-                delivery_id=delivery.id,
-            )
-        except LineMonthlyLimit as exc:
-            until = now + MONTHLY_LIMIT_RECHECK
-            deliveries.pause_marketing(session, until, str(exc), now)
-            MONTHLY_LIMIT.set(1)
-            log.error(
-                "LINE monthly message limit reached: marketing paused",
-                extra={"delivery_id": delivery.id, "until": until.isoformat()},
-            )
-            delivery.attempts -= 1  # not the message's fault; do not use up its retries
-            self._apply(session, delivery, Decision("postpone", "LINE monthly limit", until), now)
-            return delivery.state.value
-        except LineClientError as exc:
-            self._apply(session, delivery, Decision("fail", f"LINE {exc.status}: {exc}"), now)
-            return delivery.state.value
-        except LineError as exc:
-            if not exc.retriable or delivery.attempts >= MAX_ATTEMPTS:
-                self._apply(session, delivery, Decision("fail", f"gave up: {exc}"), now)
-                return delivery.state.value
-            wait = BACKOFF_SECONDS[min(delivery.attempts, len(BACKOFF_SECONDS)) - 1]
-            wait = max(wait, exc.retry_after or 0)
-            reason = f"retrying: {type(exc).__name__} {exc.status or ''}".strip()
-            self._apply(
-                session, delivery, Decision("postpone", reason, now + timedelta(seconds=wait)), now
-            )
-            return delivery.state.value
-        delivery.state = DeliveryState.SENT
-        delivery.sent_at = now
-        delivery.line_request_id = result.request_id
-        delivery.reason = "already accepted by LINE (retry key)" if result.duplicate else None
-        delivery.claimed_at = None
-        delivery.updated_at = now
-        deliveries.DELIVERIES.labels("sent").inc()
-        return delivery.state.value
+    @staticmethod
+    def _row(delivery: Delivery, **changes: Any) -> dict[str, Any]:
+        values = {
+            "state": delivery.state,
+            "due_at": delivery.due_at,
+            "reason": delivery.reason,
+            "attempts": delivery.attempts,
+            "claimed_at": delivery.claimed_at,
+            "sent_at": delivery.sent_at,
+            "line_request_id": delivery.line_request_id,
+            "updated_at": delivery.updated_at,
+            **changes,
+        }
+        return {"b_id": delivery.id, **{f"b_{k}": v for k, v in values.items()}}

@@ -61,6 +61,13 @@ class EngineRules:
 # -- validation ------------------------------------------------------------------------------
 
 
+# What counts as white space, spelled out so the OpenAPI schema's pattern says the same thing
+# (JSON Schema's `\s` and Python's str.strip() disagree on control characters).
+WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NOT_BLANK_PATTERN = f"[^{WHITESPACE}]"
+_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+
+
 def _str(
     obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, max_len: int = 200
 ) -> str | None:
@@ -69,7 +76,7 @@ def _str(
         if required:
             raise EventInvalid(f"{path}{key}", "is required")
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not _NOT_BLANK.search(value):
         raise EventInvalid(f"{path}{key}", "must be a non-empty string")
     if len(value) > max_len:
         raise EventInvalid(f"{path}{key}", f"must be at most {max_len} characters")
@@ -84,6 +91,8 @@ def _int(
         if required:
             raise EventInvalid(f"{path}{key}", "is required")
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 3.0 is the whole number 3
     if isinstance(value, bool) or not isinstance(value, int):
         raise EventInvalid(f"{path}{key}", "must be a whole number (yen amounts have no decimals)")
     if value < minimum:

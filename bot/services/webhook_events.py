@@ -52,14 +52,14 @@ def parse_events(payload: Any) -> list[dict[str, Any]]:
 
 def store_new_events(
     connection: Connection, events: Sequence[dict[str, Any]], now: datetime
-) -> list[int]:
-    """Insert events, skipping ids already stored; return the ids of the new rows only.
+) -> dict[str, int]:
+    """Insert events, skipping ids already stored; {webhookEventId: row id} of the new rows.
 
     One multi-row INSERT … ON CONFLICT DO NOTHING is atomic on its own, so the webhook path
     runs it in autocommit: a single round-trip instead of BEGIN/INSERT/COMMIT.
     """
     if not events:
-        return []
+        return {}
     rows = [
         {
             "webhook_event_id": e["webhookEventId"],
@@ -81,11 +81,10 @@ def store_new_events(
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"])
     else:  # pragma: no cover - only the two supported databases reach here
         stmt = insert(table)
-    if len(rows) == 1:
-        result = connection.execute(stmt.values(rows[0]).returning(table.c.id))
-    else:
-        result = connection.execute(stmt.values(rows).returning(table.c.id))
-    return sorted(result.scalars().all())
+    returning = stmt.values(rows[0] if len(rows) == 1 else rows).returning(
+        table.c.webhook_event_id, table.c.id
+    )
+    return {event_id: row_id for event_id, row_id in connection.execute(returning)}
 
 
 def claim_event(session: Session, event_id: int) -> WebhookEvent | None:

@@ -13,6 +13,7 @@ from bot.models import Shopper
 from bot.services import shop_events
 from bot.services.deliveries import member_deliveries
 from bot.services.linking import register_member_extras
+from bot.services.shop_events import NOT_BLANK_PATTERN
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
     bp,
@@ -51,24 +52,32 @@ _ITEM: dict[str, Any] = {
         "quantity": {"type": "integer", "minimum": 1},
         "image_url": {"type": "string", "format": "uri"},
         "product_url": {"type": "string", "format": "uri", "description": "Required in carts."},
-        "stock": {"type": "integer", "description": "Units left in the shop (optional)."},
+        "stock": {"type": "integer", "minimum": 0, "description": "Units left (optional)."},
     },
 }
 _COMMON = {
     "type": {"type": "string"},
-    "event_id": {"type": "string", "maxLength": 128, "description": "Unique per event."},
+    "event_id": {
+        "type": "string",
+        "maxLength": 128,
+        "pattern": NOT_BLANK_PATTERN,
+        "description": "Unique per event.",
+    },
     "occurred_at": {"type": "string", "format": "date-time", "description": "With offset."},
-    "member_id": {"type": "string", "maxLength": 128},
+    "member_id": {"type": "string", "maxLength": 128, "pattern": NOT_BLANK_PATTERN},
     "line_user_id": {"type": "string", "pattern": "^U[0-9a-f]{32}$"},
 }
+# Every event but a restock is about one customer: the member, or the LINE user if unlinked.
+_CUSTOMER = {"anyOf": [{"required": ["member_id"]}, {"required": ["line_user_id"]}]}
 
 
 def _event(kind: str, required: list[str], props: dict[str, Any]) -> dict[str, Any]:
-    return {
+    schema = {
         "type": "object",
         "required": ["type", "event_id", "occurred_at", *required],
         "properties": {**_COMMON, "type": {"type": "string", "enum": [kind]}, **props},
     }
+    return schema if kind == "product.restocked" else {**schema, **_CUSTOMER}
 
 
 _SCHEMAS: dict[str, dict[str, Any]] = {
@@ -87,7 +96,12 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                     "subtotal": {"type": "integer", "minimum": 0},
                     "items": {
                         "type": "array",
-                        "items": {"$ref": "#/components/schemas/ShopEventItem"},
+                        "items": {
+                            "allOf": [
+                                {"$ref": "#/components/schemas/ShopEventItem"},
+                                {"required": ["product_url"]},  # the reminder links to it
+                            ]
+                        },
                     },
                 },
             }
@@ -138,6 +152,31 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "image_url": {"type": "string", "format": "uri"},
         },
     ),
+}
+
+
+def _as_validated(schema: Any) -> Any:
+    """Tighten string fields to what `validate_event` accepts, so the contract is exact.
+
+    The validator refuses blank strings, strings over 200 characters and non-http(s) URLs;
+    the schema says the same, so a schema-valid request is never refused.
+    """
+    if isinstance(schema, list):
+        return [_as_validated(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _as_validated(value) for key, value in schema.items()}
+    if out.get("type") == "string" and "enum" not in out and "pattern" not in out:
+        if out.get("format") == "uri":
+            out.update(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+", maxLength=2000)
+        elif out.get("format") not in ("date", "date-time"):
+            out.setdefault("maxLength", 200)
+            out["pattern"] = NOT_BLANK_PATTERN
+    return out
+
+
+_SCHEMAS = {name: _as_validated(schema) for name, schema in _SCHEMAS.items()}
+_SCHEMAS |= {
     "ShopEvent": {
         "oneOf": [
             {"$ref": f"#/components/schemas/{name}"}

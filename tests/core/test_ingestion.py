@@ -1,48 +1,53 @@
-"""Webhook events reach the worker even when enqueueing is batched, delayed or lost."""
+"""Webhook events are stored once each, even under concurrency, and reach the worker."""
 
 from __future__ import annotations
 
-import time
+import threading
 from datetime import timedelta
 
+import pytest
 from freezegun import freeze_time
-from rq import SimpleWorker
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot import create_app, jobs
-from bot.enqueue_batcher import EnqueueBatcher
+from bot import jobs
+from bot.clock import SystemClock
+from bot.ingest import EventWriter
 from bot.models import WebhookEvent, WebhookEventState
 from tests.conftest import load_webhook, signed_post
 
 
-def test_batcher_coalesces_ids_into_one_job(app):
-    batches: list[list[int]] = []
-    batcher = EnqueueBatcher(batches.append, delay=60)  # thread sleeps; flush by hand
-    batcher.add([1, 2])
-    batcher.add([3])
-    batcher.flush()
-    assert batches == [[1, 2, 3]]
+def _event(event_id: str) -> dict:
+    return load_webhook("message__text", webhookEventId=event_id)
 
 
-def test_batched_webhooks_are_handled(settings, db, redis, line, run_jobs):
-    app = create_app(
-        settings.with_changes(webhook_batch_seconds=0.001), line=line, redis=redis, database=db
-    )
-    client = app.test_client()
-    first = load_webhook("follow")
-    second = load_webhook("message__text")
-    assert signed_post(client, [first]).status_code == 200
-    assert signed_post(client, [second]).status_code == 200
-    app.extensions["bot"].webhook_batcher.flush()
-    queue = app.extensions["bot"].queues.webhooks
-    deadline = time.monotonic() + 5
-    while queue.count == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+def test_writer_stores_concurrent_requests_once_each(app, db):
+    enqueued: list[list[int]] = []
+    writer = EventWriter(db, SystemClock(), enqueued.append)
+    requests = [[_event(f"E{i:03d}"), _event(f"E{i + 1:03d}")] for i in range(0, 40, 2)]
+    requests.append([_event("E000")])  # LINE redelivered one of them meanwhile
+    results: list[list[int]] = []
+    threads = [
+        threading.Thread(target=lambda r=r: results.append(writer.store(r))) for r in requests
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    new_ids = sorted(i for ids in results for i in ids)
+    assert len(new_ids) == 40 == len(set(new_ids))  # the duplicate got no row
+    assert sorted(i for batch in enqueued for i in batch) == new_ids
+    assert len(enqueued) <= len(requests)  # concurrent requests share jobs
     with app.app_context():
-        SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
-        states = set(db.session().scalars(select(WebhookEvent.state)))
-    assert states == {WebhookEventState.HANDLED}
-    assert len(line.sent("reply")) >= 1
+        assert db.session().scalar(select(func.count()).select_from(WebhookEvent)) == 40
+
+
+def test_writer_reports_database_errors_to_every_waiting_request(app, db):
+    writer = EventWriter(db, SystemClock(), lambda ids: None)
+    broken = _event("E-broken")
+    broken["timestamp"] = 10**20  # not a representable time: the INSERT fails
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises must reach us
+        writer.store([broken])
+    assert writer.store([_event("E-after")])  # the writer keeps working
 
 
 def test_events_lost_by_redis_are_swept_and_handled(app, client, redis, run_jobs, line):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,11 +12,12 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
+from bot.services.linking import MEMBER_ID_PATTERN
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 from bot.shop_api.openapi import document
 from tests.conftest import SHOPPER_ID
@@ -82,7 +85,15 @@ def test_served_document_is_the_tested_one(client: Any) -> None:
 @settings(
     max_examples=60,
     deadline=None,
+    derandomize=bool(os.environ.get("CI")),  # CI repeats one exploration; local runs vary
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_shop_api_conforms_to_its_schema(case: Any, signed_app: Flask) -> None:
+    # Schemathesis's coverage phase can produce "valid" path parameters that break the
+    # parameter's own pattern (e.g. a member id starting with a tab); the API rightly answers
+    # 400, which the positive-data check would report. Such cases are not valid: skip them.
+    meta = case._meta
+    if meta is None or not meta.is_negative_at(ParameterLocation.PATH):
+        member_id = (case.path_parameters or {}).get("member_id")
+        assume(member_id is None or re.fullmatch(MEMBER_ID_PATTERN, str(member_id)) is not None)
     case.call_and_validate()

@@ -1,0 +1,119 @@
+"""Group commit for webhook events: one INSERT and one RQ job for many concurrent requests.
+
+Each web process runs one writer thread. A request hands its events over and waits; the
+writer takes everything waiting, stores it with one multi-row INSERT … ON CONFLICT DO NOTHING
+(so duplicates from LINE's redelivery are dropped by the database), enqueues one handling job
+for the new rows, and then releases the requests. LINE still gets its 200 only after the
+events are durably stored; under load many requests share one round-trip and one WAL flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.clock import Clock
+from bot.db import Database
+from bot.services.webhook_events import store_new_events
+
+log = logging.getLogger(__name__)
+
+IDLE_EXIT_SECONDS = 30.0
+STORE_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class _Handoff:
+    events: list[dict[str, Any]]
+    done: threading.Event = field(default_factory=threading.Event)
+    new_ids: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class EventWriter:
+    """Stores webhook events for request threads, batching whatever arrives together."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        enqueue: Callable[[list[int]], None],
+        max_events: int = 1000,
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._enqueue = enqueue
+        self._max_events = max_events
+        self._waiting: list[_Handoff] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def store(self, events: list[dict[str, Any]]) -> list[int]:
+        """Store events (once each, ever) and return the ids of rows that are new."""
+        handoff = _Handoff(events)
+        with self._cond:
+            self._waiting.append(handoff)
+            self._ensure_thread()
+            self._cond.notify()
+        if not handoff.done.wait(STORE_TIMEOUT_SECONDS):
+            raise TimeoutError("webhook events were not stored in time")
+        if handoff.error is not None:
+            raise handoff.error
+        return handoff.new_ids
+
+    def _ensure_thread(self) -> None:
+        # A forked process (gunicorn worker) has no copy of the parent's thread.
+        alive = self._thread is not None and self._thread.is_alive()
+        if not alive or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+            self._thread.start()
+
+    def _take(self) -> list[_Handoff]:
+        taken, count = [], 0
+        while self._waiting and (
+            not taken or count + len(self._waiting[0].events) <= self._max_events
+        ):
+            handoff = self._waiting.pop(0)
+            taken.append(handoff)
+            count += len(handoff.events)
+        return taken
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._waiting:
+                    self._cond.wait(IDLE_EXIT_SECONDS)
+                if not self._waiting:
+                    self._thread = None  # idle: let the thread end; the next store starts one
+                    return
+                batch = self._take()
+            self._write(batch)
+
+    def _write(self, batch: list[_Handoff]) -> None:
+        events = [event for handoff in batch for event in handoff.events]
+        try:
+            with self._database.autocommit() as connection:
+                stored = store_new_events(connection, events, self._clock.now())
+        except BaseException as exc:  # every waiting request must hear about it
+            for handoff in batch:
+                handoff.error = exc
+                handoff.done.set()
+            return
+        if stored:
+            try:
+                self._enqueue(sorted(stored.values()))
+            except Exception:
+                # Stored already: the periodic sweep enqueues them again.
+                log.exception("enqueue failed; events will be swept", extra={"count": len(stored)})
+        for handoff in batch:
+            for event in handoff.events:
+                new_id = stored.pop(event["webhookEventId"], None)  # the first claimant gets it
+                if new_id is not None:
+                    handoff.new_ids.append(new_id)
+            handoff.done.set()
