@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from linebot.v3.webhooks import Event
 
@@ -36,7 +37,7 @@ def process_webhook_event(services: Services, event_id: int) -> None:
         log.info("event type not handled", extra=extra)
         return
     try:
-        event = Event.from_dict(raw)
+        event = Event.from_dict(_storable(raw))
         user_id = row.line_user_id
         shopper = get_or_create_shopper(session, user_id, services.clock.now()) if user_id else None
         ctx = HandlerContext(
@@ -72,6 +73,17 @@ def process_webhook_event(services: Services, event_id: int) -> None:
         return
     _finish(session, row, services, WebhookEventState.HANDLED, None)
     WEBHOOK_EVENTS.labels(row.event_type, "handled").inc()
+
+
+def _storable(value: Any) -> Any:
+    """The event with NUL characters replaced: PostgreSQL text cannot hold them."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {key: _storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _finish(

@@ -31,6 +31,7 @@ from bot.line import (
     LineError,
     LineGateway,
     LineMonthlyLimit,
+    LineTimeout,
     Message,
     SendResult,
     retry_key_for,
@@ -456,7 +457,13 @@ class DeliverySender:
     # -- deciding -----------------------------------------------------------------------------
 
     def _plan(self, delivery: Delivery, state: BatchState, now: datetime) -> _Planned:
-        decision, depends_on = self.decide(delivery, state, now)
+        try:
+            decision, depends_on = self.decide(delivery, state, now)
+        except Exception as exc:
+            # A data or code problem in one delivery must not hold up the rest of the batch
+            # (left in `sending`, it would come back with them after every lease).
+            log.exception("delivery decision crashed", extra={"delivery_id": delivery.id})
+            decision, depends_on = Decision("fail", f"error: {type(exc).__name__}: {exc}"), ()
         if decision.action == "send":
             # Counted before the push: a later delivery of the same flow or shopper in this
             # batch is decided as if this one went out (and re-checked if it did not).
@@ -600,6 +607,11 @@ class DeliverySender:
                     push.error = exc
                     if isinstance(exc, LineMonthlyLimit):
                         monthly_limit.set()
+                except Exception as exc:
+                    # Unexpected (a gateway bug?): whether LINE got it is unknown, like a
+                    # timeout, so it is retried with backoff under the same retry key.
+                    log.exception("push crashed", extra={"delivery_id": push.delivery_id})
+                    push.error = LineTimeout(f"push crashed: {type(exc).__name__}: {exc}")
 
         groups = list(by_shopper.values())
         threads = min(self.threads, len(groups))
@@ -607,9 +619,22 @@ class DeliverySender:
             for group in groups:
                 send_group(group)
             return
+        # Each thread takes the next shopper when it is free: one task per thread rather
+        # than a future per shopper, and a slow answer does not hold up a fixed share.
+        todo = iter(groups)
+        take = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with take:
+                    group = next(todo, None)
+                if group is None:
+                    return
+                send_group(group)
+
         with ThreadPoolExecutor(threads, thread_name_prefix="push") as pool:
-            for _ in pool.map(send_group, groups):
-                pass
+            for future in [pool.submit(work) for _ in range(threads)]:
+                future.result()
 
     # -- recording ----------------------------------------------------------------------------
 

@@ -63,9 +63,10 @@ class EngineRules:
 
 # What counts as white space, spelled out so the OpenAPI schema's pattern says the same thing
 # (JSON Schema's `\s` and Python's str.strip() disagree on control characters).
-WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-NOT_BLANK_PATTERN = f"[^{WHITESPACE}]"
-_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+WHITESPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+# Some character that is not white space, and no NUL anywhere (PostgreSQL text can't hold it).
+NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)  # Python's re reads these escapes as JSON Schema does
 
 
 def _str(
@@ -77,7 +78,10 @@ def _str(
             raise EventInvalid(f"{path}{key}", "is required")
         return None
     if not isinstance(value, str) or not _NOT_BLANK.search(value):
-        raise EventInvalid(f"{path}{key}", "must be a non-empty string")
+        raise EventInvalid(f"{path}{key}", "must be a non-empty string without NUL characters")
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        # JSON can escape a lone surrogate; no database (or LINE) can store it.
+        raise EventInvalid(f"{path}{key}", "contains an unpaired surrogate")
     if len(value) > max_len:
         raise EventInvalid(f"{path}{key}", f"must be at most {max_len} characters")
     return value

@@ -173,3 +173,18 @@ def test_metrics_count_webhook_events(client, run_jobs):
     run_jobs()
     text = client.get("/metrics").get_data(as_text=True)
     assert 'bot_webhook_events_total{outcome="handled",type="follow"}' in text
+
+
+def test_text_with_a_nul_character_is_logged_not_lost(app, client, run_jobs):
+    event = load_webhook("message__text", webhookEventId="01JNUL", replyToken="rt-nul")
+    event["message"] = dict(event["message"], text="注文番号\x00A-1001")
+    assert signed_post(client, [event]).status_code == 200
+    run_jobs()
+    with app.app_context():
+        session = app.extensions["db"].session()
+        row = session.scalars(select(WebhookEvent)).one()
+        logged = session.scalars(
+            select(ConversationMessage).where(ConversationMessage.direction == Direction.INBOUND)
+        ).one()
+    assert row.state.value == "handled"
+    assert logged.text == "注文番号\ufffdA-1001"

@@ -1,0 +1,47 @@
+"""Hostile text in shop events gets a 400 naming the field, never a 500 (PostgreSQL included)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.deliveries.conftest import MEMBER, cart_body
+
+
+def _post(shop, **fields):
+    payload = {
+        "type": "cart.updated",
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": shop.now.isoformat(),
+        "member_id": MEMBER,
+        **cart_body(),
+        **fields,
+    }
+    # ensure_ascii keeps an unpaired surrogate as the \\ud800 escape a real client would send.
+    return shop.api.post("/events", raw=json.dumps(payload, ensure_ascii=True).encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("member_id", "M1\x00"),  # PostgreSQL text cannot hold NUL
+        ("event_id", "\ud800"),  # an unpaired surrogate: no database can store it
+        ("event_id", "\u3000\u3000"),  # only (full-width) spaces
+    ],
+)
+def test_unstorable_text_is_refused_with_the_field(shop, field, value):
+    response = _post(shop, **{field: value})
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == field
+
+
+def test_integral_floats_are_whole_numbers(shop):
+    body = cart_body()
+    body["cart"]["items"][0]["quantity"] = 2.0
+    assert _post(shop, **body).status_code == 202
+    body["cart"]["items"][0]["quantity"] = 2.5
+    response = _post(shop, **body)
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == "cart.items[0].quantity"
