@@ -79,8 +79,10 @@ async def _connection_loop(
                 return
             scheduled, body = item
             head = (
-                f"POST /callback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"X-Line-Signature: {sign_body(SECRET, body)}\r\nContent-Length: {len(body)}\r\n\r\n"
+                "POST /callback HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\n"
+                f"X-Line-Signature: {sign_body(SECRET, body)}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
             ).encode()
             writer.write(head + body)
             status_line = await reader.readline()
@@ -268,7 +270,8 @@ def main() -> None:
         f"database: {database_url.split('@')[-1]}  redis: {redis_url.split('/')[2] or 'embedded'}"
     )
     print(
-        f"gunicorn: {args.workers} gthread workers x {args.threads} threads; {args.clients} client processes x {args.connections} keep-alive connections; "
+        f"gunicorn: {args.workers} gthread workers x {args.threads} threads; "
+        f"load: {args.clients} processes x {args.connections} keep-alive connections; "
         f"{os.cpu_count()} cores shared"
     )
     rows = []
