@@ -44,7 +44,8 @@ MAMEZARA = cart_item("MAME-5", "有田焼 豆皿5枚セット(花づくし)", 44
 
 
 def cart_body(cart_id: str = "C1", items: list[dict] | None = None) -> dict[str, Any]:
-    items = [MUG] if items is None else items
+    # Copies: a test that edits the body must not change MUG for the tests after it.
+    items = [dict(i) for i in ([MUG] if items is None else items)]
     return {
         "cart": {
             "id": cart_id,
