@@ -76,6 +76,10 @@ def create_app(
 
     for blueprint in (webhook.bp, health.bp, shop_api.bp, tracking.bp, console.bp):
         app.register_blueprint(blueprint)
+    if settings.env == "development":
+        from bot.blueprints import dev_shop
+
+        app.register_blueprint(dev_shop.bp)
     init_deliveries(app)  # loads and checks the scenario file: a bad one stops start-up
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

@@ -53,7 +53,7 @@ class DevServer:
         env.update(
             APP_ENV="development",
             DATABASE_URL=os.environ.get("DATABASE_URL")
-            or f"sqlite:///{self.instance / 'dev.sqlite3'}",
+            or f"sqlite:///{self.instance / 'bot.sqlite3'}",
             REDIS_URL=redis_url,
             LINE_API_BASE_URL=f"http://127.0.0.1:{self.emulator_port}",
             PUBLIC_BASE_URL=f"http://127.0.0.1:{self.port}",
@@ -162,12 +162,16 @@ def banner(port: int, emulator_port: int) -> str:
     return f"""
 LINE bot (dev mode) is running: SQLite under instance/, embedded Redis, LINE emulator.
   health:    {web}/healthz        metrics: {web}/metrics
-  console:   {web}/console   (create a login: .venv/bin/flask --app wsgi operators create)
+  console:   {web}/console
+             create a login: APP_ENV=development .venv/bin/flask --app wsgi operators create \\
+                             admin@example.com --name 管理者 --role admin
   emulator:  {emu}/_emulator/requests   (every call the bot made to "LINE")
 Try it as a shopper (the emulator sends signed webhooks to the bot):
   {post} {emu}/_emulator/events/follow -d '{{"userId": "{user}"}}'
   {post} {emu}/_emulator/events/text -d '{{"userId": "{user}", "text": "送料はいくら?"}}'
   curl -s {emu}/_emulator/inbox/{user}
+  Send 「会員連携」 the same way, then open the login link in the bot's reply: a development
+  login page stands in for the shop's and completes LINE's account-link flow.
 Stop with Ctrl-C.
 """
 

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -486,11 +487,9 @@ def admin_operator_create() -> ResponseReturnValue:
             _now(),
         )
     except ops.OperatorError as exc:
-        db.rollback()
-        flash(str(exc), "error")
+        _refused(db, exc)
     else:
-        db.commit()
-        flash("スタッフを追加しました。", "info")
+        _saved(db, "スタッフを追加しました。")
     return redirect(url_for("console.admin_operators"), code=303)
 
 
@@ -508,12 +507,22 @@ def admin_operator_update(operator_id: int) -> ResponseReturnValue:
         if "active" in request.form:
             ops.set_active(db, person, request.form["active"] == "1", acting)
     except ops.OperatorError as exc:
-        db.rollback()
-        flash(str(exc), "error")
+        _refused(db, exc)
     else:
-        db.commit()
-        flash(f"{person.name}さんの設定を変更しました。", "info")
+        _saved(db, f"{person.name}さんの設定を変更しました。")
     return redirect(url_for("console.admin_operators"), code=303)
+
+
+def _refused(db: Session, exc: Exception) -> None:
+    """Undo the attempted change and show the reason (domain errors carry Japanese text)."""
+    db.rollback()
+    flash(str(exc), "error")
+
+
+def _saved(db: Session, message: str) -> None:
+    """Keep the change and confirm it."""
+    db.commit()
+    flash(message, "info")
 
 
 # -- admin: canned replies --------------------------------------------------------------------
@@ -540,11 +549,9 @@ def admin_canned_save(reply_id: int | None = None) -> ResponseReturnValue:
             db, existing, request.form.get("title", ""), request.form.get("body", ""), _now()
         )
     except support.TicketError as exc:
-        db.rollback()
-        flash(str(exc), "error")
+        _refused(db, exc)
     else:
-        db.commit()
-        flash("定型文を保存しました。", "info")
+        _saved(db, "定型文を保存しました。")
     return redirect(url_for("console.admin_canned"), code=303)
 
 

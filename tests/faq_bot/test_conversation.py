@@ -148,7 +148,11 @@ def test_no_auto_answer_while_a_person_owns_the_chat(app, client, run_jobs, line
             m.text
             for m in app.extensions["db"]
             .session()
-            .scalars(select(ConversationMessage).where(ConversationMessage.direction == "in"))
+            .scalars(
+                select(ConversationMessage)
+                .where(ConversationMessage.direction == "in")
+                .order_by(ConversationMessage.id)
+            )
         ]
     assert texts[-2:] == ["送料はいくらですか?", "担当者さんまだですか?スタッフと話したい"]
     # Tapping 「担当者と話す」 again is acknowledged without a second ticket.

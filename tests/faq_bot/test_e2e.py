@@ -36,7 +36,7 @@ def delivered(emulator: EmulatorServer, user_id: str) -> list[dict[str, Any]]:
 
 def rows(app: Flask, model: type) -> list[Any]:
     with app.app_context():
-        return list(app.extensions["db"].session().scalars(select(model)))
+        return list(app.extensions["db"].session().scalars(select(model).order_by(model.id)))
 
 
 def test_confident_question_gets_the_answer_with_feedback_buttons(
