@@ -221,7 +221,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--connections", type=int, default=16, help="connections per client")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=32, help="threads per gunicorn worker")
     args = parser.parse_args()
     if args.seconds > 60:
         raise SystemExit("--seconds is capped at 60")

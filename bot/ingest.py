@@ -1,16 +1,20 @@
 """Group commit for webhook events: one INSERT and one RQ job for many concurrent requests.
 
-Each web process runs one writer thread. A request hands its events over and waits; the
-writer takes everything waiting, stores it with one multi-row INSERT … ON CONFLICT DO NOTHING
-(so duplicates from LINE's redelivery are dropped by the database), enqueues one handling job
-for the new rows, and then releases the requests. LINE still gets its 200 only after the
-events are durably stored; under load many requests share one round-trip and one WAL flush.
+Each web process runs a small pipeline of two threads. A request hands its events to the
+writer and waits; the writer takes everything waiting, stores it with one multi-row
+INSERT … ON CONFLICT DO NOTHING (duplicates from LINE's redelivery are dropped by the
+database) and releases the requests: LINE gets its 200 only after the events are durably
+stored, and under load many requests share one round-trip and one WAL flush. The new row ids
+go to the enqueuer thread, which hands whatever has accumulated to RQ as one job while the
+writer is already storing the next batch. If the process dies in between, the periodic sweep
+(`jobs.requeue_stale_webhook_events`) enqueues the stored events.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +56,8 @@ class EventWriter:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._new_ids: queue.Queue[list[int]] = queue.Queue()
+        self._enqueuer: threading.Thread | None = None
 
     def store(self, events: list[dict[str, Any]]) -> list[int]:
         """Store events (once each, ever) and return the ids of rows that are new."""
@@ -66,13 +72,25 @@ class EventWriter:
             raise handoff.error
         return handoff.new_ids
 
+    def drain(self) -> None:
+        """Wait until every stored event has been handed to RQ (tests, shutdown)."""
+        self._new_ids.join()
+
     def _ensure_thread(self) -> None:
-        # A forked process (gunicorn worker) has no copy of the parent's thread.
-        alive = self._thread is not None and self._thread.is_alive()
-        if not alive or self._pid != os.getpid():
+        # A forked process (gunicorn worker) has no copy of the parent's threads.
+        forked = self._pid != os.getpid()
+        if forked:
             self._pid = os.getpid()
+            self._new_ids = queue.Queue()
+            self._enqueuer = None
+        if forked or self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
             self._thread.start()
+        if self._enqueuer is None or not self._enqueuer.is_alive():
+            self._enqueuer = threading.Thread(
+                target=self._enqueue_loop, name="event-enqueuer", daemon=True
+            )
+            self._enqueuer.start()
 
     def _take(self) -> list[_Handoff]:
         taken, count = [], 0
@@ -106,14 +124,36 @@ class EventWriter:
                 handoff.done.set()
             return
         if stored:
-            try:
-                self._enqueue(sorted(stored.values()))
-            except Exception:
-                # Stored already: the periodic sweep enqueues them again.
-                log.exception("enqueue failed; events will be swept", extra={"count": len(stored)})
+            self._new_ids.put(sorted(stored.values()))
         for handoff in batch:
             for event in handoff.events:
                 new_id = stored.pop(event["webhookEventId"], None)  # the first claimant gets it
                 if new_id is not None:
                     handoff.new_ids.append(new_id)
             handoff.done.set()
+
+    def _enqueue_loop(self) -> None:
+        while True:
+            try:
+                ids = self._new_ids.get(timeout=IDLE_EXIT_SECONDS)
+            except queue.Empty:
+                with self._cond:
+                    if self._new_ids.empty():
+                        self._enqueuer = None  # idle: end; the next store starts one
+                        return
+                continue
+            taken = 1
+            while len(ids) < self._max_events:  # fold in whatever else is waiting
+                try:
+                    ids.extend(self._new_ids.get_nowait())
+                    taken += 1
+                except queue.Empty:
+                    break
+            try:
+                self._enqueue(ids)
+            except Exception:
+                # Stored already: the periodic sweep enqueues them again.
+                log.exception("enqueue failed; events will be swept", extra={"count": len(ids)})
+            finally:
+                for _ in range(taken):
+                    self._new_ids.task_done()

@@ -122,6 +122,7 @@ def run_jobs(app: Flask, redis: Redis) -> Callable[[], int]:
         )
 
     def run() -> int:
+        app.extensions["bot"].event_writer.drain()  # webhooks stored but not yet handed to RQ
         before = finished()
         worker = SimpleWorker(app.extensions["bot"].queues.all(), connection=redis)
         with app.app_context():
@@ -197,6 +198,7 @@ def e2e_jobs(e2e_app: Flask, redis: Redis) -> Callable[[], None]:
     """Run queued jobs of the e2e app with a real RQ worker until the queues are empty."""
 
     def run() -> None:
+        e2e_app.extensions["bot"].event_writer.drain()
         worker = SimpleWorker(e2e_app.extensions["bot"].queues.all(), connection=redis)
         with e2e_app.app_context():
             worker.work(burst=True, logging_level="WARNING")

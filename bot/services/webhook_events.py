@@ -81,10 +81,13 @@ def store_new_events(
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"])
     else:  # pragma: no cover - only the two supported databases reach here
         stmt = insert(table)
-    returning = stmt.values(rows[0] if len(rows) == 1 else rows).returning(
-        table.c.webhook_event_id, table.c.id
+    # executemany + RETURNING: SQLAlchemy sends it as one multi-row INSERT but compiles the
+    # statement once, whatever the batch size (a .values(list) statement compiles per size).
+    returning = stmt.returning(
+        table.c.webhook_event_id, table.c.id, sort_by_parameter_order=True
     )
-    return {event_id: row_id for event_id, row_id in connection.execute(returning)}
+    result = connection.execute(returning, rows)
+    return {event_id: row_id for event_id, row_id in result if row_id is not None}
 
 
 def claim_event(session: Session, event_id: int) -> WebhookEvent | None:

@@ -26,6 +26,7 @@ def test_dev_login_page_links_the_member(settings, db, redis, emulator):
         user = emulator.add_user(display_name="高橋 由美")["userId"]
 
         def run_jobs() -> None:
+            app.extensions["bot"].event_writer.drain()
             with app.app_context():
                 queues = app.extensions["bot"].queues.all()
                 SimpleWorker(queues, connection=redis).work(burst=True, logging_level="WARNING")

@@ -53,7 +53,8 @@ def test_writer_reports_database_errors_to_every_waiting_request(app, db):
 def test_events_lost_by_redis_are_swept_and_handled(app, client, redis, run_jobs, line):
     with freeze_time("2026-11-20 03:00:00"):
         assert signed_post(client, [load_webhook("follow")]).status_code == 200
-    redis.flushdb()  # the job is gone; the event is still in the database
+    app.extensions["bot"].event_writer.drain()  # the job reached Redis …
+    redis.flushdb()  # … and Redis lost it; the event is still in the database
     assert run_jobs() == 0
     with freeze_time("2026-11-20 03:00:00") as frozen:
         frozen.tick(timedelta(minutes=3))
