@@ -28,7 +28,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -203,6 +205,64 @@ def start_gunicorn(
     raise SystemExit(f"gunicorn {target} did not start")
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name_end = raw.rindex(")")
+    return [raw[raw.index("(") + 1 : name_end], *raw[name_end + 2 :].split()]
+
+
+def _pids(match: Callable[[list[str], int], bool]) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (st := _stat(int(entry.name))) and match(st, int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        st = _stat(pid)
+        if st:
+            total += int(st[12]) + int(st[13])  # utime + stime, in clock ticks
+    return total / CLK_TCK
+
+
+def _machine_busy_seconds() -> float:
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def cpu_groups(web_pid: int) -> dict[str, Callable[[], list[int]]]:
+    """The processes whose CPU the benchmark reports, by role."""
+    return {
+        "web (gunicorn)": lambda: [web_pid, *_pids(lambda st, _pid: int(st[2]) == web_pid)],
+        "postgresql": lambda: _pids(lambda st, _pid: st[0] == "postgres"),
+        "redis": lambda: _pids(lambda st, _pid: st[0] == "redis-server"),
+    }
+
+
+def with_cpu(web_pid: int, run: Callable[[], dict[str, float]]) -> dict[str, Any]:
+    """Run a load phase and add the CPU milliseconds each role spent per acknowledged event."""
+    groups = cpu_groups(web_pid)
+    before = {name: _cpu_seconds(find()) for name, find in groups.items()}
+    busy = _machine_busy_seconds()
+    result: dict[str, Any] = dict(run())
+    ok = max(result["ok"], 1)
+    spent = {name: _cpu_seconds(find()) - before[name] for name, find in groups.items()}
+    spent["load generator and the rest"] = (_machine_busy_seconds() - busy) - sum(spent.values())
+    result["cpu_ms"] = {name: seconds * 1000 / ok for name, seconds in spent.items()}
+    return result
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
@@ -283,7 +343,12 @@ def main() -> None:
             rows.append(
                 (
                     "bare Flask endpoint, closed loop",
-                    drive(bare_port, args.clients, args.seconds, None, args.connections),
+                    with_cpu(
+                        bare.pid,
+                        lambda: drive(
+                            bare_port, args.clients, args.seconds, None, args.connections
+                        ),
+                    ),
                 )
             )
         finally:
@@ -294,7 +359,10 @@ def main() -> None:
             rows.append(
                 (
                     "POST /callback, closed loop",
-                    drive(bot_port, args.clients, args.seconds, None, args.connections),
+                    with_cpu(
+                        bot.pid,
+                        lambda: drive(bot_port, args.clients, args.seconds, None, args.connections),
+                    ),
                 )
             )
             rows.append(
@@ -323,6 +391,10 @@ def main() -> None:
     print(f"\n{'run':42} {'acked/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in rows:
         print(f"{name:42} {r['per_s']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7d}")
+    print("\nCPU ms per acknowledged request (closed loop):")
+    for name, r in rows[:2]:
+        parts = ", ".join(f"{role} {ms:.2f}" for role, ms in r["cpu_ms"].items())
+        print(f"  {name}: {parts}")
     ceiling, closed = rows[0][1]["per_s"], rows[1][1]["per_s"]
     print(
         f"\n/callback throughput = {closed / ceiling:.0%} of the bare endpoint "
