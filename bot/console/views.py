@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import (
     abort,
@@ -115,15 +115,23 @@ def _db():
     return services().db.session()
 
 
+T = TypeVar("T")
+
+
 def _now():
     return services().clock.now()
 
 
+def _get_or_404(model: type[T], row_id: int, missing: str) -> T:
+    """The row, or a 404 page saying (in Japanese) what could not be found."""
+    row = _db().get(model, row_id)
+    if row is None:
+        abort(404, description=missing)
+    return row
+
+
 def _ticket_or_404(ticket_id: int) -> SupportTicket:
-    ticket = _db().get(SupportTicket, ticket_id)
-    if ticket is None:
-        abort(404, description="チャットが見つかりません。")
-    return ticket
+    return _get_or_404(SupportTicket, ticket_id, "チャットが見つかりません。")
 
 
 # -- sign-in ----------------------------------------------------------------------------------
@@ -497,9 +505,7 @@ def admin_operator_create() -> ResponseReturnValue:
 @admin_required
 def admin_operator_update(operator_id: int) -> ResponseReturnValue:
     db = _db()
-    person = db.get(Operator, operator_id)
-    if person is None:
-        abort(404, description="スタッフが見つかりません。")
+    person = _get_or_404(Operator, operator_id, "スタッフが見つかりません。")
     acting = current_operator()
     try:
         if "role" in request.form:
@@ -541,9 +547,7 @@ def admin_canned_save(reply_id: int | None = None) -> ResponseReturnValue:
     db = _db()
     existing = None
     if reply_id is not None:
-        existing = db.get(CannedReply, reply_id)
-        if existing is None:
-            abort(404, description="定型文が見つかりません。")
+        existing = _get_or_404(CannedReply, reply_id, "定型文が見つかりません。")
     try:
         support.save_canned_reply(
             db, existing, request.form.get("title", ""), request.form.get("body", ""), _now()
@@ -559,9 +563,7 @@ def admin_canned_save(reply_id: int | None = None) -> ResponseReturnValue:
 @admin_required
 def admin_canned_delete(reply_id: int) -> ResponseReturnValue:
     db = _db()
-    existing = db.get(CannedReply, reply_id)
-    if existing is None:
-        abort(404, description="定型文が見つかりません。")
+    existing = _get_or_404(CannedReply, reply_id, "定型文が見つかりません。")
     db.delete(existing)
     db.commit()
     flash("定型文を削除しました。", "info")
