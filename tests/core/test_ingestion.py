@@ -35,6 +35,7 @@ def test_writer_stores_concurrent_requests_once_each(app, db):
         thread.join(timeout=10)
     new_ids = sorted(i for ids in results for i in ids)
     assert len(new_ids) == 40 == len(set(new_ids))  # the duplicate got no row
+    writer.drain()  # the enqueuer hands ids to RQ after the requests are released
     assert sorted(i for batch in enqueued for i in batch) == new_ids
     assert len(enqueued) <= len(requests)  # concurrent requests share jobs
     with app.app_context():
