@@ -74,13 +74,14 @@ def create_app(
     from bot.cli import register_cli
     from handlers.deliveries import init_app as init_deliveries
 
-    for blueprint in (webhook.bp, health.bp, shop_api.bp, tracking.bp, console.bp):
+    for blueprint in (health.bp, shop_api.bp, tracking.bp, console.bp):
         app.register_blueprint(blueprint)
     if settings.env == "development":
         from bot.blueprints import dev_shop
 
         app.register_blueprint(dev_shop.bp)
     init_deliveries(app)  # loads and checks the scenario file: a bad one stops start-up
+    app.wsgi_app = webhook.WebhookEndpoint(app.wsgi_app, app.extensions["bot"])  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})
     return app

@@ -188,3 +188,12 @@ def test_text_with_a_nul_character_is_logged_not_lost(app, client, run_jobs):
         ).one()
     assert row.state.value == "handled"
     assert logged.text == "注文番号\ufffdA-1001"
+
+
+def test_callback_answers_other_methods_and_oversized_bodies_with_json(client):
+    response = client.get("/callback")
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    big = b"{" + b" " * (1024 * 1024) + b"}"
+    response = client.post("/callback", data=big, headers={"X-Line-Signature": "x"})
+    assert response.status_code == 413
