@@ -17,7 +17,8 @@ from bot.services.support import active_ticket, escalate
 from line_emulator import EmulatorServer
 from tests.console.conftest import PASSWORD, make_operator
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium package (never a browser downloaded by Playwright); CHROMIUM_PATH overrides.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = [
     "--headless",
@@ -35,8 +36,8 @@ def _missing_browser() -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "playwright is not installed (pip install playwright)"
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium fonts-noto-cjk)"
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        return "chromium is missing (apt-get install -y chromium fonts-noto-cjk)"
     return None
 
 
