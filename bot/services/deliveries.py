@@ -25,6 +25,8 @@ from bot.models import (
     EngineFlag,
     Flow,
     FlowState,
+    Order,
+    ShopEvent,
     Shopper,
 )
 from bot.services.scenarios import Scenario
@@ -516,3 +518,24 @@ def abandoned_cart_holders(session: Session, sku: str, since: datetime) -> list[
         if sku in (cart.skus or []) and cart.customer_key not in seen:
             seen[cart.customer_key] = cart
     return list(seen.items())
+
+
+ERASED_KEY = "erased"
+
+
+def erase_customer(session: Session, shopper: Shopper) -> dict[str, int]:
+    """Remove what the shop told us about this shopper (carts, orders, event contents).
+
+    Flows, deliveries and conversions go with the shopper row (their foreign keys cascade).
+    Shop events stay as tombstones (event id only), so a resend from the EC site is still
+    recognised as a duplicate instead of bringing the data back.
+    """
+    keys = customer_keys(shopper)
+    carts = session.execute(delete(Cart).where(Cart.customer_key.in_(keys))).rowcount
+    orders = session.execute(delete(Order).where(Order.customer_key.in_(keys))).rowcount
+    events = session.execute(
+        update(ShopEvent)
+        .where(ShopEvent.customer_key.in_(keys))
+        .values(customer_key=ERASED_KEY, payload={}, outcome=None, applied=True)
+    ).rowcount
+    return {"carts": carts or 0, "orders": orders or 0, "shop_events": events or 0}

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from bot.extensions import services
 from bot.models import Shopper
 from bot.services import shop_events
-from bot.services.deliveries import member_deliveries
-from bot.services.linking import register_member_extras
+from bot.services.deliveries import erase_customer, member_deliveries
+from bot.services.linking import register_eraser, register_member_extras
 from bot.services.shop_events import NOT_BLANK_PATTERN
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
@@ -222,6 +222,10 @@ register_openapi_paths(
     },
     _SCHEMAS,
 )
+
+
+# DELETE /members/{id} also removes the carts, orders and event contents the shop sent us.
+register_eraser(erase_customer)
 
 
 @register_member_extras
