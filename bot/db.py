@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
@@ -105,16 +105,6 @@ def init_app(app: Flask, database: Database) -> None:
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
         database.session.remove()
-
-
-def get_db() -> Database:
-    """The current app's Database."""
-    return current_app.extensions["db"]
-
-
-def get_session() -> Session:
-    """The session of the current app context."""
-    return get_db().session()
 
 
 @contextmanager

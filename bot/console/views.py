@@ -565,8 +565,7 @@ def admin_canned_delete(reply_id: int) -> ResponseReturnValue:
     db = _db()
     existing = _get_or_404(CannedReply, reply_id, "定型文が見つかりません。")
     db.delete(existing)
-    db.commit()
-    flash("定型文を削除しました。", "info")
+    _saved(db, "定型文を削除しました。")
     return redirect(url_for("console.admin_canned"), code=303)
 
 

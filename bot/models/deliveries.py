@@ -107,11 +107,6 @@ class DeliveryState(enum.StrEnum):
     FAILED = "failed"
 
 
-FINAL_STATES = frozenset(
-    {DeliveryState.SENT, DeliveryState.CANCELLED, DeliveryState.SKIPPED, DeliveryState.FAILED}
-)
-
-
 class Delivery(Base):
     """One planned message: the database, not Redis, is the record of what is to be sent."""
 

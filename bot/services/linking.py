@@ -40,8 +40,6 @@ NONCE_TTL = timedelta(minutes=10)
 LINK_TOKEN_TTL = timedelta(minutes=10)
 
 _MEMBER_ID = re.compile(MEMBER_ID_PATTERN)
-_LINE_USER_ID = re.compile(LINE_USER_ID_PATTERN)
-_LINK_TOKEN = re.compile(LINK_TOKEN_PATTERN)
 
 Eraser = Callable[[Session, Shopper], dict[str, int]]
 MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
@@ -62,16 +60,6 @@ class LinkError(Exception):
 def is_member_id(value: object) -> bool:
     """1-128 printable ASCII characters, no spaces."""
     return isinstance(value, str) and _MEMBER_ID.match(value) is not None
-
-
-def is_line_user_id(value: object) -> bool:
-    """`U` followed by 32 lowercase hex digits."""
-    return isinstance(value, str) and _LINE_USER_ID.match(value) is not None
-
-
-def is_link_token(value: object) -> bool:
-    """A plausible LINE link token (URL-safe characters)."""
-    return isinstance(value, str) and _LINK_TOKEN.match(value) is not None
 
 
 def mask_member_id(member_id: str) -> str:

@@ -28,10 +28,6 @@ class OperatorError(ValueError):
     """Bad input for an account; the message is Japanese, for the console."""
 
 
-class LoginLocked(Exception):
-    """Too many failed attempts for this account or address."""
-
-
 @dataclass(frozen=True)
 class LoginResult:
     """The operator on success; None with `locked` False for a wrong e-mail or password."""
