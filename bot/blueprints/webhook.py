@@ -79,8 +79,8 @@ class WebhookEndpoint:
             log.warning("webhook signature missing or invalid")
             return _bad(start_response, "X-Line-Signature is missing or invalid")
         try:
-            events = parse_events(json.loads(body))
-        except (ValueError, MalformedWebhook) as exc:
+            events = parse_events(body)
+        except MalformedWebhook as exc:
             return _bad(start_response, f"malformed webhook body: {exc}")
         if events:  # an empty list is LINE's verification request
             self._services.event_writer.store(events)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from bot import jobs
+from bot import ingest, jobs
 from bot.clock import SystemClock
 from bot.ingest import EventWriter
 from bot.models import WebhookEvent, WebhookEventState
@@ -49,6 +50,50 @@ def test_writer_reports_database_errors_to_every_waiting_request(app, db):
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises must reach us
         writer.store([broken])
     assert writer.store([_event("E-after")])  # the writer keeps working
+
+
+def test_a_request_that_cannot_be_stored_fails_alone(app, db, monkeypatch):
+    gate = threading.Event()
+    real = ingest.store_new_events
+
+    def held_first_batch(connection, events, now):
+        gate.wait(5)  # the first request leads; the next two queue up behind it
+        return real(connection, events, now)
+
+    monkeypatch.setattr(ingest, "store_new_events", held_first_batch)
+    writer = EventWriter(db, SystemClock(), lambda ids: None)
+    broken = _event("E-broken")
+    broken["timestamp"] = 10**20  # not a representable time: its INSERT fails
+    requests = {"first": [_event("E-first")], "broken": [broken], "good": [_event("E-good")]}
+    results: dict[str, object] = {}
+
+    def send(name: str) -> None:
+        try:
+            results[name] = writer.store(requests[name])
+        except Exception as exc:  # recorded for the assertions
+            results[name] = exc
+
+    threads = {name: threading.Thread(target=send, args=(name,)) for name in requests}
+    threads["first"].start()
+    _until(lambda: writer._leading)  # the state this test arranges
+    threads["broken"].start()
+    threads["good"].start()
+    _until(lambda: len(writer._waiting) == 2)  # both queued for the next batch
+    gate.set()
+    for thread in threads.values():
+        thread.join(timeout=10)
+    assert isinstance(results["broken"], Exception)
+    assert len(results["first"]) == len(results["good"]) == 1
+    with app.app_context():
+        stored = db.session().scalars(select(WebhookEvent.webhook_event_id)).all()
+    assert sorted(stored) == ["E-first", "E-good"]
+
+
+def _until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
 
 
 def test_events_lost_by_redis_are_swept_and_handled(app, client, redis, run_jobs, line):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.models import ConversationMessage, Direction, FollowState, Shopper, WebhookEvent
@@ -12,6 +13,21 @@ from tests.conftest import SHOPPER_ID, TEST_SECRET, load_webhook, signed_post
 def _count(app, model) -> int:
     with app.app_context():
         return app.extensions["db"].session().scalar(select(func.count()).select_from(model))
+
+
+def _inbound(app) -> ConversationMessage:
+    """The one inbound entry of the conversation log."""
+    with app.app_context():
+        return (
+            app.extensions["db"]
+            .session()
+            .scalars(
+                select(ConversationMessage).where(
+                    ConversationMessage.direction == Direction.INBOUND
+                )
+            )
+            .one()
+        )
 
 
 def test_missing_signature_is_refused_and_changes_nothing(app, client):
@@ -120,17 +136,7 @@ def test_unfollow_then_return(app, client, run_jobs, line):
 def test_text_is_logged_in_the_conversation(app, client, run_jobs):
     signed_post(client, [load_webhook("message__text")])
     run_jobs()
-    with app.app_context():
-        entry = (
-            app.extensions["db"]
-            .session()
-            .scalars(
-                select(ConversationMessage).where(
-                    ConversationMessage.direction == Direction.INBOUND
-                )
-            )
-            .one()
-        )
+    entry = _inbound(app)
     assert entry.webhook_event_id == "01JMESSAGE0000000000000000"
     assert entry.text == "こんにちは!送料について教えてください😊"
 
@@ -181,11 +187,8 @@ def test_text_with_a_nul_character_is_logged_not_lost(app, client, run_jobs):
     assert signed_post(client, [event]).status_code == 200
     run_jobs()
     with app.app_context():
-        session = app.extensions["db"].session()
-        row = session.scalars(select(WebhookEvent)).one()
-        logged = session.scalars(
-            select(ConversationMessage).where(ConversationMessage.direction == Direction.INBOUND)
-        ).one()
+        row = app.extensions["db"].session().scalars(select(WebhookEvent)).one()
+    logged = _inbound(app)
     assert row.state.value == "handled"
     assert logged.text == "注文番号\ufffdA-1001"
 
@@ -197,3 +200,58 @@ def test_callback_answers_other_methods_and_oversized_bodies_with_json(client):
     big = b"{" + b" " * (1024 * 1024) + b"}"
     response = client.post("/callback", data=big, headers={"X-Line-Signature": "x"})
     assert response.status_code == 413
+
+
+def _signed_raw(client, body: bytes):
+    return client.post(
+        "/callback", data=body, headers={"X-Line-Signature": sign_body(TEST_SECRET, body)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"webhookEventId": "01J\x00NUL"}, "webhookEventId"),
+        ({"webhookEventId": "E" * 65}, "webhookEventId"),
+        ({"type": ""}, "type"),
+        ({"timestamp": True}, "timestamp"),
+        ({"timestamp": -1}, "timestamp"),
+        ({"timestamp": 10**20}, "timestamp"),
+        ({"source": "U4af4980629"}, "source"),
+        ({"source": {"type": "user", "userId": "U" * 65}}, "source.userId"),
+    ],
+)
+def test_events_that_could_not_be_stored_are_refused_by_name(app, client, change, named):
+    ok = load_webhook("message__text", webhookEventId="01JOK")
+    bad = dict(load_webhook("message__text", webhookEventId="01JBAD"), **change)
+    response = signed_post(client, [ok, bad])
+    assert response.status_code == 400
+    assert f"events[1].{named}" in response.get_json()["error"]["message"]
+    assert _count(app, WebhookEvent) == 0  # the whole delivery is refused; LINE keeps it
+
+
+def test_half_a_surrogate_pair_is_refused_and_a_whole_pair_is_kept(app, client, run_jobs):
+    event = load_webhook("message__text", webhookEventId="01JSUR", replyToken="rt-sur")
+    event["message"] = dict(event["message"], text="PLACEHOLDER")
+    body = json.dumps({"destination": "Uxxxxxxxx", "events": [event]}).encode()
+    response = _signed_raw(client, body.replace(b"PLACEHOLDER", b"\\ud83d\\u3042"))
+    assert response.status_code == 400
+    assert "surrogate" in response.get_json()["error"]["message"]
+    assert _count(app, WebhookEvent) == 0
+    assert (
+        _signed_raw(client, body.replace(b"PLACEHOLDER", b"\\ud83d\\ude00\\u3042")).status_code
+        == 200
+    )
+    run_jobs()
+    logged = _inbound(app)
+    assert logged.text == "😀あ"
+
+
+def test_an_unknown_long_event_type_is_stored_truncated(app, client, run_jobs):
+    event = dict(load_webhook("follow"), type="someFutureEventTypeWithAVeryLongName" * 2)
+    assert signed_post(client, [event]).status_code == 200
+    run_jobs()
+    with app.app_context():
+        row = app.extensions["db"].session().scalars(select(WebhookEvent)).one()
+    assert row.event_type == event["type"][:40]
+    assert row.payload["type"] == event["type"]
