@@ -188,6 +188,7 @@ def start_gunicorn(
         "--worker-class",
         "gthread",
         "--no-control-socket",
+        "--reuse-port",
         "--log-level",
         "warning",
         "--keep-alive",
@@ -254,12 +255,19 @@ def with_cpu(web_pid: int, run: Callable[[], dict[str, float]]) -> dict[str, Any
     """Run a load phase and add the CPU milliseconds each role spent per acknowledged event."""
     groups = cpu_groups(web_pid)
     before = {name: _cpu_seconds(find()) for name, find in groups.items()}
+    worker_before = {
+        pid: _cpu_seconds([pid]) for pid in _pids(lambda st, _pid: int(st[2]) == web_pid)
+    }
     busy = _machine_busy_seconds()
     result: dict[str, Any] = dict(run())
     ok = max(result["ok"], 1)
     spent = {name: _cpu_seconds(find()) - before[name] for name, find in groups.items()}
     spent["load generator and the rest"] = (_machine_busy_seconds() - busy) - sum(spent.values())
     result["cpu_ms"] = {name: seconds * 1000 / ok for name, seconds in spent.items()}
+    # How evenly the load spread over the web workers: keep-alive connections stay with the
+    # worker that accepted them, and one worker can use only one core.
+    per_worker = [_cpu_seconds([pid]) - worker_before[pid] for pid in worker_before]
+    result["worker_share"] = [spent_one / max(sum(per_worker), 1e-9) for spent_one in per_worker]
     return result
 
 
@@ -394,7 +402,8 @@ def main() -> None:
     print("\nCPU ms per acknowledged request (closed loop):")
     for name, r in rows[:2]:
         parts = ", ".join(f"{role} {ms:.2f}" for role, ms in r["cpu_ms"].items())
-        print(f"  {name}: {parts}")
+        shares = "/".join(f"{share:.0%}" for share in r["worker_share"])
+        print(f"  {name}: {parts}; web workers' shares {shares}")
     ceiling, closed = rows[0][1]["per_s"], rows[1][1]["per_s"]
     print(
         f"\n/callback throughput = {closed / ceiling:.0%} of the bare endpoint "
