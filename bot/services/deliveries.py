@@ -523,14 +523,15 @@ def abandoned_cart_holders(session: Session, sku: str, since: datetime) -> list[
 ERASED_KEY = "erased"
 
 
-def erase_customer(session: Session, shopper: Shopper) -> dict[str, int]:
-    """Remove what the shop told us about this shopper (carts, orders, event contents).
+def erase_customer(session: Session, member_id: str, shopper: Shopper | None) -> dict[str, int]:
+    """Remove what the shop told us about this member and its shopper, linked or not (carts,
+    orders, event contents).
 
     Flows, deliveries and conversions go with the shopper row (their foreign keys cascade).
     Shop events stay as tombstones (event id only), so a resend from the EC site is still
     recognised as a duplicate instead of bringing the data back.
     """
-    keys = customer_keys(shopper)
+    keys = {customer_key(member_id, None), *(customer_keys(shopper) if shopper else ())}
     carts = session.execute(delete(Cart).where(Cart.customer_key.in_(keys))).rowcount
     orders = session.execute(delete(Order).where(Order.customer_key.in_(keys))).rowcount
     events = session.execute(

@@ -41,7 +41,7 @@ LINK_TOKEN_TTL = timedelta(minutes=10)
 
 _MEMBER_ID = re.compile(MEMBER_ID_PATTERN)
 
-Eraser = Callable[[Session, Shopper], dict[str, int]]
+Eraser = Callable[[Session, str, Shopper | None], dict[str, int]]
 MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
 
 _ERASERS: list[Eraser] = []
@@ -303,7 +303,8 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def register_eraser(func: Eraser) -> Eraser:
-    """Add a feature's eraser: delete that feature's rows for the shopper, return counts."""
+    """Add a feature's eraser: delete that feature's rows about the member and its shopper
+    (None when the member never linked), return counts per kind."""
     _ERASERS.append(func)
     return func
 
@@ -314,20 +315,21 @@ def erase_member(session: Session, member_id: str, now: datetime) -> dict[str, i
     Returns the rows removed per kind, or None if the member is unknown.
     """
     shopper = member_shopper(session, member_id)
-    if shopper is None and not _has_history(session, member_id):
-        return None
-
     counts: dict[str, int] = {}
 
     def add(name: str, rows: int) -> None:
         counts[name] = counts.get(name, 0) + rows
 
+    # The shop may have sent events about a member who never linked: features know them too.
+    for eraser in _ERASERS:
+        for name, rows in eraser(session, member_id, shopper).items():
+            add(name, rows)
+    if shopper is None and not any(counts.values()) and not _has_history(session, member_id):
+        return None  # nothing is or was stored about this member
+
     identifiers = [member_id]
     if shopper is not None:
         identifiers.append(shopper.line_user_id)
-        for eraser in _ERASERS:
-            for name, rows in eraser(session, shopper).items():
-                add(name, rows)
         add(
             "support_tickets",
             _rows(session, delete(SupportTicket).where(SupportTicket.shopper_id == shopper.id)),

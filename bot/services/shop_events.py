@@ -87,6 +87,11 @@ def _str(
     return value
 
 
+# Amounts, quantities and stock must fit a 32-bit database integer (2,147,483,647 yen is
+# far beyond any order).
+MAX_WHOLE = 2**31 - 1
+
+
 def _int(
     obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, minimum: int = 0
 ) -> int | None:
@@ -101,6 +106,8 @@ def _int(
         raise EventInvalid(f"{path}{key}", "must be a whole number (yen amounts have no decimals)")
     if value < minimum:
         raise EventInvalid(f"{path}{key}", f"must be at least {minimum}")
+    if value > MAX_WHOLE:
+        raise EventInvalid(f"{path}{key}", f"must be at most {MAX_WHOLE}")
     return value
 
 

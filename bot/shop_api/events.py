@@ -13,7 +13,7 @@ from bot.models import Shopper
 from bot.services import shop_events
 from bot.services.deliveries import erase_customer, member_deliveries
 from bot.services.linking import register_eraser, register_member_extras
-from bot.services.shop_events import NOT_BLANK_PATTERN
+from bot.services.shop_events import MAX_WHOLE, NOT_BLANK_PATTERN
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
     bp,
@@ -48,11 +48,21 @@ _ITEM: dict[str, Any] = {
     "properties": {
         "sku": {"type": "string", "maxLength": 128},
         "name": {"type": "string", "maxLength": 200},
-        "price": {"type": "integer", "minimum": 0, "description": "Unit price in yen."},
-        "quantity": {"type": "integer", "minimum": 1},
+        "price": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Unit price in yen.",
+            "maximum": MAX_WHOLE,
+        },
+        "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_WHOLE},
         "image_url": {"type": "string", "format": "uri"},
         "product_url": {"type": "string", "format": "uri", "description": "Required in carts."},
-        "stock": {"type": "integer", "minimum": 0, "description": "Units left (optional)."},
+        "stock": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Units left (optional).",
+            "maximum": MAX_WHOLE,
+        },
     },
 }
 _COMMON = {
@@ -93,7 +103,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                     "id": {"type": "string"},
                     "url": {"type": "string", "format": "uri"},
                     "currency": {"type": "string", "enum": ["JPY"]},
-                    "subtotal": {"type": "integer", "minimum": 0},
+                    "subtotal": {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE},
                     "items": {
                         "type": "array",
                         "items": {
@@ -118,7 +128,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {
                     "id": {"type": "string"},
                     "cart_id": {"type": "string"},
-                    "total": {"type": "integer", "minimum": 0},
+                    "total": {"type": "integer", "minimum": 0, "maximum": MAX_WHOLE},
                     "url": {"type": "string", "format": "uri"},
                     "items": {
                         "type": "array",

@@ -34,7 +34,7 @@ def erase_member(member_id: str) -> tuple[str, int]:
     svc = services()
     counts = linking.erase_member(svc.db.session(), member_id, svc.clock.now())
     if counts is None:
-        raise ApiError(404, "unknown_member", "this member has never been linked", "member_id")
+        raise ApiError(404, "unknown_member", "nothing is stored about this member", "member_id")
     return "", 204
 
 

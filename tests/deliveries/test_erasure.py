@@ -35,3 +35,20 @@ def test_erasure_removes_carts_orders_and_event_contents(shop):
     again = shop.event("cart.updated", cart_body("C-ERASE"), event_id="evt-cart")
     assert again.status_code == 200 and again.json == {"duplicate": True}
     assert "C-ERASE" not in _dump(shop, Cart)
+
+
+def test_a_member_who_never_linked_is_erased_too(shop):
+    unlinked = "M-UNLINKED-7"  # the shop sent events, but this member never linked LINE
+    sent = shop.event("cart.updated", cart_body("C-UNLINKED"), member=unlinked, event_id="evt-u")
+    assert sent.status_code == 202
+    shop.event("cart.updated", cart_body("C-KEPT"), event_id="evt-kept")  # another member
+    assert unlinked in _dump(shop, ShopEvent) and "C-UNLINKED" in _dump(shop, Cart)
+
+    assert shop.api.delete(f"/members/{unlinked}").status_code == 204
+
+    for model in (ShopEvent, Cart):
+        assert unlinked not in _dump(shop, model) and "C-UNLINKED" not in _dump(shop, model)
+    assert "C-KEPT" in _dump(shop, Cart)
+    response = shop.api.delete(f"/members/{unlinked}")
+    assert response.status_code == 404  # nothing is stored about them any more
+    assert response.json["error"]["message"] == "nothing is stored about this member"

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.deliveries.conftest import MEMBER, cart_body
+from tests.deliveries.conftest import MEMBER, cart_body, order_body
 
 
 def _post(shop, **fields):
@@ -45,3 +45,26 @@ def test_integral_floats_are_whole_numbers(shop):
     response = _post(shop, **body)
     assert response.status_code == 400
     assert response.json["error"]["field"] == "cart.items[0].quantity"
+
+
+@pytest.mark.parametrize("where", ["subtotal", "price"])
+def test_amounts_past_a_database_integer_are_refused_by_name(shop, where):
+    body = cart_body()
+    if where == "subtotal":
+        body["cart"]["subtotal"] = 4504441292219732721664
+        field = "cart.subtotal"
+    else:
+        body["cart"]["items"][0]["price"] = 2**31
+        field = "cart.items[0].price"
+    response = _post(shop, **body)
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == field
+    body = cart_body()
+    body["cart"]["subtotal"] = 2**31 - 1  # the largest amount still fits
+    assert _post(shop, **body).status_code == 202
+
+
+def test_an_order_total_past_a_database_integer_is_refused(shop):
+    response = shop.event("order.placed", order_body("O-BIG", "C1", total=2**63))
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == "order.total"

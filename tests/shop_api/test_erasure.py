@@ -74,8 +74,8 @@ def test_erasure_leaves_no_personal_data(
 def test_counts_accumulate_and_registered_erasers_run(api: ShopApi, db: Database) -> None:
     calls: list[str] = []
 
-    def eraser(session: object, shopper: object) -> dict[str, int]:
-        calls.append(shopper.line_user_id)  # type: ignore[attr-defined]
+    def eraser(session: object, member_id: str, shopper: object) -> dict[str, int]:
+        calls.append(f"{member_id}:{shopper.line_user_id}")  # type: ignore[attr-defined]
         return {"deliveries": 2}
 
     linking.register_eraser(eraser)
@@ -86,7 +86,7 @@ def test_counts_accumulate_and_registered_erasers_run(api: ShopApi, db: Database
         assert api.delete("/members/M2").status_code == 204
     finally:
         linking._ERASERS.remove(eraser)
-    assert calls == [SHOPPER_ID, OTHER_USER_ID]
+    assert calls == [f"M1:{SHOPPER_ID}", f"M2:{OTHER_USER_ID}"]
     counts = linking.erasure_counts(db.session())
     assert counts["members_erased"] == 2
     assert counts["deliveries"] == 4
