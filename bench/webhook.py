@@ -1,8 +1,8 @@
 """Webhook acknowledgement benchmark: signed LINE webhooks against the real web process.
 
-Starts gunicorn twice with the Procfile's web settings — once with the bot (`wsgi:app`) and
-once with a bare Flask endpoint (the ceiling) — and drives both from loopback with client
-processes on keep-alive connections:
+Starts gunicorn twice with the options of the Procfile's `web` line — once with the bot
+(`wsgi:app`) and once with a bare Flask endpoint (the ceiling) — and drives both from loopback
+with client processes on keep-alive connections:
 
 1. closed loop for --seconds: as fast as the server answers (throughput);
 2. open loop at --rate events/s for --seconds against the bot: p50/p99 acknowledgement
@@ -21,6 +21,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -171,6 +172,25 @@ def drive(
     }
 
 
+def procfile_web_options() -> list[str]:
+    """The options of the Procfile's `web` line, except those the benchmark sets itself."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = shlex.split(line.removeprefix("web:"))
+    if words[:2] != ["gunicorn", "wsgi:app"]:
+        raise SystemExit(f"unexpected Procfile web line: {line}")
+    options, value_of_ours = [], False
+    for word in words[2:]:
+        if value_of_ours:
+            value_of_ours = False
+        elif word in ("--bind", "--workers", "--threads"):
+            value_of_ours = True
+        else:
+            options.append(word)
+    return options
+
+
 def start_gunicorn(
     target: str, port: int, env: dict[str, str], workers: int, threads: int
 ) -> subprocess.Popen:
@@ -185,16 +205,10 @@ def start_gunicorn(
         str(workers),
         "--threads",
         str(threads),
-        "--worker-class",
-        "gthread",
-        "--no-control-socket",
-        "--reuse-port",
-        "--log-level",
-        "warning",
-        "--keep-alive",
-        "5",
+        *procfile_web_options(),
     ]
-    process = subprocess.Popen(argv, cwd=ROOT, env=env)
+    # The access log (if the Procfile keeps one) is formatted and written, then discarded.
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
         if reachable("127.0.0.1", port):

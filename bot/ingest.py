@@ -207,12 +207,13 @@ class EventWriter:
                         self._enqueuer = None  # idle: end; the next batch starts one
                         return
                 continue
+            # Sleep (rather than wait on the queue, which every batch would wake) until the
+            # next job is due, then fold in whatever arrived meanwhile.
+            time.sleep(max(0.0, last + ENQUEUE_INTERVAL_SECONDS - time.monotonic()))
             taken = 1
-            not_before = last + ENQUEUE_INTERVAL_SECONDS
-            while len(ids) < self._max_events:  # fold in what arrives until the next job is due
+            while len(ids) < self._max_events:
                 try:
-                    wait = not_before - time.monotonic()
-                    ids.extend(self._new_ids.get(block=wait > 0, timeout=max(wait, 0.0) or None))
+                    ids.extend(self._new_ids.get_nowait())
                     taken += 1
                 except queue.Empty:
                     break
