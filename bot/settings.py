@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -42,13 +42,33 @@ class QuietHours:
         return local >= self.start or local < self.end
 
 
+MonthDay = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ClosedDays:
+    """Days without staff whatever the weekday: Japan's public holidays and the shop's own."""
+
+    national_holidays: bool = True  # 祝日, 振替休日 and 国民の休日
+    yearly: tuple[tuple[MonthDay, MonthDay], ...] = ()  # inclusive; may wrap past 12-31
+    dates: frozenset[date] = frozenset()
+
+    def yearly_contains(self, day: date) -> bool:
+        md = (day.month, day.day)
+        return any(
+            (first <= md <= last) if first <= last else (md >= first or md <= last)
+            for first, last in self.yearly
+        )
+
+
 @dataclass(frozen=True)
 class BusinessHours:
-    """Staffed hours: weekdays (0=Monday) and a local-time window."""
+    """Staffed hours: weekdays (0=Monday), a local-time window, and closed days."""
 
     weekdays: frozenset[int]
     start: time
     end: time
+    closed: ClosedDays = field(default_factory=ClosedDays)
 
 
 @dataclass(frozen=True)
@@ -148,8 +168,12 @@ class Settings:
             abandonment_cooldown_hours=int(reader.number("ABANDONMENT_COOLDOWN_HOURS", 72, 0)),
             delivery_lease_seconds=int(reader.number("DELIVERY_LEASE_SECONDS", 300, 30)),
             delivery_send_threads=int(reader.number("DELIVERY_SEND_THREADS", 8, 1)),
-            business_hours=parse_business_hours(
-                reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")
+            business_hours=replace(
+                parse_business_hours(reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")),
+                closed=ClosedDays(
+                    national_holidays=reader.flag("CLOSED_ON_HOLIDAYS", True),
+                    **parse_closed_days(reader.get("CLOSED_DAYS")),
+                ),
             ),
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
             proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
@@ -192,6 +216,16 @@ class _Reader:
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
         return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.get(name).lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
     def path(self, name: str) -> Path | None:
         raw = self.get(name)
@@ -277,3 +311,49 @@ def parse_business_hours(text: str) -> BusinessHours:
     if hours.start >= hours.end:
         raise ConfigError("BUSINESS_HOURS must end after it starts")
     return hours
+
+
+def parse_closed_days(text: str) -> dict[str, object]:
+    """`12-29..01-03, 08-13..08-15, 2026-05-07` → yearly ranges and one-off dates.
+
+    `MM-DD` or `MM-DD..MM-DD` repeat every year (a range may wrap past 12-31); `YYYY-MM-DD`
+    or `YYYY-MM-DD..YYYY-MM-DD` are single dates.
+    """
+    yearly: list[tuple[MonthDay, MonthDay]] = []
+    dates: set[date] = set()
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        first, sep, last = item.partition("..")
+        if len(first) == 10:
+            start, end = _closed_date(first, item), _closed_date(last if sep else first, item)
+            if end < start or (end - start).days > 366:
+                raise ConfigError(f"CLOSED_DAYS has a backwards or over-long range {item!r}")
+            dates.update(date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1))
+        else:
+            yearly.append((_month_day(first, item), _month_day(last if sep else first, item)))
+    if yearly and all(
+        ClosedDays(yearly=tuple(yearly)).yearly_contains(date.fromordinal(n))
+        for n in range(date(2028, 1, 1).toordinal(), date(2029, 1, 1).toordinal())
+    ):
+        raise ConfigError("CLOSED_DAYS closes every day of the year")
+    return {"yearly": tuple(yearly), "dates": frozenset(dates)}
+
+
+def _closed_date(text: str, item: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"CLOSED_DAYS has a bad date in {item!r} (use YYYY-MM-DD or MM-DD)"
+        ) from None
+
+
+def _month_day(text: str, item: str) -> MonthDay:
+    match = re.fullmatch(r"(\d{2})-(\d{2})", text.strip())
+    try:
+        # Checked against a leap year, so that 02-29 is allowed.
+        day = date(2028, int(match[1]), int(match[2])) if match else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ConfigError(f"CLOSED_DAYS has a bad day in {item!r} (use MM-DD or YYYY-MM-DD)")
+    return (day.month, day.day)

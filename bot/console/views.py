@@ -56,6 +56,7 @@ from bot.models import (
 )
 from bot.services import operators as ops
 from bot.services import support
+from bot.services.hours import describe_hours
 from bot.services.messaging import Messenger
 from bot.settings import BusinessHours
 
@@ -583,8 +584,8 @@ def admin_hours() -> ResponseReturnValue:
         hours=hours,
         weekdays=WEEKDAYS,
         overridden=support.business_hours_override(db) is not None,
-        effective=support.format_business_hours(hours),
-        default=support.format_business_hours(settings.business_hours),
+        effective=describe_hours(hours),
+        default=describe_hours(settings.business_hours),
     )
 
 

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import jpholiday
+
 from bot.clock import ensure_utc
-from bot.settings import BusinessHours
+from bot.settings import BusinessHours, ClosedDays
 
 WEEKDAY_NAMES = ("月曜日", "火曜日", "水曜日", "木曜日", "金曜日", "土曜日", "日曜日")
 _SHORT_DAYS = "月火水木金土日"
 
 
+def closed_reason(closed: ClosedDays, day: date) -> str | None:
+    """Why staff are out all of `day` (a shop-local date): the holiday's name or 「休業日」."""
+    if day in closed.dates or closed.yearly_contains(day):
+        return "休業日"
+    if closed.national_holidays:
+        return jpholiday.is_holiday_name(day)
+    return None
+
+
 def is_open(hours: BusinessHours, tz: ZoneInfo, now: datetime) -> bool:
-    """True if `now` (aware) falls on a staffed weekday between start and end, shop time."""
+    """True if `now` (aware) falls on a staffed day between start and end, shop time."""
     local = ensure_utc(now).astimezone(tz)
-    return local.weekday() in hours.weekdays and hours.start <= local.time() < hours.end
+    return (
+        local.weekday() in hours.weekdays
+        and hours.start <= local.time() < hours.end
+        and closed_reason(hours.closed, local.date()) is None
+    )
 
 
 def next_opening(hours: BusinessHours, tz: ZoneInfo, now: datetime) -> datetime:
@@ -25,15 +40,16 @@ def next_opening(hours: BusinessHours, tz: ZoneInfo, now: datetime) -> datetime:
     if is_open(hours, tz, now):
         return ensure_utc(now)
     local = ensure_utc(now).astimezone(tz)
-    for days_ahead in range(8):
+    # Settings refuse closed days covering a whole year, so a staffed day comes within this.
+    for days_ahead in range(400):
         day = local.date() + timedelta(days=days_ahead)
-        if day.weekday() not in hours.weekdays:
+        if day.weekday() not in hours.weekdays or closed_reason(hours.closed, day):
             continue
         # Built from the wall-clock date so that a DST change in the shop's zone is respected.
         opening = datetime.combine(day, hours.start, tzinfo=tz)
         if opening > local:
             return opening.astimezone(UTC)
-    raise AssertionError("a staffed weekday always comes within a week")  # pragma: no cover
+    raise ValueError("no staffed day within 400 days")
 
 
 def describe_opening(opening: datetime, tz: ZoneInfo, now: datetime) -> str:
@@ -52,7 +68,7 @@ def describe_opening(opening: datetime, tz: ZoneInfo, now: datetime) -> str:
 
 
 def describe_hours(hours: BusinessHours) -> str:
-    """Staffed hours for shoppers, e.g. 「平日 10:00〜18:00」 or 「月・水・土 9:00〜17:00」."""
+    """Staffed hours for shoppers, e.g. 「平日 10:00〜18:00(祝日を除く)」."""
     days = sorted(hours.weekdays)
     if days == [0, 1, 2, 3, 4]:
         label = "平日"
@@ -62,7 +78,13 @@ def describe_hours(hours: BusinessHours) -> str:
         label = f"{_SHORT_DAYS[days[0]]}〜{_SHORT_DAYS[days[-1]]}"
     else:
         label = "・".join(_SHORT_DAYS[d] for d in days)
-    return f"{label} {hours.start:%H:%M}〜{hours.end:%H:%M}"
+    closed = hours.closed
+    own_days = bool(closed.yearly or closed.dates)
+    excluded = "・".join(
+        name for name, on in (("祝日", closed.national_holidays), ("休業日", own_days)) if on
+    )
+    suffix = f"({excluded}を除く)" if excluded else ""
+    return f"{label} {hours.start:%H:%M}〜{hours.end:%H:%M}{suffix}"
 
 
 def describe_wait(minutes: int) -> str:

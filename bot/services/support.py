@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.models import (
     TicketReason,
     TicketState,
 )
+from bot.services.hours import is_open
 from bot.services.messaging import Messenger
 from bot.settings import BusinessHours, Settings
 
@@ -45,7 +46,6 @@ CSAT_LABELS = {
     2: "不満",
     1: "とても不満",
 }
-WEEKDAY_NAMES = ("月", "火", "水", "木", "金", "土", "日")
 
 
 class TicketError(Exception):
@@ -123,10 +123,11 @@ def current_business_hours(session: Session, settings: Settings) -> BusinessHour
     if row is None:
         return settings.business_hours
     try:
-        return BusinessHours(
-            frozenset(int(day) for day in row.weekdays.split(",") if day),
-            time.fromisoformat(row.start),
-            time.fromisoformat(row.end),
+        return replace(  # the override sets days and times; closed days stay as configured
+            settings.business_hours,
+            weekdays=frozenset(int(day) for day in row.weekdays.split(",") if day),
+            start=time.fromisoformat(row.start),
+            end=time.fromisoformat(row.end),
         )
     except ValueError:
         log.error("business hours override unreadable, using the setting", extra={"id": row.id})
@@ -159,23 +160,11 @@ def set_business_hours(
     row.updated_at = now
 
 
-def format_business_hours(hours: BusinessHours) -> str:
-    """「平日 10:00〜18:00」 or 「月・水・土 09:00〜17:00」."""
-    days = sorted(hours.weekdays)
-    if days == [0, 1, 2, 3, 4]:
-        label = "平日"
-    elif days == list(range(7)):
-        label = "毎日"
-    else:
-        label = "・".join(WEEKDAY_NAMES[day] for day in days)
-    return f"{label} {hours.start:%H:%M}〜{hours.end:%H:%M}"
-
-
 def _opened_at(now: datetime, hours: BusinessHours, settings: Settings) -> datetime | None:
     """When today's staffed hours began, if the shop is staffed right now; else None."""
-    local = now.astimezone(settings.tz)
-    if local.weekday() not in hours.weekdays or not hours.start <= local.time() < hours.end:
+    if not is_open(hours, settings.tz, now):
         return None
+    local = now.astimezone(settings.tz)
     return local.replace(hour=hours.start.hour, minute=hours.start.minute, second=0, microsecond=0)
 
 

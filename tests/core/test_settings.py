@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, time
 
 import pytest
 
@@ -46,6 +46,11 @@ def test_production_refuses_to_start_without_a_secret(missing):
         ("QUIET_HOURS", "25:00-09:00"),
         ("DAILY_MARKETING_CAP", "two"),
         ("APP_ENV", "staging"),
+        ("CLOSED_ON_HOLIDAYS", "たぶん"),
+        ("CLOSED_DAYS", "13-01"),
+        ("CLOSED_DAYS", "2026-02-30"),
+        ("CLOSED_DAYS", "2026-05-10..2026-05-01"),
+        ("CLOSED_DAYS", "01-01..12-31"),
     ],
 )
 def test_malformed_settings_name_the_variable(name, value):
@@ -72,3 +77,16 @@ def test_quiet_hours_can_be_disabled():
 def test_business_hours_wrap_the_week():
     hours = parse_business_hours("sat-mon 09:00-17:00")
     assert hours.weekdays == frozenset({5, 6, 0})
+
+
+def test_closed_days_are_read_from_the_environment():
+    hours = Settings.from_env(
+        {**PROD, "CLOSED_DAYS": "12-29..01-03, 08-13..08-15, 2026-05-07..2026-05-08"}
+    ).business_hours
+    assert hours.closed.national_holidays  # on unless turned off
+    assert hours.closed.yearly == (((12, 29), (1, 3)), ((8, 13), (8, 15)))
+    assert hours.closed.dates == {date(2026, 5, 7), date(2026, 5, 8)}
+    assert hours.closed.yearly_contains(date(2027, 1, 2))  # the range wraps the year end
+    assert not hours.closed.yearly_contains(date(2026, 12, 28))
+    off = Settings.from_env({**PROD, "CLOSED_ON_HOLIDAYS": "false"}).business_hours
+    assert not off.closed.national_holidays

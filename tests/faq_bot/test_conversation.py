@@ -70,10 +70,19 @@ def test_off_hours_escalation_names_the_next_opening(app, client, run_jobs, line
     texts = strings(message["contents"])
     assert "ただいま営業時間外です" in texts
     assert any("7月7日(月) 10:00以降" in t for t in texts)
-    assert "営業時間:平日 10:00〜18:00" in texts
+    assert "営業時間:平日 10:00〜18:00(祝日を除く)" in texts
     assert "7月7日(月) 10:00以降" in message["altText"]
     (ticket,) = tickets(app)
     assert ticket.reason is TicketReason.ASKED_FOR_PERSON and ticket.state is TicketState.WAITING
+
+
+def test_escalation_on_a_national_holiday_names_the_next_working_day(app, client, run_jobs, line):
+    with freeze_time("2026-11-23T03:00:00+00:00"):  # 勤労感謝の日 (a Monday), 12:00 in Tokyo
+        send_text(client, "人と話したいです", 1)
+        run_jobs()
+    (message,) = last_reply(line)
+    assert "ただいま営業時間外です" in strings(message["contents"])
+    assert "11月24日(火) 10:00以降" in message["altText"]  # not the holiday itself
 
 
 def test_negative_feedback_escalates_at_once(app, client, run_jobs, line):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -9,13 +10,14 @@ import pytest
 from freezegun import freeze_time
 
 from bot.services.hours import (
+    closed_reason,
     describe_hours,
     describe_opening,
     describe_wait,
     is_open,
     next_opening,
 )
-from bot.settings import BusinessHours, parse_business_hours
+from bot.settings import BusinessHours, ClosedDays, parse_business_hours, parse_closed_days
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS = BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))
@@ -80,10 +82,10 @@ def test_describe_opening_names_the_day():
 @pytest.mark.parametrize(
     ("text", "described"),
     [
-        ("mon-fri 10:00-18:00", "平日 10:00〜18:00"),
-        ("mon-sun 09:00-21:00", "毎日 09:00〜21:00"),
-        ("tue-sat 11:00-19:00", "火〜土 11:00〜19:00"),
-        ("mon,wed 10:00-16:00", "月・水 10:00〜16:00"),
+        ("mon-fri 10:00-18:00", "平日 10:00〜18:00(祝日を除く)"),
+        ("mon-sun 09:00-21:00", "毎日 09:00〜21:00(祝日を除く)"),
+        ("tue-sat 11:00-19:00", "火〜土 11:00〜19:00(祝日を除く)"),
+        ("mon,wed 10:00-16:00", "月・水 10:00〜16:00(祝日を除く)"),
     ],
 )
 def test_describe_hours(text, described):
@@ -99,3 +101,26 @@ def test_describe_wait():
     ]
     with pytest.raises(ValueError):
         describe_wait(0)
+
+
+def test_national_holidays_are_closed_days():
+    labour_thanksgiving = jst(2026, 11, 23, 12, 0)  # a Monday
+    assert closed_reason(WEEKDAYS.closed, labour_thanksgiving.date()) == "勤労感謝の日"
+    assert not is_open(WEEKDAYS, TOKYO, labour_thanksgiving)
+    assert next_opening(WEEKDAYS, TOKYO, labour_thanksgiving) == jst(2026, 11, 24, 10, 0)
+    # A substitute holiday: Constitution Day fell on a Sunday in 2026.
+    assert closed_reason(WEEKDAYS.closed, jst(2026, 5, 6, 12, 0).date()) == "憲法記念日 振替休日"
+    always_staffed = replace(WEEKDAYS, closed=ClosedDays(national_holidays=False))
+    assert is_open(always_staffed, TOKYO, labour_thanksgiving)
+    assert describe_hours(always_staffed) == "平日 10:00〜18:00"
+
+
+def test_the_shops_own_closed_days():
+    closed = ClosedDays(**parse_closed_days("12-29..01-03, 2026-08-14"))
+    hours = replace(WEEKDAYS, closed=closed)
+    # Year-end break, then New Year's Day and a weekend: staff are back on Monday 4 January.
+    assert next_opening(hours, TOKYO, jst(2026, 12, 28, 18, 30)) == jst(2027, 1, 4, 10, 0)
+    assert closed_reason(closed, jst(2027, 1, 2, 0, 0).date()) == "休業日"
+    assert not is_open(hours, TOKYO, jst(2026, 8, 14, 11, 0))  # a Friday, closed this year only
+    assert is_open(hours, TOKYO, jst(2027, 8, 13, 11, 0))  # the same day a year later is open
+    assert describe_hours(hours) == "平日 10:00〜18:00(祝日・休業日を除く)"
