@@ -13,7 +13,7 @@ from bot.metrics import WEBHOOK_EVENTS
 from bot.models import WebhookEvent, WebhookEventState
 from bot.services.shoppers import get_or_create_shopper
 from bot.services.support import note_shopper_activity
-from bot.services.webhook_events import claim_event
+from bot.services.webhook_events import claim_event, next_waiting_event
 from handlers.registry import HandlerContext, find_handler, route_key
 
 log = logging.getLogger(__name__)
@@ -22,11 +22,23 @@ SHOPPER_ACTIVITY = frozenset({"message", "postback"})
 
 
 def process_webhook_event(services: Services, event_id: int) -> None:
-    """Handle one event once; retriable LINE failures are re-raised for the job to retry."""
+    """Handle one event once, then the events of its user that waited for it.
+
+    Retriable LINE failures are re-raised for the job to retry.
+    """
     session = services.db.session()
+    next_id: int | None = event_id
+    while next_id is not None:
+        user_id = _process_one(services, session, next_id)
+        next_id = next_waiting_event(session, user_id) if user_id else None
+
+
+def _process_one(services: Services, session, event_id: int) -> str | None:
+    """Handle one event; the LINE user whose next event may go now, if this one finished."""
     row = claim_event(session, event_id)
     if row is None:
-        return
+        return None  # done or taken elsewhere, or waiting for an earlier event of its user
+    user_id = row.line_user_id
     raw = row.payload or {}
     key = route_key(raw)
     handler = find_handler(key)
@@ -35,10 +47,9 @@ def process_webhook_event(services: Services, event_id: int) -> None:
         _finish(session, row, services, WebhookEventState.IGNORED, None)
         WEBHOOK_EVENTS.labels(row.event_type, "ignored").inc()
         log.info("event type not handled", extra=extra)
-        return
+        return user_id
     try:
         event = Event.from_dict(_storable(raw))
-        user_id = row.line_user_id
         shopper = get_or_create_shopper(session, user_id, services.clock.now()) if user_id else None
         ctx = HandlerContext(
             session=session,
@@ -64,15 +75,16 @@ def process_webhook_event(services: Services, event_id: int) -> None:
         _fail(session, services, event_id, f"LINE {exc.status}: {exc}")
         WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
         log.error("LINE refused the answer", extra={**extra, "status": exc.status})
-        return
+        return user_id
     except Exception as exc:
         session.rollback()
         _fail(session, services, event_id, f"{type(exc).__name__}: {exc}")
         WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
         log.exception("handler failed", extra=extra)
-        return
+        return user_id
     _finish(session, row, services, WebhookEventState.HANDLED, None)
     WEBHOOK_EVENTS.labels(row.event_type, "handled").inc()
+    return user_id
 
 
 def _storable(value: Any) -> Any:

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.models import WebhookEvent, WebhookEventState
 
@@ -182,15 +182,56 @@ def _insert_postgresql(
         return dict(cursor.fetchall())
 
 
+_PENDING = (WebhookEventState.RECEIVED, WebhookEventState.PROCESSING)
+
+
 def claim_event(session: Session, event_id: int) -> WebhookEvent | None:
-    """Move one event from received to processing; None if another run has it or it is done."""
+    """Move one event from received to processing; None if it is done, taken, or waiting.
+
+    A LINE user's events are handled one at a time in the order they happened: an event is
+    not claimed while an earlier one of the same user is received or processing (another
+    worker may have it), so a reply never overtakes the answer to an earlier message and two
+    workers never create the same shopper. The worker that finishes the earlier event goes on
+    with the user's next one (`next_waiting_event`).
+    """
+    earlier = aliased(WebhookEvent)
+    waiting_for_earlier = (
+        select(earlier.id)
+        .where(
+            earlier.line_user_id == WebhookEvent.line_user_id,
+            earlier.state.in_(_PENDING),
+            or_(
+                earlier.occurred_at < WebhookEvent.occurred_at,
+                and_(earlier.occurred_at == WebhookEvent.occurred_at, earlier.id < WebhookEvent.id),
+            ),
+        )
+        .exists()
+    )
     claimed = session.execute(
         update(WebhookEvent)
-        .where(WebhookEvent.id == event_id, WebhookEvent.state == WebhookEventState.RECEIVED)
+        .where(
+            WebhookEvent.id == event_id,
+            WebhookEvent.state == WebhookEventState.RECEIVED,
+            ~waiting_for_earlier,
+        )
         .values(state=WebhookEventState.PROCESSING)
+        .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
     return session.get(WebhookEvent, event_id) if claimed else None
+
+
+def next_waiting_event(session: Session, line_user_id: str) -> int | None:
+    """The user's earliest event still waiting to be handled, if any."""
+    return session.scalars(
+        select(WebhookEvent.id)
+        .where(
+            WebhookEvent.line_user_id == line_user_id,
+            WebhookEvent.state == WebhookEventState.RECEIVED,
+        )
+        .order_by(WebhookEvent.occurred_at, WebhookEvent.id)
+        .limit(1)
+    ).first()
 
 
 def stale_event_ids(session: Session, now: datetime, age: timedelta) -> list[int]:
