@@ -6,14 +6,17 @@ import logging
 from datetime import timedelta
 
 from flask import Flask
+from rq import Retry
 
 from bot.jobs import job_context
-from bot.services import deliveries
+from bot.queues import Queues
+from bot.services import deliveries, shop_events
 from bot.services.delivery_send import DeliverySender
 from bot.services.scenarios import ScenarioBook, load_scenarios
 
 log = logging.getLogger(__name__)
 
+RESTOCK_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 SEND_BATCH = 100  # deliveries per RQ job
 CLAIM_CHUNK = 1000  # rows claimed per transaction
 MAX_PER_TICK = 50_000  # bounds one tick; the next tick takes the rest
@@ -81,3 +84,30 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
         counts = sender.send(services.db.session(), delivery_ids)
         log.info("delivery batch done", extra={"count": len(delivery_ids), "outcomes": counts})
         return counts
+
+
+def enqueue_restock(queues: Queues, shop_event_id: int) -> None:
+    """Hand a stored `product.restocked` event to the background (after its commit)."""
+    queues.deliveries.enqueue(apply_restock, shop_event_id, retry=RESTOCK_RETRY)
+
+
+def apply_restock(shop_event_id: int) -> int:
+    """Start the restock flows of one stored event; a second run finds it applied."""
+    from handlers.deliveries import engine_rules
+
+    with job_context("apply_restock") as services:
+        started = shop_events.apply_restock(
+            services.db.session(), shop_event_id, engine_rules(), services.clock.now()
+        )
+        log.info("restock applied", extra={"shop_event_id": shop_event_id, "flows": started})
+        return started
+
+
+def requeue_pending_restocks() -> int:
+    """Enqueue restock events whose job was lost (Redis flushed, a worker killed)."""
+    with job_context("requeue_pending_restocks") as services:
+        cutoff = services.clock.now() - timedelta(minutes=2)
+        ids = shop_events.pending_restocks(services.db.session(), cutoff)
+        for shop_event_id in ids:
+            enqueue_restock(services.queues, shop_event_id)
+        return len(ids)

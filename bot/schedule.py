@@ -19,6 +19,7 @@ def periodic_jobs(settings: Settings) -> list[tuple[Callable[..., Any], int, str
     return [
         (jobs.requeue_stale_webhook_events, 60, "default"),
         (delivery_jobs.dispatch_due_deliveries, settings.dispatch_interval_seconds, "deliveries"),
+        (delivery_jobs.requeue_pending_restocks, 60, "deliveries"),
         (return_idle_tickets, 60, "default"),
         (purge_expired_link_records, 3600, "default"),
     ]

@@ -20,6 +20,7 @@ from bot.models.core import (
 )
 from bot.models.deliveries import (
     Cart,
+    CartSku,
     CartState,
     Click,
     Conversion,
@@ -52,6 +53,7 @@ __all__ = [
     "OperatorRole",
     "SatisfactionResponse",
     "Cart",
+    "CartSku",
     "CartState",
     "Click",
     "Conversion",

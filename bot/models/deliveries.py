@@ -55,6 +55,17 @@ class Cart(Base):
     updated_at: Mapped[datetime]
 
 
+class CartSku(Base):
+    """Which carts hold which product, so that a restock finds its audience through an index."""
+
+    __tablename__ = "cart_skus"
+
+    cart_id: Mapped[int] = mapped_column(
+        ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
 class Order(Base):
     """An order as reported by the shop, with its shipping milestones."""
 

@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.metrics import DELIVERIES
 from bot.models import (
     Cart,
+    CartSku,
+    CartState,
     Click,
     Conversion,
     Delivery,
@@ -506,17 +508,31 @@ def attribute_order(
     return conversion
 
 
+def set_cart_skus(session: Session, cart: Cart, skus: list[str]) -> None:
+    """Record the products a cart holds (its list and the index a restock searches)."""
+    skus = sorted(set(skus))
+    if cart.id is None:
+        session.flush()  # the new cart needs its id
+    elif skus == sorted(cart.skus or []):
+        return
+    cart.skus = skus
+    session.execute(delete(CartSku).where(CartSku.cart_id == cart.id))
+    if skus:
+        session.execute(insert(CartSku), [{"cart_id": cart.id, "sku": sku} for sku in skus])
+
+
 def abandoned_cart_holders(session: Session, sku: str, since: datetime) -> list[tuple[str, Cart]]:
-    """(customer key, cart) of carts changed since `since`, never ordered, holding the SKU."""
+    """(customer key, newest cart) of carts changed since `since`, never ordered, holding the
+    SKU."""
     carts = session.scalars(
         select(Cart)
-        .where(Cart.changed_at >= since, Cart.state != "ordered")
+        .join(CartSku, CartSku.cart_id == Cart.id)
+        .where(CartSku.sku == sku, Cart.changed_at >= since, Cart.state != CartState.ORDERED)
         .order_by(Cart.changed_at.desc())
     ).all()
     seen: dict[str, Cart] = {}
     for cart in carts:
-        if sku in (cart.skus or []) and cart.customer_key not in seen:
-            seen[cart.customer_key] = cart
+        seen.setdefault(cart.customer_key, cart)
     return list(seen.items())
 
 

@@ -243,10 +243,16 @@ def validate_event(payload: Any) -> ShopEventIn:
 # -- recording and applying ------------------------------------------------------------------
 
 
-def record_event(session: Session, event: ShopEventIn, rules: EngineRules, now: datetime) -> bool:
-    """Store and apply an event; False (and no effect) if its event_id was seen before."""
+def record_event(
+    session: Session, event: ShopEventIn, rules: EngineRules, now: datetime
+) -> ShopEvent | None:
+    """Store and apply an event; None (and no effect) if its event_id was seen before.
+
+    A restock only stores the event: its audience may be thousands of shoppers, so the
+    caller hands it to `apply_restock` in the background once the row is committed.
+    """
     if session.scalars(select(ShopEvent.id).where(ShopEvent.event_id == event.event_id)).first():
-        return False
+        return None
     row = ShopEvent(
         event_id=event.event_id,
         event_type=event.type,
@@ -260,19 +266,17 @@ def record_event(session: Session, event: ShopEventIn, rules: EngineRules, now: 
         with session.begin_nested():
             session.add(row)
     except IntegrityError:
-        return False  # the same event_id raced in from a concurrent request
+        return None  # the same event_id raced in from a concurrent request
     row.outcome = _update_state(session, event, now)
     if event.type == "product.restocked":
-        _restocked(session, event, rules, now)
-        row.applied = True
-        return True
+        return row
     shopper = deliveries.shopper_for_key(session, event.customer_key)
     if shopper is not None:
         row.shopper_id = shopper.id
         row.applied = True
         if row.outcome is None:
             _run_flows(session, event, shopper, rules, now)
-    return True
+    return row
 
 
 def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | None:
@@ -290,9 +294,9 @@ def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | 
             session.add(cart)
         cart.state = CartState.OPEN if data["items"] else CartState.CLEARED
         cart.data = data
-        cart.skus = sorted({i["sku"] for i in data["items"]})
         cart.changed_at = at
         cart.updated_at = now
+        deliveries.set_cart_skus(session, cart, [i["sku"] for i in data["items"]])
         return None
     if event.type == "cart.cleared":
         cart = _cart(session, body["cart_id"])
@@ -443,16 +447,25 @@ def _run_flows(
         _start_order_flows(session, shopper, order, event.type, at, rules, now)
 
 
-def _restocked(session: Session, event: ShopEventIn, rules: EngineRules, now: datetime) -> None:
-    body = event.body
+def apply_restock(session: Session, shop_event_id: int, rules: EngineRules, now: datetime) -> int:
+    """Start the restock flows of a stored `product.restocked` event, once; returns how many.
+
+    The event row is locked while its audience is worked out, so that a second run (a retry,
+    or the sweep of `pending_restocks`) waits and then finds it applied.
+    """
+    row = session.get(ShopEvent, shop_event_id, with_for_update=True)
+    if row is None or row.applied or row.event_type != "product.restocked":
+        return 0
+    body = row.payload
     item = {
         "name": body["name"],
         "url": body["product_url"],
         "image_url": body["image_url"],
         "sku": body["sku"],
     }
+    started = 0
     for scenario in rules.book.triggered_by("product.restocked"):
-        since = event.occurred_at - (scenario.audience_within or timedelta(days=30))
+        since = row.occurred_at - (scenario.audience_within or timedelta(days=30))
         for key, _cart_row in deliveries.abandoned_cart_holders(session, body["sku"], since):
             shopper = deliveries.shopper_for_key(session, key)
             if shopper is None or not shopper.is_following:
@@ -461,12 +474,31 @@ def _restocked(session: Session, event: ShopEventIn, rules: EngineRules, now: da
                 session,
                 shopper,
                 scenario,
-                f"restock:{body['sku']}:{event.event_id}",
-                anchor=event.occurred_at,
+                f"restock:{body['sku']}:{row.event_id}",
+                anchor=row.occurred_at,
                 context={"item": item},
                 now=now,
                 restart=False,
             )
+            started += 1
+    row.applied = True
+    return started
+
+
+def pending_restocks(session: Session, received_before: datetime) -> list[int]:
+    """Restock events stored before the cut-off but never applied (their job was lost)."""
+    return list(
+        session.scalars(
+            select(ShopEvent.id)
+            .where(
+                ShopEvent.event_type == "product.restocked",
+                ShopEvent.applied.is_(False),
+                ShopEvent.received_at < received_before,
+            )
+            .order_by(ShopEvent.id)
+            .limit(1000)
+        )
+    )
 
 
 def _still_running(scenario: Scenario, anchor: datetime, now: datetime) -> bool:

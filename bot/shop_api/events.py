@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy.orm import Session
 
+from bot.delivery_jobs import enqueue_restock
 from bot.extensions import services
 from bot.models import Shopper
 from bot.services import shop_events
@@ -18,6 +19,7 @@ from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
     bp,
     json_body,
+    on_commit,
     register_openapi_paths,
     shop_endpoint,
 )
@@ -36,9 +38,12 @@ def post_event() -> tuple[Response, int]:
     except shop_events.EventInvalid as exc:
         raise ApiError(400, "invalid_field", exc.message, exc.field) from None
     svc = services()
-    accepted = shop_events.record_event(svc.db.session(), event, engine_rules(), svc.clock.now())
-    if not accepted:
+    row = shop_events.record_event(svc.db.session(), event, engine_rules(), svc.clock.now())
+    if row is None:
         return jsonify(duplicate=True), 200
+    if row.event_type == "product.restocked":
+        row_id = row.id
+        on_commit(lambda: enqueue_restock(svc.queues, row_id))
     return jsonify(accepted=True), 202
 
 

@@ -260,6 +260,7 @@ def test_restock_reaches_only_recent_abandoners(app, shop, line):
         },
         member=None,
     )
+    shop.run()  # the background job finds the audience and plans the notices
     shop.tick()
     sent = pushes(line)
     assert [p["to"] for p in sent] == [SHOPPER_ID]
