@@ -14,6 +14,7 @@ from bot.db import Database
 from bot.ingest import EventWriter
 from bot.line import LineGateway, SdkLineGateway
 from bot.queues import Queues
+from bot.services.faq_store import FaqCache
 from bot.settings import Settings
 from flex_templates import TemplateRegistry
 
@@ -30,6 +31,7 @@ class Services:
     line_factory: Callable[[], LineGateway]
     templates: TemplateRegistry
     event_writer: EventWriter = field(init=False)
+    faq_cache: FaqCache = field(default_factory=FaqCache)  # this process's FAQ matcher
     _line: LineGateway | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -57,6 +57,8 @@ def _process_one(services: Services, session, event_id: int) -> str | None:
             settings=services.settings,
             line=services.line,
             queues=services.queues,
+            templates=services.templates,
+            faq_cache=services.faq_cache,
             webhook_event_id=row.webhook_event_id,
             reply_token=raw.get("replyToken"),
             shopper=shopper,

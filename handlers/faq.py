@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
-
-from bot.extensions import services
 from bot.line import Message
 from bot.models import Shopper, TicketReason
 from bot.services import faq_bot, faq_store, support
 from bot.services.faq_bot import Escalation, TextTurn
 from bot.services.faq_file import FaqEntry
-from bot.services.faq_store import FaqCache
 from bot.services.hours import describe_opening
 from bot.services.messaging import log_inbound
 from flex_templates import TemplateDataError, TemplateError
@@ -45,18 +41,10 @@ ENTRY_GONE = (
 POSTBACK_REASONS = {"faq_miss": TicketReason.FAQ_MISS}
 
 
-def faq_cache() -> FaqCache:
-    """This process's FAQ matcher cache (one per app)."""
-    cache = current_app.extensions.get("faq_cache")
-    if cache is None:
-        cache = current_app.extensions.setdefault("faq_cache", FaqCache())
-    return cache
-
-
 def answer_question(event: Any, ctx: HandlerContext, body: str) -> None:
     """Answer a shopper's free text from the FAQ (called by handle_text for non-commands)."""
     shopper = ctx.require_shopper()
-    cache = faq_cache()
+    cache = ctx.faq_cache
     if not support.is_with_staff(ctx.session, shopper) and cache.is_stale(ctx.session):
         # Only a (re)build of the matcher takes long enough to be noticed; a warm match is
         # instant and an animation would just cost the shopper an extra round trip.
@@ -99,7 +87,7 @@ def handle_postback_faq_pick(event: Any, ctx: HandlerContext) -> None:
     faq_bot.pick(
         ctx.session, shopper, entry, ctx.clock.now(), webhook_event_id=ctx.webhook_event_id
     )
-    ctx.reply([answer_message(entry)])
+    ctx.reply([answer_message(entry, ctx)])
 
 
 @route("postback", action="faq_feedback")
@@ -146,20 +134,20 @@ def handle_postback_human(event: Any, ctx: HandlerContext) -> None:
 def turn_messages(turn: TextTurn, shopper: Shopper, ctx: HandlerContext) -> list[Message]:
     """The LINE messages for a decided turn."""
     if turn.kind == "answer" and turn.entry is not None:
-        return [answer_message(turn.entry)]
+        return [answer_message(turn.entry, ctx)]
     if turn.kind == "suggest":
-        return [candidates_message(turn.candidates)]
+        return [candidates_message(turn.candidates, ctx)]
     if turn.kind == "human" and turn.escalation is not None:
         return escalation_messages(turn.escalation, shopper, ctx)
     body = NO_MATCH_AGAIN if turn.offer_person else NO_MATCH
     return [text(body, quick_replies=[(PERSON_LABEL, PERSON_AFTER_MISS)])]
 
 
-def answer_message(entry: FaqEntry) -> Message:
+def answer_message(entry: FaqEntry, ctx: HandlerContext) -> Message:
     """The answer with 「解決しましたか?」 buttons (a plain text if the template is unusable)."""
     data = {"faq_id": entry.id, "question": entry.question, "answer": entry.answer}
     try:
-        return services().templates.render("faq_answer", data)
+        return ctx.templates.render("faq_answer", data)
     except (TemplateError, TemplateDataError) as exc:
         log.error("faq_answer template failed, sending text", extra={"error": str(exc)})
         return text(
@@ -171,7 +159,7 @@ def answer_message(entry: FaqEntry) -> Message:
         )
 
 
-def candidates_message(candidates: tuple[FaqEntry, ...]) -> Message:
+def candidates_message(candidates: tuple[FaqEntry, ...], ctx: HandlerContext) -> Message:
     """「もしかして」 with the candidates as buttons and quick replies, plus 「担当者と話す」."""
     data = {"candidates": [{"faq_id": c.id, "question": c.question} for c in candidates]}
     person = {
@@ -184,7 +172,7 @@ def candidates_message(candidates: tuple[FaqEntry, ...]) -> Message:
         },
     }
     try:
-        message = services().templates.render("faq_candidates", data)
+        message = ctx.templates.render("faq_candidates", data)
     except (TemplateError, TemplateDataError) as exc:
         log.error("faq_candidates template failed, sending text", extra={"error": str(exc)})
         message = text(
@@ -206,7 +194,7 @@ def escalation_messages(
     wait = f"担当者が順番に対応いたします。目安: {escalation.expected}"
     if escalation.open_now:
         try:
-            handed = services().templates.render("escalation_handed", common)
+            handed = ctx.templates.render("escalation_handed", common)
         except (TemplateError, TemplateDataError) as exc:
             log.error("escalation_handed template failed", extra={"error": str(exc)})
             return [text(f"担当者におつなぎしました。{wait}")]
@@ -218,7 +206,7 @@ def escalation_messages(
         "business_hours": escalation.hours_text,
     }
     try:
-        return [services().templates.render("escalation_off_hours", data)]
+        return [ctx.templates.render("escalation_off_hours", data)]
     except (TemplateError, TemplateDataError) as exc:
         log.error("escalation_off_hours template failed", extra={"error": str(exc)})
         opening = describe_opening(escalation.reply_at, settings.tz, ctx.clock.now())

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app
 from rq import Retry
 
 from bot.jobs import job_context
@@ -78,10 +77,8 @@ def link_prompt(ctx: HandlerContext, shopper: Shopper, url: str) -> Message:
     }
     if shopper.display_name:
         data["shopper_name"] = shopper.display_name
-    templates = getattr(current_app.extensions.get("bot"), "templates", None)
     try:
-        if templates is not None:
-            return templates.render("account_link_prompt", data)
+        return ctx.templates.render("account_link_prompt", data)
     except Exception:
         log.exception("account_link_prompt could not be rendered; sending a button template")
     return {

@@ -18,8 +18,10 @@ from bot.clock import Clock
 from bot.line import LineGateway, Message, SendResult, retry_key_for
 from bot.models import Shopper
 from bot.queues import Queues
+from bot.services.faq_store import FaqCache
 from bot.services.messaging import Messenger
 from bot.settings import Settings
+from flex_templates import TemplateRegistry
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class HandlerContext:
     settings: Settings
     line: LineGateway
     queues: Queues
+    templates: TemplateRegistry
+    faq_cache: FaqCache
     webhook_event_id: str
     reply_token: str | None
     shopper: Shopper | None

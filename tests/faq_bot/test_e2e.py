@@ -79,7 +79,7 @@ def test_unsure_question_offers_candidates_and_a_pick_answers_it(
     # A matcher that is never sure: every match becomes 「もしかして」 (the thresholds are the
     # matcher's business; this test is about what the bot does with an unsure result).
     never_sure = replace(DEFAULT_CALIBRATION, answer_at=1.01, suggest_at=0.0)
-    e2e_app.extensions["faq_cache"] = FaqCache(
+    e2e_app.extensions["bot"].faq_cache = FaqCache(
         build=lambda entries: FaqMatcher.build(entries, calibration=never_sure)
     )
     emulator.send_text(shopper, "送料はいくらですか?")
