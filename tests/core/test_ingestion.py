@@ -43,6 +43,32 @@ def test_writer_stores_concurrent_requests_once_each(app, db):
         assert db.session().scalar(select(func.count()).select_from(WebhookEvent)) == 40
 
 
+def test_writer_under_many_threads_stores_each_event_once_and_releases_everyone(app, db):
+    enqueued: list[list[int]] = []
+    writer = EventWriter(db, SystemClock(), enqueued.append)
+    new_ids: list[int] = []
+    errors: list[BaseException] = []
+
+    def sender(n: int) -> None:
+        for i in range(15):
+            # Neighbouring senders share half their ids, as LINE redeliveries would.
+            ids = [f"E{n:02d}-{i:02d}", f"E{(n + 1) % 32:02d}-{i:02d}"]
+            try:
+                new_ids.extend(writer.store([_event(event_id) for event_id in ids]))
+            except BaseException as exc:  # recorded: every request must come back
+                errors.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads) and errors == []
+    assert len(new_ids) == len(set(new_ids)) == 32 * 15
+    writer.drain()
+    assert sorted(i for batch in enqueued for i in batch) == sorted(new_ids)
+
+
 def test_writer_reports_database_errors_to_every_waiting_request(app, db):
     writer = EventWriter(db, SystemClock(), lambda ids: None)
     broken = _event("E-broken")
