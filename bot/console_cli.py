@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from bot.extensions import services
 from bot.models import OperatorRole
-from bot.services.operators import OperatorError, create_operator
+from bot.services.operators import OperatorError, create_operator, find_operator, set_password
 
 
 @click.group("operators")
@@ -30,10 +30,7 @@ def operators_group() -> None:
 @with_appcontext
 def create_command(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Create a console account; prompts for the password unless --password-stdin."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     svc = services()
     session = svc.db.session()
     try:
@@ -45,3 +42,32 @@ def create_command(email: str, name: str, role: str, password_stdin: bool) -> No
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"created {operator.role.value} {operator.email} (id {operator.id})")
+
+
+@operators_group.command("set-password")
+@click.argument("email")
+@click.option("--temporary", is_flag=True, help="Require a change at the next sign-in.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def set_password_command(email: str, temporary: bool, password_stdin: bool) -> None:
+    """Set an account's password (e.g. the only admin forgot theirs); ends its sessions and
+    lifts its lockout."""
+    session = services().db.session()
+    operator = find_operator(session, email)
+    if operator is None:
+        raise click.ClickException(f"no console account {email!r}")
+    password = _read_password(password_stdin)
+    try:
+        set_password(session, operator, password, temporary=temporary)
+    except OperatorError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    note = " (to be changed at the next sign-in)" if temporary else ""
+    click.echo(f"password set for {operator.email}{note}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)

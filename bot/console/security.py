@@ -20,6 +20,15 @@ SESSION_MAX_AGE = timedelta(hours=12)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# All an operator with a temporary password may reach until they have replaced it.
+PASSWORD_CHANGE_ENDPOINTS = frozenset(
+    {
+        "console.change_password",
+        "console.change_password_submit",
+        "console.logout",
+        "console.static",
+    }
+)
 
 # Scripts and styles only from our own static files: shopper text that slipped through
 # escaping still could not run. Images may be https (product pictures in Flex previews).
@@ -133,6 +142,20 @@ def admin_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def enforce_password_change() -> ResponseReturnValue | None:
+    """Send an operator whose password an admin reset to the password-change page."""
+    operator = g.get("operator")
+    if (
+        operator is None
+        or not operator.must_change_password
+        or request.endpoint in PASSWORD_CHANGE_ENDPOINTS
+    ):
+        return None
+    if request.method in SAFE_METHODS and not request.path.startswith("/console/api/"):
+        return redirect(url_for("console.change_password"))
+    abort(403, description="パスワードを変更するまで、この操作はできません。")
 
 
 def safe_next(target: str | None) -> str:

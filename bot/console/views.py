@@ -39,6 +39,7 @@ from bot.console.security import (
     check_csrf,
     csrf_token,
     current_operator,
+    enforce_password_change,
     load_operator,
     login_required,
     safe_next,
@@ -68,9 +69,10 @@ MESSAGE_PAGE = 300  # the newest messages shown in a chat
 
 
 @bp.before_request
-def _before() -> None:
+def _before() -> ResponseReturnValue | None:
     load_operator()
     check_csrf()
+    return enforce_password_change()
 
 
 @bp.after_request
@@ -84,6 +86,7 @@ def _template_globals() -> dict[str, Any]:
         "operator": g.get("operator"),
         "csrf_token": csrf_token,
         "shop_name": services().settings.shop_name,
+        "min_password_length": ops.MIN_PASSWORD_LENGTH,
     }
 
 
@@ -163,6 +166,8 @@ def login_submit() -> ResponseReturnValue:
     else:
         start_session(result.operator, _now())
         log.info("operator signed in", extra={"operator": result.operator.id})
+        if result.operator.must_change_password:
+            return redirect(url_for("console.change_password"), code=303)
         return redirect(safe_next(next_url), code=303)
     page = render_template("console/login.html", next=next_url, email=email, error=error)
     return page, status
@@ -177,6 +182,40 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash("ログアウトしました。", "info")
     return redirect(url_for("console.login"), code=303)
+
+
+@bp.get("/password")
+@login_required
+def change_password() -> ResponseReturnValue:
+    return render_template("console/password.html")
+
+
+@bp.post("/password")
+@login_required
+def change_password_submit() -> ResponseReturnValue:
+    operator = current_operator()
+    form = request.form
+    db = _db()
+    try:
+        ops.change_password(
+            db,
+            operator,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            form.get("new_password_again", ""),
+            request.remote_addr or "-",
+            _now(),
+        )
+    except ops.OperatorError as exc:
+        db.commit()  # keeps a failed check of the current password for the lockout
+        status = 429 if isinstance(exc, ops.AccountLocked) else 400
+        return render_template("console/password.html", error=str(exc)), status
+    db.commit()
+    # The change ended every session; this browser gets a fresh one and stays signed in.
+    start_session(operator, _now())
+    log.info("operator changed password", extra={"operator": operator.id})
+    flash("パスワードを変更しました。ほかの端末やブラウザのログインは終了しました。", "info")
+    return redirect(url_for("console.queue_page"), code=303)
 
 
 # -- queue ------------------------------------------------------------------------------------
@@ -517,6 +556,26 @@ def admin_operator_update(operator_id: int) -> ResponseReturnValue:
         _refused(db, exc)
     else:
         _saved(db, f"{person.name}さんの設定を変更しました。")
+    return redirect(url_for("console.admin_operators"), code=303)
+
+
+@bp.post("/admin/operators/<int:operator_id>/password")
+@admin_required
+def admin_operator_password(operator_id: int) -> ResponseReturnValue:
+    db = _db()
+    person = _get_or_404(Operator, operator_id, "スタッフが見つかりません。")
+    acting = current_operator()
+    try:
+        ops.reset_password(db, person, request.form.get("password", ""), acting)
+    except ops.OperatorError as exc:
+        _refused(db, exc)
+    else:
+        _saved(
+            db,
+            f"{person.name}さんのパスワードを再設定しました。"
+            "次回ログイン時に新しいパスワードの設定が必要です。",
+        )
+        log.info("operator password reset", extra={"operator": person.id, "admin": acting.id})
     return redirect(url_for("console.admin_operators"), code=303)
 
 

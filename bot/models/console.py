@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base
@@ -28,9 +28,13 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[OperatorRole] = mapped_column(_enum(OperatorRole))
     active: Mapped[bool] = mapped_column(default=True)
-    # Changed on logout, password change and deactivation: every session cookie signed with
-    # the old value stops working (Flask's sessions live in the cookie, not on the server).
+    # Changed on logout, password change or reset, and deactivation: every session cookie
+    # signed with the old value stops working (Flask's sessions live in the cookie, not on the
+    # server).
     session_epoch: Mapped[str] = mapped_column(String(64))
+    # Set when an admin gives the account a temporary password: until the operator picks a
+    # new one, every console page leads to the password-change page.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
 

@@ -28,6 +28,10 @@ class OperatorError(ValueError):
     """Bad input for an account; the message is Japanese, for the console."""
 
 
+class AccountLocked(OperatorError):
+    """Too many recent password failures for the account or the address."""
+
+
 @dataclass(frozen=True)
 class LoginResult:
     """The operator on success; None with `locked` False for a wrong e-mail or password."""
@@ -172,7 +176,71 @@ def end_sessions(operator: Operator) -> None:
     operator.session_epoch = new_session_epoch()
 
 
+def change_password(
+    session: Session,
+    operator: Operator,
+    current: str,
+    new: str,
+    new_again: str,
+    ip: str,
+    now: datetime,
+) -> None:
+    """The operator replaces their own password; it ends all their sessions.
+
+    The current password is checked like a sign-in (same lockout, attempt recorded), so a
+    stolen session cannot be used to guess it. The attempt is recorded even when the change
+    is refused: commit either way. The caller starts a new session for the operator.
+    """
+    ip = ip[:64]
+    if is_locked(session, operator.email, ip, now):
+        raise AccountLocked(
+            "パスワードの入力ミスが続いたため、しばらく変更できません。"
+            "15分ほどしてからお試しください。"
+        )
+    ok = check_password_hash(operator.password_hash, current)
+    session.add(LoginAttempt(email=operator.email, ip=ip, succeeded=ok, created_at=now))
+    if not ok:
+        raise OperatorError("現在のパスワードが違います。")
+    check_new_password(new)
+    if new != new_again:
+        raise OperatorError("新しいパスワードが確認用と一致しません。")
+    if new == current:
+        # Otherwise a temporary password set by an admin could simply be kept.
+        raise OperatorError("現在のパスワードとは別のパスワードを設定してください。")
+    operator.password_hash = hash_password(new)
+    operator.must_change_password = False
+    end_sessions(operator)
+
+
+def reset_password(session: Session, operator: Operator, password: str, acting: Operator) -> None:
+    """An admin sets a temporary password: sessions and lockout end, a change is required."""
+    if operator.id == acting.id:
+        raise OperatorError("自分のパスワードは「パスワード変更」から変更してください。")
+    set_password(session, operator, password, temporary=True)
+
+
+def set_password(session: Session, operator: Operator, password: str, *, temporary: bool) -> None:
+    """Set a password from outside the account (an admin, or the command line for the last
+    admin who forgot theirs): sessions and the account's lockout end; a temporary one must be
+    changed at the next sign-in."""
+    check_new_password(password)
+    operator.password_hash = hash_password(password)
+    operator.must_change_password = temporary
+    end_sessions(operator)
+    # The account lock is counted from these rows; the per-address limit stays as it is.
+    session.execute(
+        delete(LoginAttempt).where(
+            LoginAttempt.email == operator.email, LoginAttempt.succeeded.is_(False)
+        )
+    )
+
+
 def prune_login_attempts(session: Session, now: datetime, keep: timedelta) -> int:
     """Delete attempts older than `keep`; returns how many."""
     result = session.execute(delete(LoginAttempt).where(LoginAttempt.created_at < now - keep))
     return result.rowcount or 0
+
+
+def find_operator(session: Session, email: str) -> Operator | None:
+    """The account with this e-mail address (compared as `normalize_email` stores it)."""
+    return session.scalar(select(Operator).where(Operator.email == normalize_email(email)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from bot.models import Operator, OperatorRole
+from tests.console.conftest import login
 
 
 def test_create_operator_from_stdin(app: Flask) -> None:
@@ -36,3 +37,33 @@ def test_create_operator_prompts_and_refuses_short_password(app: Flask) -> None:
     )
     assert result.exit_code != 0
     assert "10文字以上" in result.output
+
+
+def test_set_password_lets_the_only_admin_back_in(app: Flask, client) -> None:
+    runner = app.test_cli_runner()
+    created = runner.invoke(
+        args=["operators", "create", "owner@example.jp", "--name", "店長", "--role", "admin"],
+        input="最初の長いパスワードです\n最初の長いパスワードです\n",
+    )
+    assert created.exit_code == 0, created.output
+    for _ in range(6):  # forgotten: enough wrong guesses to lock the account
+        login(client, "owner@example.jp", "違うパスワード")
+
+    result = runner.invoke(
+        args=["operators", "set-password", "Owner@Example.jp", "--temporary", "--password-stdin"],
+        input="新しく十分に長いパスワード\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "to be changed at the next sign-in" in result.output
+    with app.app_context():
+        row = app.extensions["bot"].db.session().query(Operator).one()
+        assert row.must_change_password
+    signed_in = login(client, "owner@example.jp", "新しく十分に長いパスワード")
+    assert signed_in.status_code in (302, 303)
+    assert signed_in.headers["Location"].endswith("/console/password")  # lock lifted, must change
+
+    unknown = runner.invoke(
+        args=["operators", "set-password", "nobody@example.jp", "--password-stdin"],
+        input="新しく十分に長いパスワード\n",
+    )
+    assert unknown.exit_code != 0 and "no console account" in unknown.output
