@@ -228,15 +228,22 @@ def index() -> ResponseReturnValue:
 
 
 def _queue_data(tab: str) -> dict[str, Any]:
+    """Rows and counts of a tab; the resolved tab reads its search and page from the URL."""
     if tab not in TABS:
         abort(400, description="不明なタブです。")
     db = _db()
     operator = current_operator()
     svc = services()
-    tickets = support.queue(db, tab, operator.id)
+    pager: dict[str, Any] | None = None
+    if tab == "resolved":
+        page, pager = _resolved_page(db)
+        tickets = page.tickets
+        scores = support.ticket_scores(db, [t.id for t in tickets])
+    else:
+        tickets = support.queue(db, tab, operator.id)
+        scores = {}
     names = operator_names(db)
     last = last_messages(db, [t.shopper_id for t in tickets])
-    scores = support.ticket_scores(db, [t.id for t in tickets]) if tab == "resolved" else {}
     now = svc.clock.now()
     rows = [
         ticket_row(t, now, svc.settings.tz, names, last.get(t.shopper_id), scores.get(t.id))
@@ -249,10 +256,57 @@ def _queue_data(tab: str) -> dict[str, Any]:
     return {
         "tab": tab,
         "rows": rows,
+        "empty": _empty_text(pager),
+        "pager": pager,
         "counts": support.queue_counts(db, operator.id),
         "csat": _stats_dict(stats),
         "csat_mine": _stats_dict(mine),
     }
+
+
+def _resolved_page(db: Session) -> tuple[support.ResolvedPage, dict[str, Any]]:
+    """The page for ?q=&older=&newer=, with the search and the links to the pages around it."""
+    search = request.args.get("q", "").strip()
+    older = request.args.get("older") or None
+    newer = request.args.get("newer") or None
+    try:
+        page = support.resolved_tickets(
+            db,
+            search,
+            older_than=support.PageKey.from_token(older) if older else None,
+            newer_than=support.PageKey.from_token(newer) if newer else None,
+        )
+    except support.TicketError as exc:
+        abort(400, description=str(exc))
+    query = search or None  # url_for leaves out None: no empty ?q= in the links
+
+    def link(**cursor: str) -> str:
+        return url_for("console.queue_page", tab="resolved", q=query, **cursor)
+
+    paged = older is not None or newer is not None
+    return page, {
+        "search": search,
+        "max_length": support.MAX_SEARCH_LENGTH,
+        "page_size": support.RESOLVED_PAGE_SIZE,
+        "args": {"q": query, "older": older, "newer": newer},
+        "paged": paged,
+        "newer_url": link(newer=page.newer.token()) if page.newer else None,
+        "older_url": link(older=page.older.token()) if page.older else None,
+        "first_url": link() if paged and (page.newer or not page.tickets) else None,
+    }
+
+
+def _empty_text(pager: dict[str, Any] | None) -> str:
+    if pager is None:
+        return "該当するチャットはありません。"
+    if pager["search"]:
+        return (
+            f"「{pager['search']}」に一致する終了済みのチャットは見つかりませんでした。"
+            "表示名の一部、会員ID（前方一致）、LINEユーザーIDで検索できます。"
+        )
+    if pager["paged"]:
+        return "このページに表示できるチャットはありません。最新の一覧からご覧ください。"
+    return "終了したチャットはまだありません。"
 
 
 def _stats_dict(stats: support.SatisfactionStats) -> dict[str, Any]:

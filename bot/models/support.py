@@ -28,7 +28,11 @@ class SupportTicket(Base):
     """One escalated chat; at most one open ticket per shopper."""
 
     __tablename__ = "support_tickets"
-    __table_args__ = (Index("ix_support_tickets_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_support_tickets_state_created", "state", "created_at"),
+        # The resolved tab pages newest first by (resolved_at, id).
+        Index("ix_support_tickets_state_resolved", "state", "resolved_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shopper_id: Mapped[int] = mapped_column(

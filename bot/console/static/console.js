@@ -75,6 +75,8 @@
   }
 
   function setupQueue(table) {
+    // On the resolved tab the poll URL carries the search and page (q, older, newer), so the
+    // refresh shows the same page: a newly resolved match appears on the first page only.
     const tab = table.dataset.tab;
     const body = table.querySelector("tbody");
     poll(async () => {
@@ -88,7 +90,7 @@
       });
       if (rows.length === 0) {
         const empty = el("tr", "empty");
-        const cell = el("td", null, "該当するチャットはありません。");
+        const cell = el("td", null, data.empty);
         cell.colSpan = 7;
         empty.append(cell);
         rows.push(empty);
@@ -180,7 +182,8 @@
 
   function setupSubmitOnce() {
     // A second click while the first send is on its way would only be deduplicated by LINE.
-    for (const form of document.querySelectorAll("form")) {
+    // GET forms (the search) change nothing and stay usable after the back button.
+    for (const form of document.querySelectorAll('form[method="post"]')) {
       form.addEventListener("submit", () => {
         for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = true;
       });
