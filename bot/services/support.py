@@ -192,7 +192,9 @@ def queue(session: Session, tab: str, operator_id: int, limit: int = 100) -> lis
         )
     else:
         raise TicketError("不明なタブです。")
-    return list(session.scalars(query.limit(limit)))
+    # Every row shows its shopper: one query for all of them, not one per row (the console
+    # polls this every few seconds).
+    return list(session.scalars(query.options(selectinload(SupportTicket.shopper)).limit(limit)))
 
 
 RESOLVED_PAGE_SIZE = 50
