@@ -33,13 +33,35 @@ pytestmark = pytest.mark.skipif(
 
 
 def _worker(env: dict[str, str]) -> subprocess.Popen:
+    # A process group of its own: RQ's worker runs its scheduler in a child process, which
+    # outlives a SIGKILLed parent unless the whole group is signalled.
     return subprocess.Popen(
         [sys.executable, "worker.py"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
+
+
+def _stop(worker: subprocess.Popen, sig: signal.Signals) -> None:
+    """Signal the worker's whole process group and wait until none of it is left."""
+    os.killpg(worker.pid, sig)
+    worker.wait(timeout=20)
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(worker.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    try:
+        _wait(group_gone, 10, "the worker's processes to end")
+    except AssertionError:
+        os.killpg(worker.pid, signal.SIGKILL)  # leave nothing behind, then fail
+        raise
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -100,8 +122,7 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis
     try:
         _wait(lambda: len(emulator.requests("/v2/bot/message/push")) >= 4, 60, "first pushes")
     finally:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        _stop(first, signal.SIGKILL)
 
     with app.app_context():
         session = app.extensions["db"].session()
@@ -133,8 +154,7 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis
 
         _wait(all_finished, 90, "every due delivery to finish")
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(timeout=20)
+        _stop(second, signal.SIGTERM)
 
     for user_id in users:
         assert len(emulator.inbox(user_id)) == 1, f"{user_id} got {len(emulator.inbox(user_id))}"
