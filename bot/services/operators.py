@@ -168,11 +168,12 @@ def set_active(session: Session, operator: Operator, active: bool, acting: Opera
         raise OperatorError("自分自身のアカウントは無効にできません。")
     operator.active = active
     if not active:
-        operator.session_epoch = new_session_epoch()
+        end_sessions(operator)
 
 
 def end_sessions(operator: Operator) -> None:
-    """Invalidate every session cookie of the operator (logout)."""
+    """Invalidate every session cookie of the operator (logout, password change or reset,
+    deactivation)."""
     operator.session_epoch = new_session_epoch()
 
 
