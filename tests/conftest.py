@@ -139,6 +139,17 @@ def load_webhook(name: str, **overrides: Any) -> dict[str, Any]:
     return event
 
 
+def strings(node: Any) -> list[str]:
+    """Every string value in a message (texts, labels, postback data), depth first."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return []
+
+
 def signed_post(
     client: FlaskClient, events: list[dict[str, Any]], secret: str = TEST_SECRET
 ) -> Any:

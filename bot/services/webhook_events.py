@@ -109,19 +109,21 @@ def store_new_events(
         return {}
     if connection.dialect.name == "postgresql":
         return _insert_postgresql(connection, unique, now)
-    rows = [
-        {
-            "webhook_event_id": e["webhookEventId"],
-            "event_type": e["type"][:_MAX_TYPE],
-            "line_user_id": (e.get("source") or {}).get("userId"),
-            "payload": e,
-            "is_redelivery": _is_redelivery(e),
-            "state": WebhookEventState.RECEIVED,
-            "occurred_at": _occurred_at(e),
-            "received_at": now,
-        }
-        for e in unique
-    ]
+    rows = []
+    for e in unique:
+        event_id, kind, user_id, redelivery = _row_keys(e)
+        rows.append(
+            {
+                "webhook_event_id": event_id,
+                "event_type": kind,
+                "line_user_id": user_id,
+                "payload": e,
+                "is_redelivery": redelivery,
+                "state": WebhookEventState.RECEIVED,
+                "occurred_at": datetime.fromtimestamp(e["timestamp"] / 1000, UTC),
+                "received_at": now,
+            }
+        )
     table = WebhookEvent.__table__
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["webhook_event_id"])
     # executemany + RETURNING: SQLAlchemy sends one multi-row INSERT but compiles it once.
@@ -130,13 +132,16 @@ def store_new_events(
     return {event_id: row_id for event_id, row_id in result if row_id is not None}
 
 
-def _is_redelivery(event: dict[str, Any]) -> bool:
+def _row_keys(event: dict[str, Any]) -> tuple[str, str, str | None, bool]:
+    """The columns a stored row keys on: event id, type (an unknown long type is still stored,
+    cut to its column), LINE user id, redelivery flag."""
     context = event.get("deliveryContext")
-    return isinstance(context, dict) and context.get("isRedelivery") is True
-
-
-def _occurred_at(event: dict[str, Any]) -> datetime:
-    return datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+    return (
+        event["webhookEventId"],
+        event["type"][:_MAX_TYPE],
+        (event.get("source") or {}).get("userId"),
+        isinstance(context, dict) and context.get("isRedelivery") is True,
+    )
 
 
 # One constant statement whatever the batch size, so psycopg converts it once and the server
@@ -161,16 +166,7 @@ def _insert_postgresql(
 ) -> dict[str, int]:
     """The INSERT sent straight through psycopg: this is the webhook's hot path, and building
     it through SQLAlchemy cost more CPU than the round-trip."""
-    keys = [
-        (
-            e["webhookEventId"],
-            e["type"][:_MAX_TYPE],  # an unknown long type is still stored
-            (e.get("source") or {}).get("userId"),
-            _is_redelivery(e),
-            e["timestamp"],
-        )
-        for e in events
-    ]
+    keys = [(*_row_keys(e), e["timestamp"]) for e in events]
     params = (
         WebhookEventState.RECEIVED.value,
         now,

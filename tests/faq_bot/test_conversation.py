@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.models import FaqInteraction, SupportTicket, TicketReason, TicketState
 from handlers.faq import ALREADY_WITH_STAFF, NO_MATCH, NO_MATCH_AGAIN, RESOLVED_THANKS
-from tests.conftest import load_webhook, signed_post
+from tests.conftest import load_webhook, signed_post, strings
 
 pytestmark = pytest.mark.usefixtures("faq_imported")
 
@@ -34,16 +34,6 @@ def send_text(client: Any, body: str, n: int) -> None:
         message={"id": f"60000{n}", "type": "text", "text": body, "quoteToken": f"q-{n}"},
     )
     assert signed_post(client, [event]).status_code == 200
-
-
-def strings(node: Any) -> list[str]:
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
 
 
 def last_reply(line: Any) -> list[dict[str, Any]]:

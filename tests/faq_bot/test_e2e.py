@@ -13,17 +13,7 @@ from bot.services.faq_match import DEFAULT_CALIBRATION, FaqMatcher
 from bot.services.faq_store import FaqCache
 from handlers.faq import NO_MATCH, PERSON_AFTER_MISS
 from line_emulator import EmulatorServer
-
-
-def strings(node: Any) -> list[str]:
-    """Every string value in a message (texts, labels, postback data), depth first."""
-    if isinstance(node, str):
-        return [node]
-    if isinstance(node, dict):
-        return [s for value in node.values() for s in strings(value)]
-    if isinstance(node, list):
-        return [s for value in node for s in strings(value)]
-    return []
+from tests.conftest import strings
 
 
 def quick_reply_data(message: dict[str, Any]) -> list[str]:
