@@ -152,6 +152,10 @@ def _items(obj: Mapping[str, Any], path: str, *, cart: bool) -> list[dict[str, A
     return items
 
 
+MIN_EVENT_YEAR, MAX_EVENT_YEAR = 2000, 2999
+EVENT_TIME_PATTERN = r"^2[0-9]{3}-"  # the same bounds for the OpenAPI schema
+
+
 def _timestamp(payload: Mapping[str, Any]) -> datetime:
     raw = payload.get("occurred_at")
     if not isinstance(raw, str):
@@ -162,6 +166,12 @@ def _timestamp(payload: Mapping[str, Any]) -> datetime:
         raise EventInvalid("occurred_at", f"{raw!r} is not an ISO 8601 date-time") from None
     if value.tzinfo is None:
         raise EventInvalid("occurred_at", "needs a UTC offset such as +09:00 or Z")
+    # The engine adds days and months to this time, and 0001-01-01T00:00+14:00 has no UTC
+    # date at all: keep well inside what datetime can hold (the year as written).
+    if not MIN_EVENT_YEAR <= value.year <= MAX_EVENT_YEAR:
+        raise EventInvalid(
+            "occurred_at", f"must fall between the years {MIN_EVENT_YEAR} and {MAX_EVENT_YEAR}"
+        )
     return value.astimezone(UTC)
 
 

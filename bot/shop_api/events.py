@@ -14,7 +14,7 @@ from bot.models import Shopper
 from bot.services import shop_events
 from bot.services.deliveries import erase_customer, member_deliveries
 from bot.services.linking import register_eraser, register_member_extras
-from bot.services.shop_events import MAX_WHOLE, NOT_BLANK_PATTERN
+from bot.services.shop_events import EVENT_TIME_PATTERN, MAX_WHOLE, NOT_BLANK_PATTERN
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
     bp,
@@ -78,7 +78,12 @@ _COMMON = {
         "pattern": NOT_BLANK_PATTERN,
         "description": "Unique per event.",
     },
-    "occurred_at": {"type": "string", "format": "date-time", "description": "With offset."},
+    "occurred_at": {
+        "type": "string",
+        "format": "date-time",
+        "pattern": EVENT_TIME_PATTERN,
+        "description": "With offset; a year from 2000 to 2999.",
+    },
     "member_id": {"type": "string", "maxLength": 128, "pattern": NOT_BLANK_PATTERN},
     "line_user_id": {"type": "string", "pattern": "^U[0-9a-f]{32}$"},
 }

@@ -68,3 +68,13 @@ def test_an_order_total_past_a_database_integer_is_refused(shop):
     response = shop.event("order.placed", order_body("O-BIG", "C1", total=2**63))
     assert response.status_code == 400
     assert response.json["error"]["field"] == "order.total"
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-10:00", "1970-01-01T00:00:00Z"],
+)
+def test_an_impossible_event_time_is_refused_by_name(shop, occurred_at):
+    response = _post(shop, occurred_at=occurred_at)
+    assert response.status_code == 400
+    assert response.json["error"]["field"] == "occurred_at"
