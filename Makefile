@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## run: start web, worker, scheduler and the LINE emulator on SQLite + embedded Redis
+##      (ports 8000 and 8081; others with PORT=9000 EMULATOR_PORT=9081 make run)
 run: $(STAMP)
 	$(BIN)/python -m bot.devserver
 

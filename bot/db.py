@@ -80,9 +80,17 @@ class Database:
 
 
 def make_engine(url: str) -> Engine:
-    """Engine with sane pooling; SQLite gets WAL and a busy timeout for multi-process dev."""
+    """Engine with sane pooling; SQLite gets WAL and a busy timeout for multi-process dev.
+
+    SQL errors name the statement but never its parameters (`hide_parameters`): they carry
+    what operators search for and what shoppers wrote, and errors end up in the logs.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -95,7 +103,9 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it costs a round-trip on every checkout of the webhook's hot path. A dropped
     # connection fails one request (LINE redelivers it) and SQLAlchemy then refreshes the pool.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_recycle=1800, hide_parameters=True
+    )
 
 
 def init_app(app: Flask, database: Database) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,35 @@ def _wait_http(url: str, timeout: float) -> bool:
             pass
         time.sleep(0.2)
     return False
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on the TCP port (on loopback or every address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR as gunicorn sets it: a port left in TIME_WAIT counts as free, and Linux
+        # still refuses the bind while any socket listens on the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def port_problem(port: int, emulator_port: int) -> str | None:
+    """One line saying which port cannot be used, or None when both are free."""
+    if port == emulator_port:
+        return f"PORT and EMULATOR_PORT are both {port}: choose two different ports"
+    for name, variable, number in (
+        ("web", "PORT", port),
+        ("emulator", "EMULATOR_PORT", emulator_port),
+    ):
+        if port_in_use(number):
+            return (
+                f"port {number} ({name}) is already in use: stop what listens there or choose "
+                f"another, e.g. {variable}={number + 1000} make run"
+            )
+    return None
 
 
 class DevServer:
@@ -179,9 +209,16 @@ Stop with Ctrl-C.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
-    parser.add_argument("--emulator-port", type=int, default=8081)
+    parser.add_argument(
+        "--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", 8081))
+    )
     parser.add_argument("--instance", type=Path, default=REPO_ROOT / "instance")
     args = parser.parse_args()
+    # Checked before anything starts: with a port taken, the health checks below would reach
+    # the other server and report "running" while our own child fails to bind and exits.
+    problem = port_problem(args.port, args.emulator_port)
+    if problem:
+        raise SystemExit(problem)
     server = DevServer(args.port, args.emulator_port, args.instance)
     stopping = False
 
@@ -193,7 +230,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, _stop)
     try:
         server.start()
-        if not server.healthy():
+        if not server.healthy() or server.crashed():
             raise SystemExit(f"dev server did not become healthy ({server.crashed() or 'timeout'})")
         print(banner(args.port, args.emulator_port), flush=True)
         while not stopping:
