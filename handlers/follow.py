@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from linebot.v3.webhooks import FollowEvent, UnfollowEvent
 
@@ -29,12 +30,24 @@ def greeting(name: str | None, shop_name: str, returning: bool) -> str:
     )
 
 
+def _event_time(event: FollowEvent | UnfollowEvent) -> datetime:
+    return datetime.fromtimestamp(event.timestamp / 1000, UTC)
+
+
 @route("follow")
 def handle_follow(event: FollowEvent, ctx: HandlerContext) -> None:
-    """Record the follow, fetch the profile, greet (returning shoppers get 'welcome back')."""
+    """Record the follow, fetch the profile, greet (returning shoppers get 'welcome back').
+
+    A follow older than an unfollow already applied (LINE redelivered it late) changes
+    nothing and is not answered: the shopper has blocked the account since, and a greeting
+    for a follow long past would read as a new one.
+    """
     now = ctx.clock.now()
-    shopper = shoppers.record_follow(ctx.session, event.source.user_id, now)
-    ctx.shopper = shopper
+    change = shoppers.record_follow(ctx.session, event.source.user_id, now, _event_time(event))
+    shopper = ctx.shopper = change.shopper
+    if not change.applied:
+        log.info("older follow ignored", extra={"shopper_id": shopper.id})
+        return
     try:
         shoppers.apply_profile(shopper, ctx.line.get_profile(shopper.line_user_id), now)
     except LineError as exc:
@@ -46,5 +59,11 @@ def handle_follow(event: FollowEvent, ctx: HandlerContext) -> None:
 
 @route("unfollow")
 def handle_unfollow(event: UnfollowEvent, ctx: HandlerContext) -> None:
-    """Mark the shopper blocked; later deliveries check this before sending."""
-    ctx.shopper = shoppers.record_unfollow(ctx.session, event.source.user_id, ctx.clock.now())
+    """Mark the shopper blocked (unless a newer follow was applied already); later deliveries
+    check this before sending."""
+    change = shoppers.record_unfollow(
+        ctx.session, event.source.user_id, ctx.clock.now(), _event_time(event)
+    )
+    ctx.shopper = change.shopper
+    if not change.applied:
+        log.info("older unfollow ignored", extra={"shopper_id": change.shopper.id})

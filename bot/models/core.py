@@ -36,6 +36,9 @@ class Shopper(Base):
     followed_at: Mapped[datetime | None]
     blocked_at: Mapped[datetime | None]
     follow_count: Mapped[int] = mapped_column(default=0)
+    # The LINE event time of the follow or unfollow that set follow_state: an older event
+    # (a redelivery handled after a newer one) must not change the state back.
+    follow_changed_at: Mapped[datetime | None]
     member_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     linked_at: Mapped[datetime | None]
     marketing_opt_in: Mapped[bool] = mapped_column(default=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,26 +51,59 @@ def get_or_create_shopper(session: Session, line_user_id: str, now: datetime) ->
     return shopper
 
 
-def record_follow(session: Session, line_user_id: str, now: datetime) -> Shopper:
-    """Mark the shopper as following (a first follow, or a return after blocking)."""
+class FollowChange(NamedTuple):
+    """The shopper a follow or unfollow event is about, and whether it changed the state."""
+
+    shopper: Shopper
+    applied: bool  # False: a newer follow or unfollow was applied already
+
+
+def _is_stale(shopper: Shopper, at: datetime) -> bool:
+    # LINE may redeliver an event long after newer ones were handled: the event's own time,
+    # not the order of handling, says which state is current.
+    return shopper.follow_changed_at is not None and at < shopper.follow_changed_at
+
+
+def record_follow(
+    session: Session, line_user_id: str, now: datetime, at: datetime | None = None
+) -> FollowChange:
+    """Mark the shopper as following (a first follow, or a return after blocking).
+
+    `at` is when the follow happened (the event's timestamp); a follow older than the last
+    follow or unfollow applied changes nothing.
+    """
+    at = at or now
     shopper = get_or_create_shopper(session, line_user_id, now)
+    if _is_stale(shopper, at):
+        return FollowChange(shopper, False)
     shopper.follow_state = FollowState.FOLLOWING
-    shopper.followed_at = now
+    shopper.followed_at = at
     shopper.blocked_at = None
+    shopper.follow_changed_at = at
     shopper.follow_count += 1
     shopper.updated_at = now
     signals.shopper_followed.send(None, session=session, shopper=shopper, now=now)
-    return shopper
+    return FollowChange(shopper, True)
 
 
-def record_unfollow(session: Session, line_user_id: str, now: datetime) -> Shopper:
-    """Mark the shopper as having blocked the account; nothing more is pushed to them."""
+def record_unfollow(
+    session: Session, line_user_id: str, now: datetime, at: datetime | None = None
+) -> FollowChange:
+    """Mark the shopper as having blocked the account; nothing more is pushed to them.
+
+    `at` is when the unfollow happened; one older than the last follow or unfollow applied
+    changes nothing.
+    """
+    at = at or now
     shopper = get_or_create_shopper(session, line_user_id, now)
+    if _is_stale(shopper, at):
+        return FollowChange(shopper, False)
     shopper.follow_state = FollowState.BLOCKED
-    shopper.blocked_at = now
+    shopper.blocked_at = at
+    shopper.follow_changed_at = at
     shopper.updated_at = now
     signals.shopper_unfollowed.send(None, session=session, shopper=shopper, now=now)
-    return shopper
+    return FollowChange(shopper, True)
 
 
 def apply_profile(shopper: Shopper, profile: Profile, now: datetime) -> None:

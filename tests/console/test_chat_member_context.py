@@ -1,0 +1,60 @@
+"""The chat page's side panel: the shopper's open cart and past orders, as the shop sent them."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
+from tests.conftest import SHOPPER_ID
+from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
+from tests.shop_api.conftest import ShopApi
+
+TEMPLATES = Path(__file__).parents[2] / "bot" / "console" / "templates"
+
+
+def _event(api: ShopApi, kind: str, body: dict[str, Any]) -> None:
+    response = api.post(
+        "/events",
+        {
+            "type": kind,
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": "2024-05-08T10:30:00+09:00",
+            "line_user_id": SHOPPER_ID,
+            **body,
+        },
+    )
+    assert response.status_code == 202, response.json
+
+
+def test_chat_shows_the_open_cart_and_past_orders(
+    app: Flask, client: FlaskClient, as_operator: FlaskClient, ticket_id: int
+) -> None:
+    api = ShopApi(client)
+    _event(api, "order.placed", order_body("O-2024-0042", cart_id="C-OLD", total=5500))
+    _event(api, "cart.updated", cart_body("C-NOW", [MUG, MAMEZARA]))
+
+    page = as_operator.get(f"/console/tickets/{ticket_id}")
+
+    assert page.status_code == 200
+    assert "美濃焼 手描き藍染め マグカップ" in page.text
+    assert "有田焼 豆皿5枚セット(花づくし)" in page.text
+    assert "O-2024-0042" in page.text
+    assert "開いているカートはありません" not in page.text
+
+
+def test_no_template_iterates_a_dict_method() -> None:
+    """`x.items` in Jinja is the dict's method when x is a dict: write x["items"] or x.items()."""
+    method = re.compile(r"\.(items|values|keys)\b(?!\s*\()")
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(TEMPLATES.rglob("*.html"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ("{%" in line or "{{" in line) and method.search(line)
+    ]
+    assert found == []
