@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.tracking import host_allowed, link_host, normalise_host
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "bot.sqlite3"
@@ -107,6 +110,11 @@ class Settings:
     support_idle_timeout_minutes: int = 60
     proxy_fix_hops: int = 0
     support_response_minutes: int = 30
+    # Hosts the shop's links may open (tracking links redirect only there); empty: the hosts
+    # of SHOP_LINK_URL and PUBLIC_BASE_URL. `*.example.jp` allows every subdomain.
+    link_hosts: tuple[str, ...] = ()
+    # The 「お問い合わせ」 link of the messages; None: the shop's top page (SHOP_LINK_URL's).
+    shop_help_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -116,6 +124,23 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def allowed_link_hosts(self) -> frozenset[str]:
+        """The hosts a shop link may open: LINK_HOSTS, or the shop's and the bot's own."""
+        if self.link_hosts:
+            return frozenset(self.link_hosts)
+        return frozenset(
+            host for url in (self.shop_link_url, self.public_base_url) if (host := link_host(url))
+        )
+
+    @property
+    def help_url(self) -> str:
+        """Where 「お問い合わせ」 leads: SHOP_HELP_URL, or the top page of the shop's site."""
+        if self.shop_help_url:
+            return self.shop_help_url
+        parts = urlsplit(self.shop_link_url)
+        return f"{parts.scheme}://{parts.netloc}/"
 
     def with_changes(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and dev tooling)."""
@@ -178,7 +203,12 @@ class Settings:
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
             proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
             support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
+            link_hosts=parse_link_hosts(reader.get("LINK_HOSTS")),
+            shop_help_url=(
+                reader.url("SHOP_HELP_URL", None) if reader.get("SHOP_HELP_URL") else None
+            ),
         )
+        _check_help_url(settings)
         if (
             production
             and settings.database_url.startswith("sqlite")
@@ -235,6 +265,32 @@ class _Reader:
         if not path.exists():
             raise ConfigError(f"{name} points at {raw!r}, which does not exist")
         return path
+
+
+def parse_link_hosts(text: str) -> tuple[str, ...]:
+    """LINK_HOSTS: comma-separated host names, `*.example.jp` for every subdomain."""
+    hosts = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host = normalise_host(item)
+        if host is None:
+            raise ConfigError(
+                f"LINK_HOSTS must list host names such as shop.example.jp or *.example.jp, "
+                f"got {item!r}"
+            )
+        hosts.append(host)
+    return tuple(hosts)
+
+
+def _check_help_url(settings: Settings) -> None:
+    """The help link goes through the tracking redirect, which opens only allowed hosts."""
+    url = settings.help_url
+    if not host_allowed(url, settings.allowed_link_hosts):
+        raise ConfigError(
+            f"SHOP_HELP_URL must be on one of the LINK_HOSTS "
+            f"({', '.join(sorted(settings.allowed_link_hosts))}), got {url!r}"
+        )
 
 
 def normalize_database_url(url: str) -> str:

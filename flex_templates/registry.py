@@ -127,8 +127,13 @@ class TemplateRegistry:
         *,
         variant: str | None = None,
         link: LinkWrapper | None = None,
+        marketing: bool = False,
     ) -> dict[str, Any]:
-        """Render one LINE flex message (altText, contents, quickReply) from the data."""
+        """Render one LINE flex message (altText, contents, quickReply) from the data.
+
+        A marketing template, or `marketing=True` (a step that makes an offer with any
+        template), gets the 「配信停止」 quick reply.
+        """
         template = self.template(name, variant)
         spec = SPECS[name]
         built = spec.builder(data, self.env)
@@ -138,7 +143,7 @@ class TemplateRegistry:
             raise TemplateError(f"{template.path.name}: {exc}") from exc
         message: dict[str, Any] = {"type": "flex", "altText": built.alt_text, "contents": container}
         quick = list(built.quick_replies)
-        if spec.marketing:
+        if spec.marketing or marketing:
             quick.append(builders.optout_quick_reply())
         if quick:
             message["quickReply"] = {"items": quick}

@@ -96,7 +96,7 @@ def settings(database: Database) -> Settings:
         shop_api_secret="test-shop-api-secret",
         secret_key="test-secret-key",
         public_base_url="https://bot.example.com",
-        shop_link_url="https://shop.example.com/line/login",
+        shop_link_url="https://shop.example.jp/line/login",
     )
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, redirect
 
 from bot.extensions import services
 from bot.services.deliveries import record_click
-from bot.tracking import InvalidLink, add_utm, verify_link
+from bot.tracking import InvalidLink, add_utm, host_allowed, verify_link
 
 bp = Blueprint("tracking", __name__)
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ def follow_link(token: str) -> Response:
     now = svc.clock.now()
     try:
         claims = verify_link(svc.settings.secret_key.encode(), token, now)
+        if not host_allowed(claims.url, svc.settings.allowed_link_hosts):
+            # Signed by us, but LINK_HOSTS no longer lists its host (or never did: a token
+            # made before hosts were checked): never an open redirect.
+            raise InvalidLink("target host is not one of the shop's")
     except InvalidLink as exc:
         log.info("tracking link refused", extra={"reason": str(exc)})
         return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")

@@ -174,7 +174,7 @@ def template_data(
 ) -> dict[str, Any]:
     """The template's data from the cart/order as it is now; NotSendable if moot."""
     context = flow.context or {}
-    data: dict[str, Any] = {"shop_name": settings.shop_name}
+    data: dict[str, Any] = {"shop_name": settings.shop_name, "help_url": settings.help_url}
     if shopper.display_name:
         data["shopper_name"] = shopper.display_name
     if "cart_id" in context:
@@ -351,6 +351,13 @@ class DeliverySender:
 
     def _marketing(self, delivery: Delivery) -> bool:
         if delivery.marketing:
+            return True
+        # The scenario as configured now: a row planned before its step became marketing
+        # (it makes an offer) follows the current rule.
+        scenario = self.book.get(delivery.scenario_id)
+        if scenario is not None and any(
+            s.id == delivery.step_id and s.marketing for s in scenario.steps
+        ):
             return True
         try:
             return self.templates.is_marketing(delivery.template)
@@ -534,6 +541,7 @@ class DeliverySender:
                 data,
                 variant=variant.template_variant if variant else None,
                 link=self._linker(delivery),
+                marketing=marketing,
             )
         except Exception as exc:  # TemplateError / TemplateDataError: fix the data, then retry
             return Decision("fail", f"render: {exc}"), ()

@@ -22,6 +22,10 @@ TRIGGERS = ("cart.updated", "order.placed", "order.shipped", "order.delivered", 
 # marketing step, so listing them is allowed but changes nothing.
 EXITS = ("order.placed", "cart.cleared", "unfollow", "opt_out")
 CATEGORIES = ("marketing", "transactional")
+# Data keys that put an offer in a message (points, a coupon, free shipping): such a message
+# is marketing whatever it is about, so it needs consent, keeps to quiet hours and the daily
+# cap, and carries 「配信停止」.
+OFFER_KEYS = ("incentive", "coupon", "free_shipping_threshold")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -224,7 +228,26 @@ def _step(raw: Any, index: int, marketing: bool, where: _Where, known: set[str])
         else timedelta(days=1)
     )
     data = dict(_mapping(raw.get("data"), where, f"{field_}.data"))
+    offer = _offer(data, variants)
+    if offer is not None and not step_marketing:
+        raise where.error(
+            f"{field_}.{offer}",
+            "is an offer, so the step is marketing: set category: marketing on the step "
+            "(marketing needs consent, keeps to quiet hours and carries 「配信停止」)",
+        )
     return Step(step_id, index, delay, template, step_marketing, expires, variants, low, data)
+
+
+def _offer(data: Mapping[str, Any], variants: tuple[Variant, ...]) -> str | None:
+    """Where the step's data (or a variant's) carries an offer, like `data.incentive`."""
+    for key in OFFER_KEYS:
+        if data.get(key) is not None:
+            return f"data.{key}"
+    for index, variant in enumerate(variants):
+        for key in OFFER_KEYS:
+            if variant.data.get(key) is not None:
+                return f"variants[{index}].data.{key}"
+    return None
 
 
 def _scenario(scenario_id: Any, raw: Any, source: str, known: set[str]) -> Scenario:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.models import Cart, CartState, Order, ShopEvent, Shopper
 from bot.services import deliveries
 from bot.services.scenarios import Scenario, ScenarioBook
-from bot.tracking import is_web_url
+from bot.tracking import has_userinfo, host_allowed, is_web_url
 
 EVENT_TYPES = (
     "cart.updated",
@@ -113,9 +113,33 @@ def _int(
 
 def _url(obj: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str | None:
     value = _str(obj, key, path, required=required, max_len=2000)
+    if value is not None and has_userinfo(value):
+        raise EventInvalid(f"{path}{key}", "must not carry a user name or password (user@host)")
     if value is not None and not is_web_url(value):
         raise EventInvalid(f"{path}{key}", "must be an absolute http(s) URL")
     return value
+
+
+# Fields a shopper opens through a tracking link: they must point at the shop's own hosts.
+# Images (`image_url`) are fetched by LINE, never redirected to, so they may live on a CDN.
+LINK_FIELDS = frozenset({"url", "product_url", "tracking_url"})
+
+
+def _check_links(node: Any, hosts: Collection[str], path: str = "") -> None:
+    """EventInvalid naming the first link field whose host is not one of the shop's."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else key
+            if key in LINK_FIELDS and isinstance(value, str):
+                if not host_allowed(value, hosts):
+                    raise EventInvalid(
+                        where, "must link to one of the shop's own hosts (LINK_HOSTS)"
+                    )
+            else:
+                _check_links(value, hosts, where)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_links(value, hosts, f"{path}[{index}]")
 
 
 def _object(obj: Mapping[str, Any], key: str, path: str = "") -> Mapping[str, Any]:
@@ -227,8 +251,11 @@ def _body(kind: str, p: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate_event(payload: Any) -> ShopEventIn:
-    """Check a POSTed event strictly; EventInvalid names the first bad field."""
+def validate_event(payload: Any, link_hosts: Collection[str] | None = None) -> ShopEventIn:
+    """Check a POSTed event strictly; EventInvalid names the first bad field.
+
+    With `link_hosts`, every link field must open one of those hosts.
+    """
     if not isinstance(payload, Mapping):
         raise EventInvalid("(body)", "must be a JSON object")
     kind = payload.get("type")
@@ -247,7 +274,10 @@ def validate_event(payload: Any) -> ShopEventIn:
     else:
         key = deliveries.customer_key(member_id, line_user_id)
     assert event_id is not None
-    return ShopEventIn(kind, event_id, occurred_at, key, _body(kind, payload))
+    body = _body(kind, payload)
+    if link_hosts is not None:
+        _check_links(body, link_hosts)
+    return ShopEventIn(kind, event_id, occurred_at, key, body)
 
 
 # -- recording and applying ------------------------------------------------------------------

@@ -14,7 +14,12 @@ from bot.models import Shopper
 from bot.services import shop_events
 from bot.services.deliveries import erase_customer, member_deliveries
 from bot.services.linking import register_eraser, register_member_extras
-from bot.services.shop_events import EVENT_TIME_PATTERN, MAX_WHOLE, NOT_BLANK_PATTERN
+from bot.services.shop_events import (
+    EVENT_TIME_PATTERN,
+    LINK_FIELDS,
+    MAX_WHOLE,
+    NOT_BLANK_PATTERN,
+)
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
     bp,
@@ -24,7 +29,7 @@ from bot.shop_api.api import (
     shop_endpoint,
 )
 from bot.shop_api.errors import ApiError
-from bot.shop_api.openapi import common_errors, json_request, json_response, signed
+from bot.shop_api.openapi import LINK_MARK, common_errors, json_request, json_response, signed
 
 
 @bp.post("/events")
@@ -33,11 +38,11 @@ def post_event() -> tuple[Response, int]:
     """Record one shop event; 202 when accepted, 200 `{"duplicate": true}` for a known event_id."""
     from handlers.deliveries import engine_rules
 
+    svc = services()
     try:
-        event = shop_events.validate_event(json_body())
+        event = shop_events.validate_event(json_body(), svc.settings.allowed_link_hosts)
     except shop_events.EventInvalid as exc:
         raise ApiError(400, "invalid_field", exc.message, exc.field) from None
-    svc = services()
     row = shop_events.record_event(svc.db.session(), event, engine_rules(), svc.clock.now())
     if row is None:
         return jsonify(duplicate=True), 200
@@ -178,17 +183,21 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
 def _as_validated(schema: Any) -> Any:
     """Tighten string fields to what `validate_event` accepts, so the contract is exact.
 
-    The validator refuses blank strings, strings over 200 characters and non-http(s) URLs;
-    the schema says the same, so a schema-valid request is never refused.
+    The validator refuses blank strings, strings over 200 characters, non-http(s) URLs and
+    URLs with a user name (`user@host`); the schema says the same, so a schema-valid request
+    is never refused. Link fields are marked: the served document names their hosts.
     """
     if isinstance(schema, list):
         return [_as_validated(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     out = {key: _as_validated(value) for key, value in schema.items()}
+    for name, prop in out.get("properties", {}).items():
+        if name in LINK_FIELDS and prop.get("format") == "uri":
+            prop[LINK_MARK] = True
     if out.get("type") == "string" and "enum" not in out and "pattern" not in out:
         if out.get("format") == "uri":
-            out.update(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]+", maxLength=2000)
+            out.update(pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s@\\]+([/?#]|$)", maxLength=2000)
         elif out.get("format") not in ("date", "date-time"):
             out.setdefault("maxLength", 200)
             out["pattern"] = NOT_BLANK_PATTERN

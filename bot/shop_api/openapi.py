@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Collection
 from typing import Any
 
 from flask import Response, jsonify
 
+from bot.extensions import services
 from bot.shop_api.api import OPENAPI_PATHS, OPENAPI_SCHEMAS, bp
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from bot.shop_api.idempotency import KEY_HEADER
@@ -121,8 +124,45 @@ def common_errors(*, body: bool, idempotent: bool) -> dict[str, Any]:
     return responses
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document, including paths registered by other modules."""
+LINK_MARK = "x-shop-link"  # a URL field whose host must be one of the shop's (LINK_HOSTS)
+
+
+def _host_pattern(host: str) -> str:
+    if host.startswith("*."):
+        return r"([a-z0-9-]+\.)+" + re.escape(host[2:])
+    return re.escape(host)
+
+
+def link_pattern(hosts: Collection[str]) -> str:
+    """A pattern for http(s) URLs on these hosts (`*.name`: any subdomain), port optional."""
+    alternatives = "|".join(_host_pattern(h) for h in sorted(hosts)) or "(?!)"
+    return rf"^[Hh][Tt][Tt][Pp][Ss]?://({alternatives})(:[0-9]{{1,5}})?([/?#][^\s\x00]*)?$"
+
+
+def _restrict_links(node: Any, hosts: Collection[str]) -> None:
+    if isinstance(node, dict):
+        if node.get(LINK_MARK):
+            node["pattern"] = link_pattern(hosts)
+            node["description"] = (
+                f"{node.get('description', '')} A link: its host must be one of "
+                f"{', '.join(sorted(hosts))}."
+            ).strip()
+        for value in node.values():
+            _restrict_links(value, hosts)
+    elif isinstance(node, list):
+        for value in node:
+            _restrict_links(value, hosts)
+
+
+def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document, including paths registered by other modules.
+
+    With `link_hosts` (the served document passes the deployment's), link fields say which
+    hosts they accept, so a request valid by the document is never refused for its host.
+    """
+    schemas = copy.deepcopy(OPENAPI_SCHEMAS)
+    if link_hosts is not None:
+        _restrict_links(schemas, link_hosts)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -133,7 +173,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "paths": copy.deepcopy(OPENAPI_PATHS),
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA, **copy.deepcopy(OPENAPI_SCHEMAS)},
+            "schemas": {"Error": ERROR_SCHEMA, **schemas},
             "parameters": PARAMETERS,
         },
     }
@@ -142,4 +182,4 @@ def document() -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """Serve the OpenAPI document (no authentication: it holds no secrets)."""
-    return jsonify(document())
+    return jsonify(document(services().settings.allowed_link_hosts))

@@ -220,7 +220,7 @@ def test_post_purchase_chain(shop, line):
             "order_id": "O1",
             "carrier": "ヤマト運輸",
             "tracking_number": "4912-3456-7890",
-            "tracking_url": "https://toi.example.jp/track?number=491234567890",
+            "tracking_url": "https://shop.example.jp/orders/O1/tracking",
             "estimated_delivery_date": "2025-07-04",
         },
     )

@@ -30,7 +30,7 @@ def test_account_link_end_to_end(
     e2e_jobs()
 
     inbox = json.dumps(emulator.inbox(USER), ensure_ascii=False)
-    match = re.search(r"https://shop\.example\.com/line/login\?linkToken=([A-Za-z0-9_-]+)", inbox)
+    match = re.search(r"https://shop\.example\.jp/line/login\?linkToken=([A-Za-z0-9_-]+)", inbox)
     assert match, inbox
     token = match[1]
     [issued] = [entry for entry in emulator.link_tokens() if entry["linkToken"] == token]

@@ -110,7 +110,7 @@ def test_typed_command_sends_login_url_with_a_fresh_link_token(
     assert line.sent("link_token") == [{"user_id": SHOPPER_ID}]
     [reply] = line.sent("reply")
     body = json.dumps(reply["messages"], ensure_ascii=False)
-    assert f"https://shop.example.com/line/login?linkToken={token}" in body
+    assert f"https://shop.example.jp/line/login?linkToken={token}" in body
 
 
 def test_account_link_flow_binds_member_and_tells_shopper(

@@ -57,8 +57,10 @@ class _CurrentApp:
 
 
 _current = _CurrentApp()
+# The test app's link hosts: those of its SHOP_LINK_URL and PUBLIC_BASE_URL.
+LINK_HOSTS = ("shop.example.jp", "bot.example.com")
 # The document a client downloads from /api/v1/openapi.json (checked equal below).
-schema = schemathesis.openapi.from_dict(document())
+schema = schemathesis.openapi.from_dict(document(LINK_HOSTS))
 schema.app = _current
 
 
@@ -78,7 +80,8 @@ def signed_app(app: Flask) -> Iterator[Flask]:
 
 
 def test_served_document_is_the_tested_one(client: Any) -> None:
-    assert client.get("/api/v1/openapi.json").json == json.loads(json.dumps(document()))
+    served = client.get("/api/v1/openapi.json").json
+    assert served == json.loads(json.dumps(document(LINK_HOSTS)))
 
 
 @schema.parametrize()
