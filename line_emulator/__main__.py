@@ -3,7 +3,10 @@
     python -m line_emulator --port 8081 --channel-secret S --access-token T \\
         --webhook-url http://127.0.0.1:8000/callback
 
-Secrets may also come from LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN.
+Secrets may also come from LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN.  Fault rates
+(``--faults``) may come from EMULATOR_FAULTS and their seed from EMULATOR_FAULT_SEED:
+
+    EMULATOR_FAULTS='path=/v2/bot/message/*,5xx=0.1,429=0.05,stall=0.02,stall-seconds=15'
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from line_emulator.clock import AdjustableClock, ManualClock
+from line_emulator.core import EmulatorError, parse_fault_rates
 from line_emulator.server import EmulatorServer
 
 
@@ -53,8 +57,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the line-bot-sdk shape check (LINE's limits are still checked)",
     )
+    parser.add_argument(
+        "--faults",
+        action="append",
+        metavar="SPEC",
+        help="fail a share of API requests, e.g. 'path=/v2/bot/message/*,5xx=0.1,429=0.05,"
+        "stall=0.02,stall-seconds=15,retry-after=1' (repeatable; rules may also be joined "
+        "with ';'; default: $EMULATOR_FAULTS)",
+    )
+    parser.add_argument(
+        "--fault-seed",
+        type=int,
+        default=_int_or_none(os.environ.get("EMULATOR_FAULT_SEED")),
+        help="seed of the fault-rate draws, for runs that meet the same faults "
+        "(default: $EMULATOR_FAULT_SEED, else unpredictable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="don't log one line per request")
     return parser
+
+
+def _int_or_none(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value else None
+
+
+def fault_rules(specs: Sequence[str] | None) -> list[dict[str, object]]:
+    """The fault-rate rules of ``--faults`` options, or of EMULATOR_FAULTS when none given."""
+    if not specs:
+        specs = [os.environ.get("EMULATOR_FAULTS", "")]
+    return [rule for spec in specs for rule in parse_fault_rates(spec)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.channel_secret or not args.access_token:
         print("--channel-secret and --access-token are required", file=sys.stderr)
+        return 2
+    try:
+        rules = fault_rules(args.faults)
+    except EmulatorError as exc:
+        print(f"--faults: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -80,7 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_records=args.max_records,
         max_inbox=args.max_inbox,
         sdk_check=not args.no_sdk_check,
+        fault_seed=args.fault_seed,
     )
+    try:
+        for rule in rules:
+            server.set_fault_rates(**rule)
+    except (EmulatorError, TypeError) as exc:
+        print(f"--faults: {exc}", file=sys.stderr)
+        return 2
     for _ in range(args.seed_users):
         server.add_user()
     stop = threading.Event()
@@ -97,6 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.webhook_url or "not set",
         server.bot_user_id,
     )
+    for rule in server.fault_rates():
+        logging.getLogger("line_emulator").warning(
+            "injecting faults on %s: 5xx %.0f%%, 429 %.0f%%, stall %.0f%% (%gs)",
+            rule["path"],
+            rule["error"] * 100,
+            rule["throttle"] * 100,
+            rule["stall"] * 100,
+            rule["stallSeconds"],
+        )
     try:
         while not stop.wait(0.5):
             pass

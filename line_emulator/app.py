@@ -170,6 +170,8 @@ class EmulatorApp:
                 return 200, {}
             if method == "POST":
                 return 200, self._add_fault(body)
+        if head == "fault-rates":
+            return self._fault_rates(method, rest, body)
         if head == "events" and len(rest) == 1 and method == "POST":
             return 200, self._event(rest[0], body).to_dict()
         if head == "redeliver" and method == "POST":
@@ -238,6 +240,28 @@ class EmulatorApp:
             )
         return emu.faults()
 
+    def _fault_rates(self, method: str, rest: list[str], body: dict[str, Any]) -> tuple[int, Any]:
+        emu = self.emulator
+        if rest == ["seed"] and method in ("PUT", "POST"):
+            seed = body.get("seed")
+            emu.seed_faults(None if seed is None else int(seed))
+            return 200, {"seed": emu.fault_seed}
+        if not rest:
+            if method == "GET":
+                return 200, emu.fault_rates()
+            if method == "DELETE":
+                emu.clear_fault_rates()
+                return 200, {}
+            if method == "POST":
+                unknown = set(body) - set(_FAULT_RATE_FIELDS)
+                if unknown:
+                    raise _ControlError(
+                        400, f"unknown fault-rate fields: {', '.join(sorted(unknown))}"
+                    )
+                kwargs = {_FAULT_RATE_FIELDS[key]: value for key, value in body.items()}
+                return 200, emu.set_fault_rates(**kwargs)
+        raise _ControlError(404, "no such fault-rates endpoint")
+
     def _event(self, kind: str, body: dict[str, Any]) -> Any:
         emu = self.emulator
         if kind == "follow":
@@ -276,6 +300,18 @@ class EmulatorApp:
             emu.monthly_quota = None if quota is None else int(quota)
         if "autoCreateUsers" in body:
             emu.auto_create_users = bool(body["autoCreateUsers"])
+
+
+_FAULT_RATE_FIELDS = {
+    "path": "path",
+    "method": "method",
+    "error": "error",
+    "throttle": "throttle",
+    "stall": "stall",
+    "errorStatus": "error_status",
+    "retryAfter": "retry_after",
+    "stallSeconds": "stall_seconds",
+}
 
 
 def _need(body: dict[str, Any], key: str) -> Any:

@@ -149,12 +149,52 @@ class EmulatorClient:
             {"status": None, "latency": seconds, "n": n, "path": path, "method": method},
         )
 
+    def set_fault_rates(
+        self,
+        path: str = "*",
+        *,
+        method: str | None = None,
+        error: float = 0.0,
+        throttle: float = 0.0,
+        stall: float = 0.0,
+        error_status: int = 500,
+        retry_after: float | None = 1.0,
+        stall_seconds: float = 15.0,
+    ) -> list[dict[str, Any]]:
+        """Fail a share of matching requests (see ``LineEmulator.set_fault_rates``)."""
+        return self._call(
+            "POST",
+            "fault-rates",
+            {
+                "path": path,
+                "method": method,
+                "error": error,
+                "throttle": throttle,
+                "stall": stall,
+                "errorStatus": error_status,
+                "retryAfter": retry_after,
+                "stallSeconds": stall_seconds,
+            },
+        )
+
+    def fault_rates(self) -> list[dict[str, Any]]:
+        """Fault-rate rules with the faults each injected so far."""
+        return self._call("GET", "fault-rates")
+
+    def clear_fault_rates(self) -> None:
+        """Drop every fault-rate rule."""
+        self._call("DELETE", "fault-rates")
+
+    def seed_faults(self, seed: int | None) -> None:
+        """Restart the fault-rate generator from ``seed``."""
+        self._call("PUT", "fault-rates/seed", {"seed": seed})
+
     def faults(self) -> list[dict[str, Any]]:
         """Pending injected faults."""
         return self._call("GET", "faults")
 
     def clear_faults(self) -> None:
-        """Drop pending faults."""
+        """Drop pending one-shot faults and every fault-rate rule."""
         self._call("DELETE", "faults")
 
     def send_follow(

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import random
 import threading
 import time
 import urllib.error
@@ -46,6 +48,7 @@ __all__ = [
     "EmulatorError",
     "LineEmulator",
     "WebhookResult",
+    "parse_fault_rates",
 ]
 
 log = logging.getLogger("line_emulator")
@@ -144,6 +147,7 @@ class _Fault:
     retry_after: float | None
     latency: float
     deliver: bool
+    kind: str = "injected"  # what the request records say was done to it
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -161,6 +165,143 @@ class _Fault:
             "latency": self.latency,
             "deliver": self.deliver,
         }
+
+
+FAULT_KINDS = ("error", "throttle", "stall")
+
+
+@dataclass
+class _FaultRates:
+    """Probabilistic faults for the API requests whose path matches ``path`` (a glob).
+
+    Each matching request draws once: with probability ``error`` it gets
+    ``error_status`` (nothing delivered), with ``throttle`` a 429 with ``Retry-After``
+    (nothing delivered), with ``stall`` it is carried out (messages delivered, retry key
+    accepted) but the answer only leaves after ``stall_seconds``, past a client's timeout.
+    """
+
+    path: str
+    method: str | None
+    error: float
+    throttle: float
+    stall: float
+    error_status: int
+    retry_after: float | None
+    stall_seconds: float
+    injected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method != method:
+            return False
+        return fnmatch.fnmatchcase(path, self.path)
+
+    def pick(self, draw: float) -> _Fault | None:
+        """The fault for a request that drew ``draw`` (uniform in [0, 1)), if any."""
+        if draw < self.error:
+            kind = "error"
+            fault = _Fault(
+                self.error_status,
+                None,
+                self.path,
+                self.method,
+                SERVER_ERROR_BODY,
+                None,
+                0.0,
+                False,
+                kind,
+            )
+        elif draw < self.error + self.throttle:
+            kind = "throttle"
+            fault = _Fault(
+                429,
+                None,
+                self.path,
+                self.method,
+                RATE_LIMIT_BODY,
+                self.retry_after,
+                0.0,
+                False,
+                kind,
+            )
+        elif draw < self.error + self.throttle + self.stall:
+            kind = "stall"
+            fault = _Fault(
+                None, None, self.path, self.method, None, None, self.stall_seconds, True, kind
+            )
+        else:
+            return None
+        self.injected[kind] += 1
+        return fault
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "method": self.method,
+            "error": self.error,
+            "throttle": self.throttle,
+            "stall": self.stall,
+            "errorStatus": self.error_status,
+            "retryAfter": self.retry_after,
+            "stallSeconds": self.stall_seconds,
+            "injected": dict(self.injected),
+        }
+
+
+def _rate(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0 or math.isnan(value):
+        raise EmulatorError(f"{name} must be a rate between 0 and 1, not {value}")
+    return value
+
+
+# The keys of a fault-rate spec (``--faults``, ``EMULATOR_FAULTS``) and the keyword
+# argument of ``set_fault_rates`` each stands for.
+_SPEC_KEYS = {
+    "path": "path",
+    "method": "method",
+    "5xx": "error",
+    "error": "error",
+    "429": "throttle",
+    "throttle": "throttle",
+    "stall": "stall",
+    "status": "error_status",
+    "retry-after": "retry_after",
+    "stall-seconds": "stall_seconds",
+}
+_SPEC_NUMBERS = {"error", "throttle", "stall", "retry_after", "stall_seconds"}
+
+
+def parse_fault_rates(spec: str) -> list[dict[str, Any]]:
+    """Keyword arguments for ``set_fault_rates`` from a spec such as
+    ``path=/v2/bot/message/*,5xx=0.1,429=0.05,stall=0.02,stall-seconds=15``.
+
+    Rules are separated by ``;``.  Keys: ``path`` (glob, default every API path),
+    ``method``, ``5xx``, ``429``, ``stall`` (rates), ``status`` (the 5xx status, 500),
+    ``retry-after`` (seconds, 1) and ``stall-seconds`` (15).
+    """
+    rules: list[dict[str, Any]] = []
+    for part in spec.split(";"):
+        if not part.strip():
+            continue
+        rule: dict[str, Any] = {}
+        for item in part.split(","):
+            key, separator, value = item.strip().partition("=")
+            name = _SPEC_KEYS.get(key.strip().lower())
+            if not separator or name is None:
+                known = ", ".join(_SPEC_KEYS)
+                raise EmulatorError(f"bad fault spec item {item.strip()!r} (keys: {known})")
+            value = value.strip()
+            try:
+                if name in _SPEC_NUMBERS:
+                    rule[name] = float(value)
+                elif name == "error_status":
+                    rule[name] = int(value)
+                else:
+                    rule[name] = value
+            except ValueError:
+                raise EmulatorError(f"bad number in fault spec item {item.strip()!r}") from None
+        rules.append(rule)
+    return rules
 
 
 @dataclass
@@ -289,8 +430,10 @@ class LineEmulator:
         max_records: int | None = 100_000,
         max_inbox: int | None = None,
         sdk_check: bool = True,
+        fault_seed: int | None = None,
     ) -> None:
         self.channel_secret = channel_secret
+        self.fault_seed = fault_seed
         self.channel_access_token = channel_access_token
         self.webhook_url = webhook_url
         self.clock: Clock = clock if clock is not None else AdjustableClock()
@@ -334,6 +477,8 @@ class LineEmulator:
             self._reply_tokens: dict[str, _ReplyToken] = {}
             self._retry_keys: dict[str, _RetryKey] = {}
             self._faults: list[_Fault] = []
+            self._fault_rates: list[_FaultRates] = []
+            self._fault_random = random.Random(self.fault_seed)
             self._records: deque[_Record] = deque(maxlen=self._max_records)
             self._link_tokens: dict[str, _LinkToken] = {}
             self._events: dict[str, _SentEvent] = {}
@@ -343,7 +488,10 @@ class LineEmulator:
             self._counts: dict[str, int] = {}
 
     def reset(self) -> None:
-        """Forget users, messages, tokens, faults and records (configuration stays)."""
+        """Forget users, messages, tokens, faults and records (configuration stays).
+
+        The fault-rate generator starts again from ``fault_seed``.
+        """
         self._reset_state()
 
     def set_webhook_url(self, url: str | None) -> None:
@@ -506,9 +654,78 @@ class LineEmulator:
             return [fault.to_dict() for fault in self._faults]
 
     def clear_faults(self) -> None:
-        """Drop all pending injected faults."""
+        """Drop all injected faults: pending one-shot faults and fault rates."""
         with self._lock:
             self._faults.clear()
+            self._fault_rates.clear()
+
+    def set_fault_rates(
+        self,
+        path: str = "*",
+        *,
+        method: str | None = None,
+        error: float = 0.0,
+        throttle: float = 0.0,
+        stall: float = 0.0,
+        error_status: int = 500,
+        retry_after: float | None = 1.0,
+        stall_seconds: float = 15.0,
+    ) -> list[dict[str, Any]]:
+        """Fail a share of the API requests matching ``path`` (a glob), until cleared.
+
+        ``error``: rate of ``error_status`` answers with LINE's internal-error body;
+        ``throttle``: rate of 429 with LINE's rate-limit body and ``Retry-After:
+        retry_after`` (``None`` leaves the header out); ``stall``: rate of requests that
+        are carried out (delivered, retry key accepted) but answered only after
+        ``stall_seconds``.  Nothing is delivered on a 5xx or 429.  A rule for the same
+        path and method is replaced; all rates 0 removes it.  One-shot faults
+        (``fail_next``) come first.  Draws come from one generator seeded with
+        ``fault_seed`` (``seed_faults``), so a sequence of requests meets the same faults
+        on every run.  Returns every rule.
+        """
+        rule = _FaultRates(
+            path=path or "*",
+            method=method.upper() if method else None,
+            error=_rate("error", error),
+            throttle=_rate("throttle", throttle),
+            stall=_rate("stall", stall),
+            error_status=int(error_status),
+            retry_after=None if retry_after is None else float(retry_after),
+            stall_seconds=float(stall_seconds),
+        )
+        if rule.error + rule.throttle + rule.stall > 1.0 + 1e-9:
+            raise EmulatorError("the error, throttle and stall rates add up to more than 1")
+        if not 500 <= rule.error_status <= 599:
+            raise EmulatorError(f"error_status must be a 5xx status, not {rule.error_status}")
+        if rule.retry_after is not None and not 0 <= rule.retry_after <= 3600:
+            raise EmulatorError("retry_after must be between 0 and 3600 seconds")
+        if not 0 < rule.stall_seconds <= 600:
+            raise EmulatorError("stall_seconds must be more than 0 and at most 600")
+        with self._lock:
+            self._fault_rates = [
+                kept
+                for kept in self._fault_rates
+                if (kept.path, kept.method) != (rule.path, rule.method)
+            ]
+            if rule.error or rule.throttle or rule.stall:
+                self._fault_rates.append(rule)
+            return [kept.to_dict() for kept in self._fault_rates]
+
+    def clear_fault_rates(self) -> None:
+        """Drop every fault-rate rule (one-shot faults stay)."""
+        with self._lock:
+            self._fault_rates.clear()
+
+    def fault_rates(self) -> list[dict[str, Any]]:
+        """The fault-rate rules, each with how many faults of each kind it injected."""
+        with self._lock:
+            return [rule.to_dict() for rule in self._fault_rates]
+
+    def seed_faults(self, seed: int | None) -> None:
+        """Restart the fault-rate generator from ``seed`` (``None``: unpredictable)."""
+        with self._lock:
+            self.fault_seed = seed
+            self._fault_random = random.Random(seed)
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
@@ -519,6 +736,9 @@ class LineEmulator:
                         if fault.remaining <= 0:
                             self._faults.remove(fault)
                     return fault
+            for rule in self._fault_rates:
+                if rule.matches(method, path):
+                    return rule.pick(self._fault_random.random())
         return None
 
     # -- HTTP entry point ----------------------------------------------------------------
@@ -554,7 +774,7 @@ class LineEmulator:
             if auth is None or not auth.startswith("Bearer "):
                 return ApiResponse(401, dict(AUTH_HEADER_REQUIRED))
             return ApiResponse(401, dict(AUTH_FAILED))
-        if self._faults:
+        if self._faults or self._fault_rates:
             call.fault = self._take_fault(call.method, call.path)
             if call.fault is not None and not call.fault.deliver:
                 return self._fault_response(call.fault)
@@ -617,6 +837,7 @@ class LineEmulator:
             response.body,
             self.clock.now(),
             round(duration_ms, 3),
+            call.fault.kind if call.fault is not None else None,
         )
         key = f"{call.method} {call.path} {response.status}"
         with self._lock:
@@ -1203,6 +1424,7 @@ class _Record:
         "response",
         "time",
         "duration_ms",
+        "fault",
     )
 
     def __init__(
@@ -1217,6 +1439,7 @@ class _Record:
         response: Any,
         time: float,
         duration_ms: float,
+        fault: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.method = method
@@ -1228,6 +1451,7 @@ class _Record:
         self.response = response
         self.time = time
         self.duration_ms = duration_ms
+        self.fault = fault
 
     def to_dict(self) -> dict[str, Any]:
         body: Any = None
@@ -1247,6 +1471,7 @@ class _Record:
             "response": copy.deepcopy(self.response),
             "time": self.time,
             "durationMs": self.duration_ms,
+            "fault": self.fault,
         }
 
 
