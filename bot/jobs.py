@@ -84,3 +84,19 @@ def requeue_stale_webhook_events() -> int:
         if ids:
             services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)
         return len(ids)
+
+
+def replay_failed_webhook_events(services: Services, event_ids: list[int] | None) -> list[int]:
+    """Put failed events (these, or all) back to received, commit and enqueue them.
+
+    Only failed events are touched, so a second retry of the same ids does nothing. If the
+    enqueue is lost, the events are received and the sweep enqueues them.
+    """
+    from bot.services.webhook_events import reset_failed_events
+
+    session = services.db.session()
+    ids = reset_failed_events(session, event_ids)
+    session.commit()
+    if ids:
+        services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)
+    return ids

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from rq import Queue
 
 from bot.settings import Settings
@@ -21,7 +25,17 @@ _embedded_server: object | None = None
 def connect_redis(settings: Settings) -> Redis:
     """A client for REDIS_URL, or for the in-process stand-in when none is configured."""
     if settings.redis_url:
-        return Redis.from_url(settings.redis_url, health_check_interval=30)
+        # A command whose connection Redis dropped (restart, failover, CLIENT KILL, a network
+        # blip) is sent again on a new connection, a few times with a short backoff, instead
+        # of failing the request or job that used it. A command repeated after its answer was
+        # lost may have run twice: our uses are reads, SET-style writes and RQ enqueues of
+        # idempotent jobs, which bear that.
+        return Redis.from_url(
+            settings.redis_url,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=3),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
     return embedded_redis()
 
 
