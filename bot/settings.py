@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +24,39 @@ DEV_SECRETS = {
     "SECRET_KEY": "dev-secret-key-change-me",
 }
 ENVIRONMENTS = ("production", "development", "test")
+# Secrets written in this repository (dev defaults, the test suite's, the benchmarks'): anyone
+# can read them, so production refuses every one of them for every secret variable.
+PUBLISHED_SECRETS = frozenset(
+    {
+        *DEV_SECRETS.values(),
+        "test-channel-secret",
+        "test-channel-access-token",
+        "test-shop-api-secret",
+        "test-secret-key",
+        "bench-channel-secret",
+        "bench-shop-secret",
+        "bench-secret",
+        "bench-token",
+    }
+)
+# Keys this service signs and verifies with itself; LINE issues the channel secret and token.
+MIN_SECRET_BYTES = 32
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
+
+
+T = TypeVar("T")
+
+
+def exit_on_config_error(build: Callable[[], T], exit_code: int = 1) -> T:
+    """`build()`, or one line on stderr and a non-zero exit (no traceback) on a ConfigError."""
+    try:
+        return build()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(exit_code) from None
 
 
 @dataclass(frozen=True)
@@ -185,7 +216,32 @@ class Settings:
             and not reader.get("ALLOW_SQLITE_IN_PRODUCTION")
         ):
             raise ConfigError("DATABASE_URL is not set (production needs PostgreSQL)")
+        if production:
+            check_production_secrets(settings)
         return settings
+
+
+def check_production_secrets(settings: Settings) -> None:
+    """Refuse published secrets anywhere, and short signing keys; the error names the variable."""
+    secrets = {
+        "LINE_CHANNEL_SECRET": settings.line_channel_secret,
+        "LINE_CHANNEL_ACCESS_TOKEN": settings.line_channel_access_token,
+        "SHOP_API_SECRET": settings.shop_api_secret,
+        "SECRET_KEY": settings.secret_key,
+    }
+    for name, value in secrets.items():
+        if value in PUBLISHED_SECRETS or value.lower() in PUBLISHED_SECRETS:
+            raise ConfigError(
+                f"{name} is a development or test value published in the repository; "
+                "set a secret of your own"
+            )
+    for name in ("SHOP_API_SECRET", "SECRET_KEY"):
+        length = len(secrets[name].encode("utf-8"))
+        if length < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"{name} is {length} bytes long; use at least {MIN_SECRET_BYTES} random bytes "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
 
 
 class _Reader:
