@@ -39,7 +39,7 @@ PUBLISHED_SECRETS = frozenset(
         "bench-token",
     }
 )
-# Keys this service signs and verifies with itself; LINE issues the channel secret and token.
+# For the keys and tokens this service checks itself (LINE issues the channel secret and token).
 MIN_SECRET_BYTES = 32
 
 
@@ -138,6 +138,7 @@ class Settings:
     support_idle_timeout_minutes: int = 60
     proxy_fix_hops: int = 0
     support_response_minutes: int = 30
+    metrics_token: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -209,6 +210,7 @@ class Settings:
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
             proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
             support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
+            metrics_token=reader.get("METRICS_TOKEN") or None,
         )
         if (
             production
@@ -222,20 +224,24 @@ class Settings:
 
 
 def check_production_secrets(settings: Settings) -> None:
-    """Refuse published secrets anywhere, and short signing keys; the error names the variable."""
+    """Refuse published secrets, and short keys of our own; the error names the variable."""
     secrets = {
         "LINE_CHANNEL_SECRET": settings.line_channel_secret,
         "LINE_CHANNEL_ACCESS_TOKEN": settings.line_channel_access_token,
         "SHOP_API_SECRET": settings.shop_api_secret,
         "SECRET_KEY": settings.secret_key,
     }
+    if settings.metrics_token is not None:
+        secrets["METRICS_TOKEN"] = settings.metrics_token
     for name, value in secrets.items():
         if value in PUBLISHED_SECRETS or value.lower() in PUBLISHED_SECRETS:
             raise ConfigError(
                 f"{name} is a development or test value published in the repository; "
                 "set a secret of your own"
             )
-    for name in ("SHOP_API_SECRET", "SECRET_KEY"):
+    for name in ("SHOP_API_SECRET", "SECRET_KEY", "METRICS_TOKEN"):
+        if name not in secrets:
+            continue
         length = len(secrets[name].encode("utf-8"))
         if length < MIN_SECRET_BYTES:
             raise ConfigError(

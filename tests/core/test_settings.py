@@ -108,6 +108,7 @@ SECRET_VARIABLES = [
     "LINE_CHANNEL_ACCESS_TOKEN",
     "SHOP_API_SECRET",
     "SECRET_KEY",
+    "METRICS_TOKEN",
 ]
 
 
@@ -125,7 +126,7 @@ def test_the_dev_defaults_are_among_the_refused_values() -> None:
     assert "dev-secret-key-change-me" in PUBLISHED_SECRETS
 
 
-@pytest.mark.parametrize("name", ["SHOP_API_SECRET", "SECRET_KEY"])
+@pytest.mark.parametrize("name", ["SHOP_API_SECRET", "SECRET_KEY", "METRICS_TOKEN"])
 @pytest.mark.parametrize(
     ("value", "accepted"),
     [
@@ -142,6 +143,10 @@ def test_production_signing_keys_need_32_bytes(name: str, value: str, accepted: 
     else:
         with pytest.raises(ConfigError, match=f"^{name} is {len(value.encode())} bytes long"):
             Settings.from_env({**PROD, name: value})
+
+
+def test_metrics_token_is_optional() -> None:
+    assert Settings.from_env(PROD).metrics_token is None
 
 
 def test_development_keeps_its_dev_secrets() -> None:
