@@ -11,12 +11,13 @@ from rq_scheduler import Scheduler
 
 from bot import create_app
 from bot.schedule import register_periodic_jobs
+from bot.settings import exit_on_config_error
 
 log = logging.getLogger("scheduler")
 
 
 def main() -> None:
-    app = create_app()
+    app = exit_on_config_error(create_app)
     services = app.extensions["bot"]
     scheduler = Scheduler(queue=services.queues.default, connection=services.redis, interval=1)
     with app.app_context():

@@ -12,6 +12,7 @@ import logging
 from rq import SimpleWorker
 
 from bot import create_app
+from bot.settings import exit_on_config_error
 
 log = logging.getLogger("worker")
 
@@ -20,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     args = parser.parse_args()
-    app = create_app()
+    app = exit_on_config_error(create_app)
     services = app.extensions["bot"]
     with app.app_context():
         worker = SimpleWorker(services.queues.all(), connection=services.redis)

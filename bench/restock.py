@@ -153,7 +153,7 @@ def main() -> None:
             },
             ensure_ascii=False,
         ).encode()
-        headers = signed_headers(SHOP_SECRET, int(time.time()), body)
+        headers = signed_headers(SHOP_SECRET, int(time.time()), "POST", "/api/v1/events", body)
         headers["Content-Type"] = "application/json"
         began = time.perf_counter()
         response = client.post("/api/v1/events", data=body, headers=headers)

@@ -21,6 +21,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import secrets
 import shlex
 import socket
 import statistics
@@ -38,7 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 from bot.services.webhook_events import sign_body  # noqa: E402
 
-SECRET = "bench-channel-secret"
+# Production refuses secrets written in the repository, so the run makes its own; load
+# processes read it from the environment they inherit, however they are started.
+os.environ.setdefault("BENCH_CHANNEL_SECRET", secrets.token_hex(16))
+SECRET = os.environ["BENCH_CHANNEL_SECRET"]
 
 
 def free_port() -> int:
@@ -339,8 +343,8 @@ def main() -> None:
         APP_ENV="production",
         LINE_CHANNEL_SECRET=SECRET,
         LINE_CHANNEL_ACCESS_TOKEN="t",
-        SHOP_API_SECRET="s",
-        SECRET_KEY="k",
+        SHOP_API_SECRET=secrets.token_hex(32),
+        SECRET_KEY=secrets.token_hex(32),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         PUBLIC_BASE_URL="http://127.0.0.1",

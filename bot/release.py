@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.migrate import upgrade
-from bot.settings import Settings
+from bot.settings import Settings, exit_on_config_error
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    settings = exit_on_config_error(Settings.from_env)
     upgrade(settings.database_url)
     print("migrations applied")
     if settings.faq_path:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,10 +27,39 @@ DEV_SECRETS = {
     "SECRET_KEY": "dev-secret-key-change-me",
 }
 ENVIRONMENTS = ("production", "development", "test")
+# Secrets written in this repository (dev defaults, the test suite's, the benchmarks'): anyone
+# can read them, so production refuses every one of them for every secret variable.
+PUBLISHED_SECRETS = frozenset(
+    {
+        *DEV_SECRETS.values(),
+        "test-channel-secret",
+        "test-channel-access-token",
+        "test-shop-api-secret",
+        "test-secret-key",
+        "bench-channel-secret",
+        "bench-shop-secret",
+        "bench-secret",
+        "bench-token",
+    }
+)
+# For the keys and tokens this service checks itself (LINE issues the channel secret and token).
+MIN_SECRET_BYTES = 32
 
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names it."""
+
+
+T = TypeVar("T")
+
+
+def exit_on_config_error(build: Callable[[], T], exit_code: int = 1) -> T:
+    """`build()`, or one line on stderr and a non-zero exit (no traceback) on a ConfigError."""
+    try:
+        return build()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(exit_code) from None
 
 
 @dataclass(frozen=True)
@@ -115,6 +146,7 @@ class Settings:
     link_hosts: tuple[str, ...] = ()
     # The 「お問い合わせ」 link of the messages; None: the shop's top page (SHOP_LINK_URL's).
     shop_help_url: str | None = None
+    metrics_token: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -207,6 +239,7 @@ class Settings:
             shop_help_url=(
                 reader.url("SHOP_HELP_URL", None) if reader.get("SHOP_HELP_URL") else None
             ),
+            metrics_token=reader.get("METRICS_TOKEN") or None,
         )
         _check_help_url(settings)
         if (
@@ -215,7 +248,36 @@ class Settings:
             and not reader.get("ALLOW_SQLITE_IN_PRODUCTION")
         ):
             raise ConfigError("DATABASE_URL is not set (production needs PostgreSQL)")
+        if production:
+            check_production_secrets(settings)
         return settings
+
+
+def check_production_secrets(settings: Settings) -> None:
+    """Refuse published secrets, and short keys of our own; the error names the variable."""
+    secrets = {
+        "LINE_CHANNEL_SECRET": settings.line_channel_secret,
+        "LINE_CHANNEL_ACCESS_TOKEN": settings.line_channel_access_token,
+        "SHOP_API_SECRET": settings.shop_api_secret,
+        "SECRET_KEY": settings.secret_key,
+    }
+    if settings.metrics_token is not None:
+        secrets["METRICS_TOKEN"] = settings.metrics_token
+    for name, value in secrets.items():
+        if value in PUBLISHED_SECRETS or value.lower() in PUBLISHED_SECRETS:
+            raise ConfigError(
+                f"{name} is a development or test value published in the repository; "
+                "set a secret of your own"
+            )
+    for name in ("SHOP_API_SECRET", "SECRET_KEY", "METRICS_TOKEN"):
+        if name not in secrets:
+            continue
+        length = len(secrets[name].encode("utf-8"))
+        if length < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"{name} is {length} bytes long; use at least {MIN_SECRET_BYTES} random bytes "
+                "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
 
 
 class _Reader:

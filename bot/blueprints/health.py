@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import text
 
 from bot.extensions import services
 from bot.metrics import render_metrics
+from bot.settings import Settings
 
 bp = Blueprint("health", __name__)
 
@@ -32,6 +35,34 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus exposition."""
+    """Prometheus exposition; needs `Authorization: Bearer <METRICS_TOKEN>` when one is set."""
+    refusal = _metrics_refusal(services().settings)
+    if refusal is not None:
+        return refusal
     body, content_type = render_metrics()
     return Response(body, content_type=content_type)
+
+
+def _metrics_refusal(settings: Settings) -> Response | None:
+    """None if the request may read /metrics, else the answer to give.
+
+    With METRICS_TOKEN set, the bearer token must match (compared in constant time). Without
+    one, development and tests stay open and production answers 404: the metrics name queues,
+    jobs and LINE error rates, which are nobody's business but the operator's.
+    """
+    token = settings.metrics_token
+    if token is None:
+        if not settings.is_production:
+            return None
+        return Response("metrics are disabled: set METRICS_TOKEN\n", 404, mimetype="text/plain")
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        sent.strip().encode("utf-8"), token.encode("utf-8")
+    ):
+        return None
+    return Response(
+        "a valid bearer token is required\n",
+        401,
+        mimetype="text/plain",
+        headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+    )

@@ -56,12 +56,14 @@ def shop_endpoint(view: F) -> F:
         session = svc.db.session()
         try:
             body = request.get_data(cache=True)
-            auth.verify_request(
+            # remote_addr is the peer, or the client X-Forwarded-For names when PROXY_FIX_HOPS
+            # says how many proxies in front of the app to trust.
+            auth.authenticate(
+                request,
                 svc.settings.shop_api_secret,
-                request.headers.get(auth.TIMESTAMP_HEADER),
-                request.headers.get(auth.SIGNATURE_HEADER),
-                body,
+                svc.redis,
                 svc.clock.now(),
+                request.remote_addr,
             )
             key = request.headers.get(idempotency.KEY_HEADER)
             if key is not None and request.method in ("POST", "DELETE"):

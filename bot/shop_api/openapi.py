@@ -44,7 +44,13 @@ PARAMETERS: dict[str, Any] = {
         "name": SIGNATURE_HEADER,
         "in": "header",
         "required": True,
-        "description": 'sha256=<hex HMAC-SHA256(SHOP_API_SECRET, "<timestamp>." + raw body)>',
+        "description": (
+            'sha256=<hex HMAC-SHA256(SHOP_API_SECRET, "<timestamp>.<METHOD>.<target>." + raw '
+            "body)>, where <timestamp> is the X-Shop-Timestamp value, <METHOD> the upper-case "
+            "method and <target> the request target exactly as sent: the path as encoded on "
+            "the request line and, if any, '?' and the raw query string (no scheme, no host). "
+            "Each signature is accepted once: a replayed request gets 401."
+        ),
         "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
     },
     "IdempotencyKey": {
@@ -111,9 +117,23 @@ def signed(*, idempotent: bool) -> list[dict[str, Any]]:
     return refs
 
 
+def _retry_after(response: dict[str, Any]) -> dict[str, Any]:
+    """`response` with its Retry-After header (seconds) documented."""
+    header = {"description": "Seconds to wait.", "schema": {"type": "string"}}
+    return {**response, "headers": {"Retry-After": header}}
+
+
 def common_errors(*, body: bool, idempotent: bool) -> dict[str, Any]:
     """The error responses every signed operation may give."""
-    responses = {"401": error("Missing, stale or wrong signature.")}
+    responses = {
+        "401": error("Missing, stale, wrong or already used (replayed) signature."),
+        "429": _retry_after(
+            error("Too many refused requests from this address; retry after `Retry-After`.")
+        ),
+        "503": _retry_after(
+            error("Request checks are briefly unavailable; retry after `Retry-After`.")
+        ),
+    }
     if body:
         responses["400"] = error("Invalid JSON or a field is wrong (`field` names it).")
         responses["413"] = error("The body is larger than 1 MiB.")
@@ -168,7 +188,12 @@ def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
         "info": {
             "title": "Shop API",
             "version": API_VERSION,
-            "description": "Signed JSON API through which a shop links members and sends events.",
+            "description": (
+                "Signed JSON API through which a shop links members and sends events. Every "
+                "request carries X-Shop-Timestamp and X-Shop-Signature, an HMAC-SHA256 over "
+                "the timestamp, the method, the request target (path and raw query) and the "
+                "raw body; see the Signature parameter and docs/shop-api.md."
+            ),
         },
         "servers": [{"url": "/api/v1"}],
         "paths": copy.deepcopy(OPENAPI_PATHS),

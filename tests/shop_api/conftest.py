@@ -16,12 +16,37 @@ SHOP_SECRET = "test-shop-api-secret"
 OTHER_USER_ID = "U" + "2" * 32
 
 
-class ShopApi:
-    """A signing client for /api/v1 over the Flask test client."""
+class Signer:
+    """Signs requests as a well-behaved shop client does: each signature used once."""
 
-    def __init__(self, client: FlaskClient, secret: str = SHOP_SECRET) -> None:
-        self.client = client
+    def __init__(self, secret: str = SHOP_SECRET) -> None:
         self.secret = secret
+        self._used: set[tuple[int, str, bytes, bytes]] = set()
+
+    def headers(
+        self, method: str, target: str | bytes, body: bytes, timestamp: int | None = None
+    ) -> dict[str, str]:
+        """Both auth headers; an explicit `timestamp` is used as given, replay or not."""
+        raw_target = target.encode() if isinstance(target, str) else target
+        ts = int(timestamp or time.time())
+        if timestamp is None:
+            # The same request twice within one second has the same signature, and the API
+            # accepts a signature once: like a real client, sign the repeat a second later.
+            while (ts, method, raw_target, body) in self._used:
+                ts += 1
+        self._used.add((ts, method, raw_target, body))
+        return signed_headers(self.secret, ts, method, raw_target, body)
+
+
+class ShopApi:
+    """A signing client for /api/v1 over the Flask test client, from one source address."""
+
+    def __init__(
+        self, client: FlaskClient, secret: str = SHOP_SECRET, source: str = "127.0.0.1"
+    ) -> None:
+        self.client = client
+        self.signer = Signer(secret)
+        self.environ = {"REMOTE_ADDR": source}
 
     def call(
         self,
@@ -37,13 +62,16 @@ class ShopApi:
         data = raw if raw is not None else b""
         if body is not None:
             data = json.dumps(body, ensure_ascii=False).encode()
-        sent = signed_headers(self.secret, int(timestamp or time.time()), data)
+        target = f"/api/v1{path}"
+        sent = self.signer.headers(method, target, data, timestamp)
         if data:
             sent["Content-Type"] = "application/json"
         if key is not None:
             sent["Idempotency-Key"] = key
         sent.update(headers or {})
-        return self.client.open(f"/api/v1{path}", method=method, data=data, headers=sent)
+        return self.client.open(
+            target, method=method, data=data, headers=sent, environ_base=self.environ
+        )
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> TestResponse:
         return self.call("POST", path, body, **kwargs)

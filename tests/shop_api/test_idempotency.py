@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -97,11 +98,17 @@ def test_concurrent_same_key_runs_the_effect_once(app: Flask, db: Database) -> N
     results: list[tuple[int, object]] = []
     lock = threading.Lock()
 
+    now = int(time.time())
+
     def call(index: int) -> None:
         api = ShopApi(app.test_client())
         barrier.wait()
+        # One timestamp each: the same request signed twice in a second is a replay.
         response = api.post(
-            "/links", {"member_id": "M123", "line_user_id": OTHER_USER_ID}, key="race"
+            "/links",
+            {"member_id": "M123", "line_user_id": OTHER_USER_ID},
+            key="race",
+            timestamp=now + index,
         )
         with lock:
             results.append((response.status_code, response.json))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,22 +13,25 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, assume, settings
-from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
 from bot.services.linking import MEMBER_ID_PATTERN
-from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
+from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, request_target
 from bot.shop_api.openapi import document
 from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import SHOP_SECRET, ShopApi
+from tests.shop_api.conftest import ShopApi, Signer
+
+SIGN_MARK = "X-Test-Sign-In-Transport"
 
 
 def _sign_request(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    """before_call hook: sign exactly the bytes sent, with the current time.
+    """before_call hook: mark the request for signing where it reaches the app.
 
-    Cases that leave out an auth header or deliberately break headers are sent as generated,
-    so schemathesis can check that they are refused.
+    The signature covers the method, the request target and the body exactly as sent, so the
+    request is signed from what arrives (see `_CurrentApp`). Cases that leave out an auth
+    header or deliberately break headers are sent as generated, so schemathesis can check
+    that they are refused.
     """
     headers = dict(case.headers or {})
     meta = case._meta
@@ -36,23 +39,34 @@ def _sign_request(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         return
     if TIMESTAMP_HEADER not in headers or SIGNATURE_HEADER not in headers:
         return
-    body = b""
-    if not isinstance(case.body, NotSet):
-        try:
-            body = json.dumps(case.body, ensure_ascii=False).encode()
-        except (TypeError, ValueError):
-            return
-        kwargs["data"] = body
-    case.headers = {**headers, **signed_headers(SHOP_SECRET, int(time.time()), body)}
+    case.headers = {**headers, SIGN_MARK: "1"}
 
 
 class _CurrentApp:
-    """A WSGI app that forwards to the test's Flask app (the schema is built at import time)."""
+    """A WSGI app that forwards to the test's Flask app (the schema is built at import time).
+
+    Requests marked by `_sign_request` are signed here, as the shop's client would sign them:
+    over the method, the raw request target and the body bytes that were actually sent.
+    """
 
     target: Flask | None = None
+    signer: Signer | None = None
+    sent = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        assert self.target is not None
+        assert self.target is not None and self.signer is not None
+        # Each request from its own address: refusals of negative cases must not get the
+        # positive ones throttled (the throttle has tests of its own).
+        self.sent += 1
+        environ["REMOTE_ADDR"] = (
+            f"10.{self.sent >> 16 & 255}.{self.sent >> 8 & 255}.{self.sent & 255}"
+        )
+        if environ.pop("HTTP_" + SIGN_MARK.upper().replace("-", "_"), None):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            signed = self.signer.headers(environ["REQUEST_METHOD"], request_target(environ), body)
+            for name, value in signed.items():
+                environ["HTTP_" + name.upper().replace("-", "_")] = value
         return self.target(environ, start_response)
 
 
@@ -71,12 +85,14 @@ def signed_app(app: Flask) -> Iterator[Flask]:
     # Some real data, so generated requests also reach the success paths.
     api.post("/links", {"member_id": "M123", "line_user_id": SHOPPER_ID})
     _current.target = app
+    _current.signer = Signer()
     GLOBAL_HOOK_DISPATCHER.register_hook_with_name(_sign_request, "before_call")
     try:
         yield app
     finally:
         GLOBAL_HOOK_DISPATCHER.unregister(_sign_request)
         _current.target = None
+        _current.signer = None
 
 
 def test_served_document_is_the_tested_one(client: Any) -> None:
@@ -99,4 +115,7 @@ def test_shop_api_conforms_to_its_schema(case: Any, signed_app: Flask) -> None:
     if meta is None or not meta.is_negative_at(ParameterLocation.PATH):
         member_id = (case.path_parameters or {}).get("member_id")
         assume(member_id is None or re.fullmatch(MEMBER_ID_PATTERN, str(member_id)) is not None)
-    case.call_and_validate()
+    response = case.call_and_validate()
+    if SIGN_MARK in (case.headers or {}):
+        # Signed in transport: the signature must be what gets the request past the checks.
+        assert response.status_code not in (401, 429), response.text
