@@ -159,8 +159,14 @@ def enforce_password_change() -> ResponseReturnValue | None:
 
 
 def safe_next(target: str | None) -> str:
-    """Only redirect to console pages after login (never to another site)."""
-    if target and target.startswith("/console/") and not target.startswith("//"):
+    """Only redirect to console pages after login (never to another site, never a header
+    broken by a control character such as CR LF)."""
+    if (
+        target
+        and target.startswith("/console/")
+        and not target.startswith("//")
+        and target.isprintable()
+    ):
         return target
     return url_for("console.queue_page")
 

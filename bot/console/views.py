@@ -66,6 +66,19 @@ log = logging.getLogger(__name__)
 TABS = {"waiting": "待機中", "mine": "自分の担当", "open": "対応中すべて", "resolved": "終了"}
 WEEKDAYS = ("月", "火", "水", "木", "金", "土", "日")
 MESSAGE_PAGE = 300  # the newest messages shown in a chat
+MAX_ROW_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one fails the query itself
+
+
+@bp.before_request
+def _check_parameters() -> None:
+    """Refuse, with a reason, values no query can take: before they reach the database."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not 0 <= value <= MAX_ROW_ID:
+            abort(404, description="指定されたデータは見つかりません。")
+    # PostgreSQL text cannot hold NUL; no field of the console has a use for one.
+    for values in (request.args, request.form):
+        if any("\x00" in value for value in values.values()):
+            abort(400, description="入力に使用できない文字（NUL）が含まれています。")
 
 
 @bp.before_request
@@ -124,6 +137,17 @@ T = TypeVar("T")
 
 def _now():
     return services().clock.now()
+
+
+def _row_id(raw: str, invalid: str) -> int:
+    """A non-negative id from a query or form value (negative counts as 0); 400 otherwise."""
+    try:
+        value = max(0, int(raw))
+    except ValueError:
+        abort(400, description=invalid)
+    if value > MAX_ROW_ID:
+        abort(400, description=invalid)
+    return value
 
 
 def _get_or_404(model: type[T], row_id: int, missing: str) -> T:
@@ -271,10 +295,7 @@ def _resolved_page(db: Session) -> tuple[support.ResolvedPage, dict[str, Any]]:
     newer = request.args.get("newer") or None
     try:
         page = support.resolved_tickets(
-            db,
-            search,
-            older_than=support.PageKey.from_token(older) if older else None,
-            newer_than=support.PageKey.from_token(newer) if newer else None,
+            db, search, older_than=_page_key(older), newer_than=_page_key(newer)
         )
     except support.TicketError as exc:
         abort(400, description=str(exc))
@@ -294,6 +315,16 @@ def _resolved_page(db: Session) -> tuple[support.ResolvedPage, dict[str, Any]]:
         "older_url": link(older=page.older.token()) if page.older else None,
         "first_url": link() if paged and (page.newer or not page.tickets) else None,
     }
+
+
+def _page_key(token: str | None) -> support.PageKey | None:
+    """The page cursor of ?older= or ?newer=; TicketError for one no ticket can have."""
+    if token is None:
+        return None
+    key = support.PageKey.from_token(token)
+    if key.id > MAX_ROW_ID:
+        raise support.TicketError("ページの指定が正しくありません。")
+    return key
 
 
 def _empty_text(pager: dict[str, Any] | None) -> str:
@@ -415,10 +446,7 @@ def chat(ticket_id: int) -> ResponseReturnValue:
 @login_required
 def messages_api(ticket_id: int) -> ResponseReturnValue:
     ticket = _ticket_or_404(ticket_id)
-    try:
-        after = max(0, int(request.args.get("after", "0")))
-    except ValueError:
-        abort(400, description="after は数値で指定してください。")
+    after = _row_id(request.args.get("after", "0"), "after は数値で指定してください。")
     tz = services().settings.tz
     names = operator_names(_db())
     return jsonify(
@@ -501,10 +529,8 @@ def transfer(ticket_id: int) -> ResponseReturnValue:
     target_raw = request.form.get("to", "")
     target: Operator | None = None
     if target_raw != "queue":
-        try:
-            target = db.get(Operator, int(target_raw))
-        except ValueError:
-            target = None
+        target_id = _row_id(target_raw, "引き継ぎ先を選んでください。")
+        target = db.get(Operator, target_id) if target_id else None
         if target is None:
             abort(400, description="引き継ぎ先を選んでください。")
     try:

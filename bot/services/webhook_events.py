@@ -15,6 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
+from bot.json_input import JsonInputError, parse_json_body
 from bot.models import WebhookEvent, WebhookEventState
 
 
@@ -50,9 +51,9 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
     every request batched with it.
     """
     try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise MalformedWebhook(f"body is not JSON: {exc}") from None
+        payload = parse_json_body(body)
+    except JsonInputError as exc:
+        raise MalformedWebhook(str(exc)) from None
     if (b"\\ud" in body or b"\\uD" in body) and _has_lone_surrogate(payload):
         raise MalformedWebhook("body has a \\u escape of half a surrogate pair")
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
@@ -82,8 +83,8 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
 
 
 def _has_lone_surrogate(payload: Any) -> bool:
-    # Only a \uD800-\uDFFF escape can produce one (raw UTF-8 cannot encode it); neither
-    # database can store it.
+    # Only a \uD800-\uDFFF escape can produce one (the body was decoded as strict UTF-8,
+    # which refuses surrogates written as bytes); neither database can store it.
     try:
         json.dumps(payload, ensure_ascii=False).encode()
     except UnicodeEncodeError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -12,6 +11,7 @@ from flask import Blueprint, Response, g, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from bot.extensions import services
+from bot.json_input import JsonInputError, parse_json_body
 from bot.shop_api import auth, idempotency
 from bot.shop_api.errors import ApiError, error_response
 
@@ -30,13 +30,10 @@ def json_body() -> dict[str, Any]:
     mimetype = request.mimetype or ""
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
-    raw = request.get_data(cache=True)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not valid UTF-8") from None
-    except ValueError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg}") from None
+        data = parse_json_body(request.get_data(cache=True))
+    except JsonInputError as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
     return cast(dict[str, Any], data)
