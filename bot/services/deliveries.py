@@ -8,7 +8,7 @@ retried delivery goes back to pending with a later due_at.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -539,15 +539,17 @@ def abandoned_cart_holders(session: Session, sku: str, since: datetime) -> list[
 ERASED_KEY = "erased"
 
 
-def erase_customer(session: Session, member_id: str, shopper: Shopper | None) -> dict[str, int]:
-    """Remove what the shop told us about this member and its shopper, linked or not (carts,
-    orders, event contents).
+def erase_customer(
+    session: Session, member_id: str, line_user_ids: Sequence[str]
+) -> dict[str, int]:
+    """Remove what the shop told us about this member and the LINE users erased with it,
+    linked or not (carts, orders, event contents).
 
-    Flows, deliveries and conversions go with the shopper row (their foreign keys cascade).
-    Shop events stay as tombstones (event id only), so a resend from the EC site is still
-    recognised as a duplicate instead of bringing the data back.
+    Flows, deliveries and conversions go with the shopper rows. Shop events stay as
+    tombstones (event id only), so a resend from the EC site is still recognised as a
+    duplicate instead of bringing the data back.
     """
-    keys = {customer_key(member_id, None), *(customer_keys(shopper) if shopper else ())}
+    keys = {customer_key(member_id, None), *(customer_key(None, u) for u in line_user_ids)}
     carts = session.execute(delete(Cart).where(Cart.customer_key.in_(keys))).rowcount
     orders = session.execute(delete(Order).where(Order.customer_key.in_(keys))).rowcount
     events = session.execute(

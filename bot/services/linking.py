@@ -6,9 +6,11 @@ linking either side to someone new moves the link and records the move in the hi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,34 +20,62 @@ from sqlalchemy.orm import Session
 
 from bot import signals
 from bot.models import (
+    Click,
     ConversationMessage,
+    Conversion,
+    Delivery,
     ErasureCount,
+    FaqInteraction,
+    Flow,
     IdempotencyRecord,
+    InternalNote,
     IssuedLinkToken,
     LinkAction,
     LinkHistory,
     LinkNonce,
     LinkSource,
+    SatisfactionResponse,
     Shopper,
     SupportTicket,
     WebhookEvent,
 )
 from bot.services.shoppers import get_or_create_shopper
 
-MEMBER_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
+# The one member-id grammar of every route, event field and schema: 1-128 printable ASCII
+# characters, no spaces. Full-width characters and spaces are refused rather than normalised:
+# 「１」 and "1" look the same to staff but would be two members, and an id the URL, the logs
+# and the stored API responses all spell one way is one that erasure can find.
+_MEMBER_ID_BODY = "[!-~]{1,128}"
+MEMBER_ID_MAX = 128
+# For JSON Schema (ECMA-262, where `$` matches only at the very end); in Python use
+# `is_member_id`, since Python's `$` also matches before a final newline.
+MEMBER_ID_PATTERN = f"^{_MEMBER_ID_BODY}$"
+MEMBER_ID_WHAT = "1-128 printable ASCII characters without spaces"
 LINE_USER_ID_PATTERN = r"^U[0-9a-f]{32}$"
 LINK_TOKEN_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
 NONCE_TTL = timedelta(minutes=10)
 # LINE link tokens are valid for 10 minutes after issue.
 LINK_TOKEN_TTL = timedelta(minutes=10)
 
-_MEMBER_ID = re.compile(MEMBER_ID_PATTERN)
+_MEMBER_ID = re.compile(rf"\A{_MEMBER_ID_BODY}\Z")
 
-Eraser = Callable[[Session, str, Shopper | None], dict[str, int]]
+Eraser = Callable[[Session, str, Sequence[str]], dict[str, int]]
 MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
 
 _ERASERS: list[Eraser] = []
 _MEMBER_EXTRAS: list[MemberExtras] = []
+
+# Every table whose rows belong to one shopper, erased with it (children before parents).
+_SHOPPER_ROWS: list[tuple[str, Any]] = [
+    ("satisfaction_responses", SatisfactionResponse),
+    ("internal_notes", InternalNote),
+    ("support_tickets", SupportTicket),
+    ("conversation_messages", ConversationMessage),
+    ("faq_interactions", FaqInteraction),
+    ("delivery_conversions", Conversion),
+    ("deliveries", Delivery),
+    ("delivery_flows", Flow),
+]
 
 
 class LinkError(Exception):
@@ -58,7 +88,7 @@ class LinkError(Exception):
 
 
 def is_member_id(value: object) -> bool:
-    """1-128 printable ASCII characters, no spaces."""
+    """1-128 printable ASCII characters, no spaces, nothing after them (not even a newline)."""
     return isinstance(value, str) and _MEMBER_ID.match(value) is not None
 
 
@@ -303,18 +333,38 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def register_eraser(func: Eraser) -> Eraser:
-    """Add a feature's eraser: delete that feature's rows about the member and its shopper
-    (None when the member never linked), return counts per kind."""
+    """Add a feature's eraser: delete that feature's rows about the member and about each
+    LINE user being erased with it (an empty list when none ever linked), return counts per
+    kind."""
     _ERASERS.append(func)
     return func
 
 
-def erase_member(session: Session, member_id: str, now: datetime) -> dict[str, int] | None:
-    """Erase everything personal about a member and its LINE user; keep anonymous counts.
+ERASED_PREFIX = "erased:"
 
-    Returns the rows removed per kind, or None if the member is unknown.
+
+def tombstone(identifier: str, key: bytes) -> str:
+    """What an erased member or LINE user id becomes in the link history.
+
+    A keyed hash: the rows of one erased person still read as one sequence (linked, moved,
+    unlinked) and still count, but nobody holding only the database can test a guessed id
+    against them, as they could against a plain hash of a short member number.
     """
-    shopper = member_shopper(session, member_id)
+    digest = hmac.new(key, b"erased-id\x00" + identifier.encode(), hashlib.sha256).hexdigest()
+    return ERASED_PREFIX + digest[:32]
+
+
+def erase_member(
+    session: Session, member_id: str, now: datetime, key: bytes
+) -> dict[str, int] | None:
+    """Erase everything personal about a member and every LINE user linked to it, now or
+    before; keep anonymous counts. `key` keys the tombstones left in the link history.
+
+    A LINE user once linked to the member but now linked to another member is that member's
+    now and is kept; only the link history stops naming this member. Returns the rows erased
+    or anonymised per kind, or None if nothing is or was stored about the member.
+    """
+    line_user_ids = _line_users_to_erase(session, member_id)
     counts: dict[str, int] = {}
 
     def add(name: str, rows: int) -> None:
@@ -322,85 +372,123 @@ def erase_member(session: Session, member_id: str, now: datetime) -> dict[str, i
 
     # The shop may have sent events about a member who never linked: features know them too.
     for eraser in _ERASERS:
-        for name, rows in eraser(session, member_id, shopper).items():
+        for name, rows in eraser(session, member_id, line_user_ids).items():
             add(name, rows)
-    if shopper is None and not any(counts.values()) and not _has_history(session, member_id):
+    if not line_user_ids and not any(counts.values()) and not _has_history(session, member_id):
         return None  # nothing is or was stored about this member
 
-    identifiers = [member_id]
-    if shopper is not None:
-        identifiers.append(shopper.line_user_id)
-        add(
-            "support_tickets",
-            _rows(session, delete(SupportTicket).where(SupportTicket.shopper_id == shopper.id)),
-        )
-        add(
-            "conversation_messages",
-            _rows(
-                session,
-                delete(ConversationMessage).where(ConversationMessage.shopper_id == shopper.id),
-            ),
-        )
-        # The row stays so a redelivered event is still recognised; its content goes.
-        add(
-            "webhook_events",
-            _rows(
-                session,
-                update(WebhookEvent)
-                .where(WebhookEvent.line_user_id == shopper.line_user_id)
-                .values(payload=None, line_user_id=None, error=None),
-            ),
-        )
-        add(
-            "link_nonces",
-            _rows(session, delete(LinkNonce).where(LinkNonce.line_user_id == shopper.line_user_id)),
-        )
-        add(
-            "issued_link_tokens",
-            _rows(
-                session,
-                delete(IssuedLinkToken).where(IssuedLinkToken.line_user_id == shopper.line_user_id),
-            ),
-        )
-    add(
-        "link_history",
-        _rows(
-            session,
-            delete(LinkHistory).where(
-                or_(
-                    LinkHistory.member_id.in_(identifiers),
-                    LinkHistory.previous_member_id == member_id,
-                    LinkHistory.line_user_id.in_(identifiers),
-                    LinkHistory.previous_line_user_id.in_(identifiers),
-                )
-            ),
-        ),
-    )
+    for line_user_id in line_user_ids:
+        for name, rows in _erase_line_user(session, line_user_id).items():
+            add(name, rows)
+    add("link_history_anonymised", _anonymise_history(session, member_id, line_user_ids, key))
     add("link_nonces", _rows(session, delete(LinkNonce).where(LinkNonce.member_id == member_id)))
     # Stored API responses and paths may quote the member or LINE user id.
-    for ident in identifiers:
+    for ident in [member_id, *line_user_ids]:
         pattern = "%" + _like_escape(ident) + "%"
         add(
             "idempotency_records",
             _rows(
                 session,
-                delete(IdempotencyRecord)
-                .where(
+                delete(IdempotencyRecord).where(
                     or_(
                         IdempotencyRecord.path.like(pattern, escape="\\"),
                         IdempotencyRecord.response_body.like(pattern, escape="\\"),
                     )
-                )
-                .execution_options(synchronize_session=False),
+                ),
             ),
         )
-    if shopper is not None:
-        session.delete(shopper)
-        add("shoppers", 1)
     session.flush()
+    session.expire_all()  # bulk statements above bypassed the identity map
     add("members_erased", 1)
     _bump_counts(session, counts, now)
     return counts
+
+
+def _line_users_to_erase(session: Session, member_id: str) -> list[str]:
+    """The LINE users linked to the member now or in the past (from the link history),
+    except those linked to another member since."""
+    found: set[str] = set()
+    current = member_shopper(session, member_id)
+    if current is not None:
+        found.add(current.line_user_id)
+    rows = session.execute(
+        select(
+            LinkHistory.member_id,
+            LinkHistory.line_user_id,
+            LinkHistory.previous_member_id,
+            LinkHistory.previous_line_user_id,
+        ).where(
+            or_(LinkHistory.member_id == member_id, LinkHistory.previous_member_id == member_id)
+        )
+    ).all()
+    for member, line_user, previous_member, previous_line_user in rows:
+        if member == member_id:
+            found.add(line_user)  # linked to (or unlinked from) this member
+            if previous_line_user:
+                found.add(previous_line_user)  # had this member before a move
+        elif previous_member == member_id:
+            found.add(line_user)  # moved from this member to another
+    found.discard("")
+    kept = session.scalars(
+        select(Shopper.line_user_id).where(
+            Shopper.line_user_id.in_(found),
+            Shopper.member_id.is_not(None),
+            Shopper.member_id != member_id,
+        )
+    ).all()
+    return sorted(found - set(kept) - {u for u in found if u.startswith(ERASED_PREFIX)})
+
+
+def _erase_line_user(session: Session, line_user_id: str) -> dict[str, int]:
+    """Delete the LINE user's shopper record and everything tied to it; empty the content of
+    its webhook events (the bare event id stays so a LINE redelivery is still a duplicate)."""
+    counts: dict[str, int] = {}
+    shopper = session.scalars(select(Shopper).where(Shopper.line_user_id == line_user_id)).first()
+    if shopper is not None:
+        # Children first, by shopper id: the foreign keys would cascade, but counting each
+        # kind is what leaves the anonymous totals.
+        for name, model in _SHOPPER_ROWS:
+            counts[name] = _rows(session, delete(model).where(model.shopper_id == shopper.id))
+        counts["delivery_clicks_anonymised"] = _rows(
+            session, update(Click).where(Click.shopper_id == shopper.id).values(shopper_id=None)
+        )
+        counts["shoppers"] = _rows(session, delete(Shopper).where(Shopper.id == shopper.id))
+    counts["webhook_events"] = _rows(
+        session,
+        update(WebhookEvent)
+        .where(WebhookEvent.line_user_id == line_user_id)
+        .values(payload=None, line_user_id=None, error=None),
+    )
+    counts["link_nonces"] = _rows(
+        session, delete(LinkNonce).where(LinkNonce.line_user_id == line_user_id)
+    )
+    counts["issued_link_tokens"] = _rows(
+        session, delete(IssuedLinkToken).where(IssuedLinkToken.line_user_id == line_user_id)
+    )
+    return counts
+
+
+def _anonymise_history(
+    session: Session, member_id: str, line_user_ids: list[str], key: bytes
+) -> int:
+    """Replace the erased ids in the link history with their tombstones; rows touched."""
+    columns = [
+        (LinkHistory.member_id, member_id),
+        (LinkHistory.previous_member_id, member_id),
+        *((LinkHistory.line_user_id, u) for u in line_user_ids),
+        *((LinkHistory.previous_line_user_id, u) for u in line_user_ids),
+    ]
+    touched = set(
+        session.scalars(
+            select(LinkHistory.id).where(or_(*(column == value for column, value in columns)))
+        ).all()
+    )
+    for column, value in columns:
+        _rows(
+            session,
+            update(LinkHistory).where(column == value).values({column.key: tombstone(value, key)}),
+        )
+    return len(touched)
 
 
 def erasure_counts(session: Session) -> dict[str, int]:
@@ -420,7 +508,9 @@ def _bump_counts(session: Session, counts: dict[str, int], now: datetime) -> Non
 
 
 def _rows(session: Session, statement: Any) -> int:
-    return int(getattr(session.execute(statement), "rowcount", 0) or 0)
+    # Bulk statements leave loaded objects stale; erase_member expires them all at the end.
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _like_escape(value: str) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Cart, CartState, Order, ShopEvent, Shopper
-from bot.services import deliveries
+from bot.services import deliveries, linking
 from bot.services.scenarios import Scenario, ScenarioBook
 from bot.tracking import has_userinfo, host_allowed, is_web_url
 
@@ -264,6 +264,9 @@ def validate_event(payload: Any, link_hosts: Collection[str] | None = None) -> S
     event_id = _str(payload, "event_id", "", max_len=128)
     occurred_at = _timestamp(payload)
     member_id = _str(payload, "member_id", "", required=False, max_len=128)
+    if member_id is not None and not linking.is_member_id(member_id):
+        # The grammar of DELETE /members/{id}: every id accepted here can be erased there.
+        raise EventInvalid("member_id", f"must be {linking.MEMBER_ID_WHAT}")
     line_user_id = _str(payload, "line_user_id", "", required=False, max_len=64)
     if line_user_id is not None and not _LINE_USER_ID.match(line_user_id):
         raise EventInvalid("line_user_id", "must be a LINE user ID (U followed by 32 hex digits)")

@@ -29,7 +29,14 @@ from bot.shop_api.api import (
     shop_endpoint,
 )
 from bot.shop_api.errors import ApiError
-from bot.shop_api.openapi import LINK_MARK, common_errors, json_request, json_response, signed
+from bot.shop_api.openapi import (
+    LINK_MARK,
+    MEMBER_ID_SCHEMA,
+    common_errors,
+    json_request,
+    json_response,
+    signed,
+)
 
 
 @bp.post("/events")
@@ -89,7 +96,7 @@ _COMMON = {
         "pattern": EVENT_TIME_PATTERN,
         "description": "With offset; a year from 2000 to 2999.",
     },
-    "member_id": {"type": "string", "maxLength": 128, "pattern": NOT_BLANK_PATTERN},
+    "member_id": MEMBER_ID_SCHEMA,
     "line_user_id": {"type": "string", "pattern": "^U[0-9a-f]{32}$"},
 }
 # Every event but a restock is about one customer: the member, or the LINE user if unlinked.

@@ -22,10 +22,14 @@ from bot.shop_api.openapi import (
     json_response,
     signed,
 )
-from bot.shop_api.validation import no_other_fields, path_param, string_field
+from bot.shop_api.validation import (
+    member_id_field,
+    member_id_param,
+    no_other_fields,
+    string_field,
+)
 
 ACCOUNT_LINK_URL = "https://access.line.me/dialog/bot/accountLink"
-MEMBER_ID_WHAT = "1-128 printable ASCII characters without spaces"
 LINE_USER_ID_WHAT = "'U' followed by 32 lowercase hex digits"
 LINK_TOKEN_WHAT = "the link token from the bot's login link"
 
@@ -36,7 +40,7 @@ def create_link() -> tuple[Response, int]:
     """Link a member to a LINE user id known from LINE Login; 201 new, 200 already linked."""
     body = json_body()
     no_other_fields(body, {"member_id", "line_user_id"})
-    member_id = string_field(body, "member_id", linking.MEMBER_ID_PATTERN, MEMBER_ID_WHAT)
+    member_id = member_id_field(body)
     line_user_id = string_field(
         body, "line_user_id", linking.LINE_USER_ID_PATTERN, LINE_USER_ID_WHAT
     )
@@ -62,7 +66,7 @@ def create_link_nonce() -> tuple[Response, int]:
     """A nonce for the account-link flow and the LINE URL to send the shopper to."""
     body = json_body()
     no_other_fields(body, {"member_id", "link_token"})
-    member_id = string_field(body, "member_id", linking.MEMBER_ID_PATTERN, MEMBER_ID_WHAT)
+    member_id = member_id_field(body)
     link_token = string_field(body, "link_token", linking.LINK_TOKEN_PATTERN, LINK_TOKEN_WHAT)
     svc = services()
     try:
@@ -78,11 +82,11 @@ def create_link_nonce() -> tuple[Response, int]:
     ), 201
 
 
-@bp.delete("/links/<path:member_id>")
+@bp.delete("/links/<member:member_id>", merge_slashes=False)
 @shop_endpoint
 def delete_link(member_id: str) -> tuple[str, int]:
     """Unlink a member (the shopper is told); 404 if not linked."""
-    path_param(member_id, "member_id", linking.MEMBER_ID_PATTERN, MEMBER_ID_WHAT)
+    member_id_param(member_id)
     svc = services()
     session = svc.db.session()
     shopper = linking.member_shopper(session, member_id)

@@ -10,29 +10,30 @@ from bot.extensions import services
 from bot.services import linking
 from bot.shop_api.api import bp, register_openapi_paths, shop_endpoint
 from bot.shop_api.errors import ApiError
-from bot.shop_api.links import MEMBER_ID_WHAT
 from bot.shop_api.openapi import MEMBER_PATH_PARAM, common_errors, error, json_response, signed
-from bot.shop_api.validation import path_param
+from bot.shop_api.validation import member_id_param
 
 
-@bp.get("/members/<path:member_id>")
+@bp.get("/members/<member:member_id>", merge_slashes=False)
 @shop_endpoint
 def get_member(member_id: str) -> Response:
     """Link state, LINE follow state and marketing consent of a member."""
-    path_param(member_id, "member_id", linking.MEMBER_ID_PATTERN, MEMBER_ID_WHAT)
+    member_id_param(member_id)
     state = linking.member_state(services().db.session(), member_id)
     if state is None:
         raise ApiError(404, "unknown_member", "this member has never been linked", "member_id")
     return jsonify(state)
 
 
-@bp.delete("/members/<path:member_id>")
+@bp.delete("/members/<member:member_id>", merge_slashes=False)
 @shop_endpoint
 def erase_member(member_id: str) -> tuple[str, int]:
     """Erase the member's personal data; only anonymous counts remain."""
-    path_param(member_id, "member_id", linking.MEMBER_ID_PATTERN, MEMBER_ID_WHAT)
+    member_id_param(member_id)
     svc = services()
-    counts = linking.erase_member(svc.db.session(), member_id, svc.clock.now())
+    counts = linking.erase_member(
+        svc.db.session(), member_id, svc.clock.now(), svc.settings.secret_key.encode()
+    )
     if counts is None:
         raise ApiError(404, "unknown_member", "nothing is stored about this member", "member_id")
     return "", 204
@@ -57,10 +58,15 @@ register_openapi_paths(
             "delete": {
                 "operationId": "eraseMember",
                 "summary": "Erase the member's personal data (anonymous counts are kept)",
+                "description": (
+                    "Also erases every LINE user linked to the member now or before, unless "
+                    "linked to another member since. See the shop API guide for what is kept."
+                ),
                 "parameters": [MEMBER_PATH_PARAM, *signed(idempotent=True)],
                 "responses": {
                     "204": {"description": "Erased."},
                     **common_errors(body=False, idempotent=True),
+                    "400": error("member_id or the Idempotency-Key header is malformed."),
                     "404": error("The member is unknown."),
                 },
             },

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from bot.extensions import services
+from bot.services.linking import MEMBER_ID_MAX, MEMBER_ID_PATTERN, MEMBER_ID_WHAT
 from bot.shop_api.api import OPENAPI_PATHS, OPENAPI_SCHEMAS, bp
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from bot.shop_api.idempotency import KEY_HEADER
@@ -66,8 +67,9 @@ PARAMETERS: dict[str, Any] = {
 MEMBER_ID_SCHEMA: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
-    "maxLength": 128,
-    "pattern": "^[!-~]{1,128}$",
+    "maxLength": MEMBER_ID_MAX,
+    "pattern": MEMBER_ID_PATTERN,
+    "description": MEMBER_ID_WHAT,
     "example": "M123",
 }
 LINE_USER_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^U[0-9a-f]{32}$"}
