@@ -106,14 +106,29 @@ def _quantity(item: Mapping[str, Any]) -> int:
     return quantity if quantity is not None and quantity > 0 else 1
 
 
+SOLD_OUT = {"text": "在庫切れ"}
+
+
+def _sold_out(item: Mapping[str, Any]) -> dict[str, str] | None:
+    """「在庫切れ」 for an item the shop reports none left of."""
+    stock = _int(item.get("stock"))
+    if item.get("sold_out") is True or (stock is not None and stock <= 0):
+        return SOLD_OUT
+    return None
+
+
 def _low_stock(item: Mapping[str, Any]) -> dict[str, str] | None:
     """Only items the shop reports as low are flagged, with the real count when known."""
     if item.get("low_stock") is not True:
         return None
     stock = _int(item.get("stock"))
     if stock is not None and stock <= 0:
-        return {"text": "在庫切れ"}
+        return SOLD_OUT
     return {"text": f"残り{stock}点" if stock is not None else "在庫わずか"}
+
+
+def _really_low(item: Mapping[str, Any]) -> bool:
+    return _low_stock(item) is not None and _sold_out(item) is None
 
 
 def item_scope(item: Mapping[str, Any], env: RenderEnv, *, fallback_url: str | None) -> Scope:
@@ -136,7 +151,8 @@ def item_scope(item: Mapping[str, Any], env: RenderEnv, *, fallback_url: str | N
         values,
         {
             "variant": _one({"text": variant} if variant else None),
-            "low_stock": _one(_low_stock(item)),
+            "low_stock": _one(_low_stock(item) or _sold_out(item)),
+            "sold_out": _one(_sold_out(item)),
         },
     )
 
@@ -215,7 +231,9 @@ def _cart(data: Mapping[str, Any], env: RenderEnv, *, kind: str) -> Built:
     items = _items(data)
     if kind == "low_stock":
         # Flagged items first so they are the ones that fit in the carousel.
-        items = sorted(items, key=lambda i: _low_stock(i) is None)
+        items = sorted(items, key=lambda i: not _really_low(i))
+    # Sold-out items last: what can still be bought comes first.
+    items = sorted(items, key=lambda i: _sold_out(i) is not None)
     shown, hidden = split_for_carousel(items)
     values, sections = _common_values(data)
     values["cart_url"] = cart_url
@@ -240,7 +258,7 @@ def _cart(data: Mapping[str, Any], env: RenderEnv, *, kind: str) -> Built:
     sections["free_shipping_reached"] = _one(
         {"text": "送料無料でお届けします"} if remaining is not None and remaining <= 0 else None
     )
-    flagged = [i for i in items if _low_stock(i) is not None]
+    flagged = [i for i in items if _really_low(i)]
     sections["urgency"] = _one({"count": str(len(flagged))} if flagged else None)
 
     who = salutation(data)

@@ -16,7 +16,7 @@ from linebot.v3.messaging import FlexMessage
 from flex_templates import builders
 from flex_templates.builders import Builder, RenderEnv, TemplateDataError
 from flex_templates.engine import Layout, LinkWrapper, RenderError, fill_layout, wrap_links
-from line_emulator.validation import validate_messages
+from line_messages.validation import validate_messages
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SAMPLES_DIRNAME = "samples"

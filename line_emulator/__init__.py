@@ -22,7 +22,7 @@ from line_emulator.core import (
     sign,
 )
 from line_emulator.server import EmulatorServer
-from line_emulator.validation import validate_message, validate_messages
+from line_messages.validation import validate_message, validate_messages
 
 __all__ = [
     "MONTHLY_LIMIT_BODY",

@@ -39,7 +39,7 @@ from line_emulator.ids import (
     new_webhook_event_id,
 )
 from line_emulator.names import random_display_name, random_status_message
-from line_emulator.validation import validate_messages, warm_up
+from line_messages.validation import validate_messages, warm_up
 
 __all__ = [
     "MONTHLY_LIMIT_BODY",

@@ -30,6 +30,7 @@ from bot.models.deliveries import (
     Flow,
     FlowState,
     Order,
+    ProductStock,
     ShopEvent,
 )
 from bot.models.faq import Faq, FaqInteraction, FaqState
@@ -54,6 +55,7 @@ __all__ = [
     "SatisfactionResponse",
     "Cart",
     "CartSku",
+    "ProductStock",
     "CartState",
     "Click",
     "Conversion",

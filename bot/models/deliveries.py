@@ -66,6 +66,17 @@ class CartSku(Base):
     sku: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
 
 
+class ProductStock(Base):
+    """The latest stock the shop reported for a product, from any event that carried it."""
+
+    __tablename__ = "product_stock"
+
+    sku: Mapped[str] = mapped_column(String(128), primary_key=True)
+    stock: Mapped[int]
+    changed_at: Mapped[datetime]  # occurred_at of the newest report applied
+    updated_at: Mapped[datetime]
+
+
 class Order(Base):
     """An order as reported by the shop, with its shipping milestones."""
 

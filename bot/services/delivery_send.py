@@ -47,6 +47,7 @@ from bot.models import (
     Flow,
     FlowState,
     Order,
+    ProductStock,
     Sender,
     Shopper,
     SupportTicket,
@@ -128,9 +129,28 @@ def quiet_until(at: datetime, settings: Settings) -> datetime | None:
     return end.astimezone(UTC)
 
 
+def _stock(item: Mapping[str, Any]) -> int | None:
+    stock = item.get("stock")
+    return stock if isinstance(stock, int) and not isinstance(stock, bool) else None
+
+
+def sold_out(item: Mapping[str, Any]) -> bool:
+    """True if the shop reports none left (unknown stock is never sold out)."""
+    stock = _stock(item)
+    return stock is not None and stock <= 0
+
+
 def low_stock_items(items: list[dict[str, Any]], at_most: int) -> list[dict[str, Any]]:
-    """Items the shop reports with `at_most` or fewer left (unknown stock is never low)."""
-    return [i for i in items if isinstance(i.get("stock"), int) and i["stock"] <= at_most]
+    """Items the shop reports with 1 to `at_most` left (unknown stock is never low; none left
+    is sold out, which is not a reason to hurry)."""
+    return [i for i in items if (s := _stock(i)) is not None and 0 < s <= at_most]
+
+
+def with_latest_stock(
+    items: list[dict[str, Any]], stock: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The cart's items with the newest stock figure known for their SKU."""
+    return [{**i, "stock": stock[i["sku"]]} if i.get("sku") in stock else i for i in items]
 
 
 def _template_item(item: dict[str, Any], *, low: bool = False) -> dict[str, Any]:
@@ -144,6 +164,9 @@ def _template_item(item: dict[str, Any], *, low: bool = False) -> dict[str, Any]
     if low:
         out["stock"] = item.get("stock")
         out["low_stock"] = True
+    if sold_out(item):
+        out["stock"] = item.get("stock")
+        out["sold_out"] = True
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -171,8 +194,13 @@ def template_data(
     *,
     carts: Mapping[str, Cart],
     orders: Mapping[str, Order],
+    stock: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The template's data from the cart/order as it is now; NotSendable if moot."""
+    """The template's data from the cart/order as it is now; NotSendable if moot.
+
+    Cart items carry the latest stock known for their SKU (`stock`), which may be newer
+    than the cart's own report.
+    """
     context = flow.context or {}
     data: dict[str, Any] = {"shop_name": settings.shop_name, "help_url": settings.help_url}
     if shopper.display_name:
@@ -182,7 +210,10 @@ def template_data(
         if cart is None or cart.state is not CartState.OPEN:
             state = cart.state.value if cart else "gone"
             raise NotSendable(Decision("cancel", f"cart {state}"))
-        items = list(cart.data.get("items") or [])
+        items = with_latest_stock(list(cart.data.get("items") or []), stock or {})
+        if items and all(sold_out(i) for i in items):
+            # Nothing in the cart can be bought: a reminder would only disappoint.
+            raise NotSendable(Decision("skip", "condition: every item is sold out"))
         flagged: list[dict[str, Any]] = []
         if step.low_stock_at_most is not None:
             flagged = low_stock_items(items, step.low_stock_at_most)
@@ -245,6 +276,7 @@ class BatchState:
     paused_until: datetime | None
     carts: dict[str, Cart]
     orders: dict[str, Order]
+    stock: dict[str, int] = field(default_factory=dict)  # latest known stock per SKU
     tentative_by_flow: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
 
@@ -432,6 +464,18 @@ class DeliverySender:
             if order_ids
             else {}
         )
+        skus = sorted({str(sku) for cart in carts.values() for sku in cart.skus or []})
+        stock = (
+            dict(
+                session.execute(
+                    select(ProductStock.sku, ProductStock.stock).where(
+                        self._among(ProductStock.sku, skus)
+                    )
+                ).all()
+            )
+            if skus
+            else {}
+        )
         return BatchState(
             flows=flows,
             shoppers=shoppers,
@@ -441,6 +485,7 @@ class DeliverySender:
             paused_until=deliveries.marketing_paused_until(session, now),
             carts=carts,
             orders=orders,
+            stock=stock,
         )
 
     def _marketing_today(
@@ -531,6 +576,7 @@ class DeliverySender:
                 self.settings,
                 carts=state.carts,
                 orders=state.orders,
+                stock=state.stock,
             )
         except NotSendable as exc:
             return exc.decision, ()

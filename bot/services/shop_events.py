@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Cart, CartState, Order, ShopEvent, Shopper
+from bot.models import Cart, CartState, Order, ProductStock, ShopEvent, Shopper
 from bot.services import deliveries, linking
 from bot.services.scenarios import Scenario, ScenarioBook
 from bot.tracking import has_userinfo, host_allowed, is_web_url
@@ -24,7 +24,10 @@ EVENT_TYPES = (
     "order.shipped",
     "order.delivered",
     "product.restocked",
+    "product.stock_changed",
 )
+# Events about the catalogue rather than one customer.
+PRODUCT_EVENTS = ("product.restocked", "product.stock_changed")
 MAX_ITEMS = 200
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 SHOP_WIDE = "shop"  # customer key of events about the catalogue, not a customer
@@ -243,6 +246,8 @@ def _body(kind: str, p: Mapping[str, Any]) -> dict[str, Any]:
         }
     if kind == "order.delivered":
         return {"order_id": _str(p, "order_id", "", max_len=128)}
+    if kind == "product.stock_changed":
+        return {"sku": _str(p, "sku", "", max_len=128), "stock": _int(p, "stock", "")}
     return {  # product.restocked
         "sku": _str(p, "sku", "", max_len=128),
         "name": _str(p, "name", ""),
@@ -270,7 +275,7 @@ def validate_event(payload: Any, link_hosts: Collection[str] | None = None) -> S
     line_user_id = _str(payload, "line_user_id", "", required=False, max_len=64)
     if line_user_id is not None and not _LINE_USER_ID.match(line_user_id):
         raise EventInvalid("line_user_id", "must be a LINE user ID (U followed by 32 hex digits)")
-    if kind == "product.restocked":
+    if kind in PRODUCT_EVENTS:
         key = SHOP_WIDE
     elif member_id is None and line_user_id is None:
         raise EventInvalid("member_id", "is required (or line_user_id)")
@@ -311,6 +316,9 @@ def record_event(
     except IntegrityError:
         return None  # the same event_id raced in from a concurrent request
     row.outcome = _update_state(session, event, now)
+    if event.type == "product.stock_changed":
+        row.applied = True  # nothing more to do: sends read the stock when they render
+        return row
     if event.type == "product.restocked":
         return row
     shopper = deliveries.shopper_for_key(session, event.customer_key)
@@ -340,6 +348,16 @@ def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | 
         cart.changed_at = at
         cart.updated_at = now
         deliveries.set_cart_skus(session, cart, [i["sku"] for i in data["items"]])
+        record_stock(
+            session,
+            {i["sku"]: i["stock"] for i in data["items"] if i["stock"] is not None},
+            at,
+            now,
+        )
+        return None
+    if event.type == "product.stock_changed":
+        if not record_stock(session, {body["sku"]: body["stock"]}, at, now):
+            return "stale: a newer stock figure is known"
         return None
     if event.type == "cart.cleared":
         cart = _cart(session, body["cart_id"])
@@ -374,6 +392,45 @@ def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | 
         order.delivered_at = at
         return None
     return None
+
+
+def record_stock(session: Session, levels: Mapping[str, int], at: datetime, now: datetime) -> bool:
+    """Keep each SKU's stock as of `at` unless a newer figure is known; True if any applied.
+
+    One row per product, whatever the number of carts holding it: a sale-day stock change
+    is one write, and a send reads the latest figure of its items in one query. Reminder
+    timers are not touched, unlike a cart.updated sent just to correct the stock.
+    """
+    if not levels:
+        return False
+    skus = sorted(levels)  # one lock order, so two events cannot deadlock
+    known = {
+        row.sku: row
+        for row in session.scalars(
+            select(ProductStock)
+            .where(ProductStock.sku.in_(skus))
+            .order_by(ProductStock.sku)
+            .with_for_update()
+        )
+    }
+    applied = False
+    for sku in skus:
+        row = known.get(sku)
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.add(
+                        ProductStock(sku=sku, stock=levels[sku], changed_at=at, updated_at=now)
+                    )
+                applied = True
+                continue
+            except IntegrityError:  # a concurrent event stored this SKU first
+                row = session.get(ProductStock, sku, with_for_update=True, populate_existing=True)
+                assert row is not None
+        if at > row.changed_at:
+            row.stock, row.changed_at, row.updated_at = levels[sku], at, now
+            applied = True
+    return applied
 
 
 def _cart(session: Session, cart_id: str) -> Cart | None:

@@ -19,6 +19,7 @@ from bot.services.shop_events import (
     LINK_FIELDS,
     MAX_WHOLE,
     NOT_BLANK_PATTERN,
+    PRODUCT_EVENTS,
 )
 from bot.shop_api.api import (
     OPENAPI_SCHEMAS,
@@ -109,7 +110,7 @@ def _event(kind: str, required: list[str], props: dict[str, Any]) -> dict[str, A
         "required": ["type", "event_id", "occurred_at", *required],
         "properties": {**_COMMON, "type": {"type": "string", "enum": [kind]}, **props},
     }
-    return schema if kind == "product.restocked" else {**schema, **_CUSTOMER}
+    return schema if kind in PRODUCT_EVENTS else {**schema, **_CUSTOMER}
 
 
 _SCHEMAS: dict[str, dict[str, Any]] = {
@@ -184,6 +185,22 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "image_url": {"type": "string", "format": "uri"},
         },
     ),
+    "ProductStockChangedEvent": _event(
+        "product.stock_changed",
+        ["sku", "stock"],
+        {
+            "sku": {"type": "string", "maxLength": 128},
+            "stock": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_WHOLE,
+                "description": (
+                    "Units left now. Updates every cart holding the SKU without restarting "
+                    "its reminders; an older figure than one already known is ignored."
+                ),
+            },
+        },
+    ),
 }
 
 
@@ -223,6 +240,7 @@ _SCHEMAS |= {
                 "OrderShippedEvent",
                 "OrderDeliveredEvent",
                 "ProductRestockedEvent",
+                "ProductStockChangedEvent",
             )
         ],
         "discriminator": {"propertyName": "type"},
@@ -237,7 +255,7 @@ register_openapi_paths(
     {
         "/events": {
             "post": {
-                "summary": "Report a cart or order event",
+                "summary": "Report a cart, order or product event",
                 "description": (
                     "Events about members not linked yet are kept and start their flows when "
                     "the member links. An event older than what is known does not reopen a "

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from line_emulator.server import EmulatorServer
-from line_emulator.validation import (
+from line_messages.validation import (
     BUBBLE_MAX_BYTES,
     grapheme_len,
     json_size,
@@ -395,7 +395,7 @@ def test_unknown_message_type_and_non_objects() -> None:
 def test_sdk_shape_check_catches_what_the_walk_lets_through(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import line_emulator.validation as validation
+    import line_messages.validation as validation
 
     monkeypatch.setitem(validation._MESSAGE_HANDLERS, "sticker", lambda walker, msg, prop: None)
     validation._sdk_error.cache_clear()

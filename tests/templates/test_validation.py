@@ -10,7 +10,7 @@ from linebot.v3.messaging import FlexMessage
 
 from flex_templates import TemplateRegistry
 from flex_templates.registry import SPECS
-from line_emulator.validation import utf16_len, validate_messages
+from line_messages.validation import utf16_len, validate_messages
 
 from .conftest import PLACEHOLDER_IMAGE, fake_link
 

@@ -17,7 +17,8 @@ Limits follow LINE's Messaging API reference (message objects, action objects an
 Each problem is reported as a LINE-style error detail, for example
 ``{"message": "Length must be between 0 and 300",
 "property": "messages[0].quickReply.items[2].action.data"}``.
-This module has no Flask dependency so the bot can validate what it renders.
+This module has no Flask dependency: the bot validates what it renders before pushing, and
+the LINE emulator answers 400 with the same rules.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "MAX_MESSAGES",
     "QUICK_REPLY_MAX_ITEMS",
     "TEXT_MAX",
+    "URI_MAX",
     "grapheme_len",
     "json_size",
     "utf16_len",

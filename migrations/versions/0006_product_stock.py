@@ -1,0 +1,33 @@
+"""product stock: the latest stock the shop reported per SKU (product.stock_changed)
+
+Revision ID: 0006_product_stock
+Revises: 0005
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import bot.db
+
+revision = "0006_product_stock"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "product_stock",
+        sa.Column("sku", sa.String(length=128), nullable=False),
+        sa.Column("stock", sa.Integer(), nullable=False),
+        sa.Column("changed_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("sku", name=op.f("pk_product_stock")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("product_stock")
