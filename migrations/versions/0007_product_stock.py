@@ -1,7 +1,7 @@
 """product stock: the latest stock the shop reported per SKU (product.stock_changed)
 
-Revision ID: 0006_product_stock
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-27
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.db
 
-revision = "0006_product_stock"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
