@@ -105,7 +105,7 @@ def test_logged_path_has_the_route_and_query_names_only(
     )
     assert response.status_code == 401
     (record,) = _refusals(caplog)
-    assert record.path == "/api/v1/members/<path:member_id>?page&token"  # type: ignore[attr-defined]
+    assert record.path == "/api/v1/members/<member:member_id>?page&token"  # type: ignore[attr-defined]
     assert record.reason == "bad_signature"  # type: ignore[attr-defined]
     logged = JsonFormatter().format(record)
     assert "M123" not in logged and "秘密" not in logged and "%E7" not in logged
