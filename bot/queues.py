@@ -13,11 +13,13 @@ from rq import Queue
 
 from bot.settings import Settings
 
-WEBHOOK_QUEUE = "webhooks"
-DELIVERY_QUEUE = "deliveries"
-DEFAULT_QUEUE = "default"
-# Order matters: a worker drains earlier queues first, so shoppers' chats beat bulk sends.
-QUEUE_NAMES = (WEBHOOK_QUEUE, DELIVERY_QUEUE, DEFAULT_QUEUE)
+WEBHOOK_QUEUE = "webhooks"  # handling shoppers' events (worker)
+DISPATCH_QUEUE = "dispatch"  # the dispatcher and the sweeps (dispatcher)
+DELIVERY_QUEUE = "deliveries"  # send batches and restock fan-outs (sender)
+DEFAULT_QUEUE = "default"  # everything else, e.g. link notices (worker)
+# Order matters for a worker on several queues (dev tools, `worker.py` without --queues): it
+# drains earlier queues first, so shoppers' chats beat the dispatcher and bulk sends.
+QUEUE_NAMES = (WEBHOOK_QUEUE, DISPATCH_QUEUE, DELIVERY_QUEUE, DEFAULT_QUEUE)
 
 _embedded_server: object | None = None
 
@@ -65,6 +67,10 @@ class Queues:
         return self.get(WEBHOOK_QUEUE)
 
     @property
+    def dispatch(self) -> Queue:
+        return self.get(DISPATCH_QUEUE)
+
+    @property
     def deliveries(self) -> Queue:
         return self.get(DELIVERY_QUEUE)
 
@@ -74,3 +80,10 @@ class Queues:
 
     def all(self) -> list[Queue]:
         return [self.get(name) for name in QUEUE_NAMES]
+
+    def named(self, names: str) -> list[Queue]:
+        """The queues of a comma-separated list (`webhooks,default`), in that order."""
+        wanted = [name.strip() for name in names.split(",") if name.strip()]
+        if not wanted:
+            raise KeyError("no queue named")
+        return [self.get(name) for name in wanted]

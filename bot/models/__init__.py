@@ -30,6 +30,7 @@ from bot.models.deliveries import (
     Flow,
     FlowState,
     Order,
+    PeriodicRun,
     ProductStock,
     ShopEvent,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Flow",
     "FlowState",
     "Order",
+    "PeriodicRun",
     "ShopEvent",
     "ConversationMessage",
     "Direction",
