@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from bot.models import Shopper, SupportTicket, TicketReason
 from bot.services.support import active_ticket, escalate
 from line_emulator import EmulatorServer
 from tests.console.conftest import PASSWORD, make_operator
+from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
+from tests.shop_api.conftest import ShopApi
 
 # Debian's chromium package (never a browser downloaded by Playwright); CHROMIUM_PATH overrides.
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SHOPPER = "U" + "a" * 32
+CART_SHOPPER = "U" + "b" * 32
 
 
 def _missing_browser() -> str | None:
@@ -81,6 +85,41 @@ def _texts(emulator: EmulatorServer, user_id: str) -> list[str]:
     return found
 
 
+def _sign_in(page: Any, base_url: str, email: str) -> None:
+    page.goto(f"{base_url}/console/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def _claim_from_queue(page: Any, ticket_id: int, shopper_name: str) -> None:
+    row = page.locator(f"tr[data-ticket='{ticket_id}']")
+    row.wait_for()
+    assert shopper_name in row.inner_text()
+    row.get_by_role("button", name="担当する").click()
+    page.wait_for_url(f"**/console/tickets/{ticket_id}")
+
+
+def _answer(page: Any, emulator: EmulatorServer, ticket_id: int, user_id: str, reply: str) -> None:
+    """Type a reply in the chat and check that LINE delivered it to the shopper."""
+    page.fill("#reply-text", reply)
+    page.get_by_role("button", name="LINEで送信").click()
+    page.wait_for_url(f"**/console/tickets/{ticket_id}#reply")
+    pushes = [r for r in emulator.requests("/v2/bot/message/push") if r["status"] == 200]
+    assert any(reply in str(r["body"]) for r in pushes)
+    assert reply in _texts(emulator, user_id)
+
+
+def _resolve(page: Any, app: Flask, emulator: EmulatorServer, ticket_id: int, user_id: str) -> None:
+    """Hand the chat back to the bot; the shopper is told and the ticket is resolved."""
+    page.get_by_role("button", name="対応を終了してボットに戻す").click()
+    page.get_by_text("チャットを終了し、ボットに戻しました。").wait_for()
+    assert any("担当者とのやりとりを終了しました" in text for text in _texts(emulator, user_id))
+    with app.app_context():
+        row = app.extensions["bot"].db.session().get(SupportTicket, ticket_id)
+        assert row.state.value == "resolved"
+
+
 def test_operator_handles_a_chat_in_the_browser(
     e2e_app: Flask,
     live_bot: Any,
@@ -96,25 +135,12 @@ def test_operator_handles_a_chat_in_the_browser(
     e2e_jobs()
     ticket_id = _ticket_for(e2e_app, SHOPPER)
 
-    page.goto(f"{live_bot.url}/console/login")
-    page.fill("input[name=email]", "sato@example.jp")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    row = page.locator(f"tr[data-ticket='{ticket_id}']")
-    row.wait_for()
-    assert "山田 花子" in row.inner_text()
-
-    row.get_by_role("button", name="担当する").click()
-    page.wait_for_url(f"**/console/tickets/{ticket_id}")
+    _sign_in(page, live_bot.url, "sato@example.jp")
+    _claim_from_queue(page, ticket_id, "山田 花子")
     assert "注文番号A-1001" in page.locator("#messages").inner_text()
 
     reply = "山田様、お問い合わせありがとうございます。配送状況を確認いたします。"
-    page.fill("#reply-text", reply)
-    page.get_by_role("button", name="LINEで送信").click()
-    page.wait_for_url(f"**/console/tickets/{ticket_id}#reply")
-    pushes = [r for r in emulator.requests("/v2/bot/message/push") if r["status"] == 200]
-    assert any(reply in str(r["body"]) for r in pushes)
-    assert reply in _texts(emulator, SHOPPER)
+    _answer(page, emulator, ticket_id, SHOPPER, reply)
 
     # Live update: the shopper writes again and the message appears without a reload.
     emulator.send_text(SHOPPER, "ありがとうございます、お待ちしています")
@@ -124,10 +150,56 @@ def test_operator_handles_a_chat_in_the_browser(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console_chat.png"), full_page=True)
 
-    page.get_by_role("button", name="対応を終了してボットに戻す").click()
-    page.get_by_text("チャットを終了し、ボットに戻しました。").wait_for()
-    texts = _texts(emulator, SHOPPER)
-    assert any("担当者とのやりとりを終了しました" in text for text in texts)
+    _resolve(page, e2e_app, emulator, ticket_id, SHOPPER)
+
+
+def _shop_event(app: Flask, kind: str, user_id: str, body: dict[str, Any]) -> None:
+    """The EC site reports an event about a LINE user (not linked to a member)."""
+    response = ShopApi(app.test_client()).post(
+        "/events",
+        {
+            "type": kind,
+            "event_id": str(uuid.uuid4()),
+            "occurred_at": app.extensions["bot"].clock.now().isoformat(),
+            "line_user_id": user_id,
+            **body,
+        },
+    )
+    assert response.status_code == 202, response.json
+
+
+def test_operator_sees_the_cart_and_the_order_of_a_shopper_who_asks_for_a_person(
+    e2e_app: Flask,
+    live_bot: Any,
+    emulator: EmulatorServer,
+    e2e_jobs: Callable[[], None],
+    browser_page: Any,
+) -> None:
+    page = browser_page
+    emulator.add_user(CART_SHOPPER, display_name="佐々木 優子", followed=False)
+    emulator.send_follow(CART_SHOPPER)
+    _shop_event(e2e_app, "order.placed", CART_SHOPPER, order_body("O-3001", "C-OLD", 5500))
+    _shop_event(e2e_app, "cart.updated", CART_SHOPPER, cart_body("C-NOW", [MUG, MAMEZARA]))
+    make_operator(e2e_app, "sato@example.jp", "佐藤 美咲")
+
+    # Through /callback and the worker, as LINE would deliver it: the bot opens the ticket.
+    emulator.send_text(CART_SHOPPER, "担当者と話したいです。カートの豆皿について相談があります")
+    e2e_jobs()
     with e2e_app.app_context():
-        row_ = e2e_app.extensions["bot"].db.session().get(SupportTicket, ticket_id)
-        assert row_.state.value == "resolved"
+        session = e2e_app.extensions["bot"].db.session()
+        shopper = session.scalars(select(Shopper).where(Shopper.line_user_id == CART_SHOPPER)).one()
+        ticket = active_ticket(session, shopper)
+        assert ticket is not None and ticket.reason is TicketReason.ASKED_FOR_PERSON
+        ticket_id = ticket.id
+
+    _sign_in(page, live_bot.url, "sato@example.jp")
+    _claim_from_queue(page, ticket_id, "佐々木 優子")
+    side = page.locator("aside.side").inner_text()
+    assert "美濃焼 手描き藍染め マグカップ" in side
+    assert "有田焼 豆皿5枚セット(花づくし)" in side
+    assert "O-3001" in side
+    assert "カートの豆皿について" in page.locator("#messages").inner_text()
+
+    reply = "佐々木様、豆皿は在庫が残り2点です。本日中のご注文で明日発送いたします。"
+    _answer(page, emulator, ticket_id, CART_SHOPPER, reply)
+    _resolve(page, e2e_app, emulator, ticket_id, CART_SHOPPER)
