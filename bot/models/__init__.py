@@ -32,6 +32,7 @@ from bot.models.deliveries import (
     Order,
     ProductStock,
     ShopEvent,
+    TrackedLink,
 )
 from bot.models.faq import Faq, FaqInteraction, FaqState
 from bot.models.linking import (
@@ -55,6 +56,7 @@ __all__ = [
     "SatisfactionResponse",
     "Cart",
     "CartSku",
+    "TrackedLink",
     "ProductStock",
     "CartState",
     "Click",
