@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 1  # the token carries the target URL itself
+STORED_VERSION = 2  # the token carries the key of a stored target (see `link_key`)
 # A 128-bit truncated HMAC-SHA256 keeps the token short and is still far beyond guessing range.
 SIGNATURE_BYTES = 16
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -28,12 +29,13 @@ class InvalidLink(Exception):
 class LinkClaims:
     """What a verified link token says: where to go and what to attribute the click to."""
 
-    url: str
+    url: str | None  # None: look the target up by `link_key`
     delivery_id: int | None
     shopper_id: int | None
     campaign: str
     content: str
     expires_at: datetime
+    link_key: str | None = None
 
 
 def is_web_url(url: str) -> bool:
@@ -112,6 +114,11 @@ def _require_aware(value: datetime, name: str) -> None:
         raise ValueError(f"{name} must be timezone-aware")
 
 
+def link_key(url: str) -> str:
+    """The key a stored link target is kept under: 128 bits of its SHA-256, 22 characters."""
+    return _b64encode(hashlib.sha256(url.encode("utf-8")).digest()[:SIGNATURE_BYTES])
+
+
 def sign_link(
     secret: bytes,
     *,
@@ -121,8 +128,13 @@ def sign_link(
     campaign: str,
     content: str,
     expires_at: datetime,
+    stored: bool = False,
 ) -> str:
-    """Return a compact URL-safe token carrying the target URL and attribution, HMAC-signed."""
+    """Return a compact URL-safe token carrying the target URL and attribution, HMAC-signed.
+
+    With `stored`, the token carries `link_key(url)` instead of the URL, so its length does
+    not grow with the URL's (the caller stores the target under that key).
+    """
     if not secret:
         raise ValueError("secret must not be empty")
     if not is_web_url(url):
@@ -130,8 +142,8 @@ def sign_link(
     _require_aware(expires_at, "expires_at")
     # A JSON array instead of an object: positional fields keep the token short.
     body = [
-        TOKEN_VERSION,
-        url,
+        STORED_VERSION if stored else TOKEN_VERSION,
+        link_key(url) if stored else url,
         delivery_id,
         shopper_id,
         campaign,
@@ -166,14 +178,17 @@ def verify_link(secret: bytes, token: str, now: datetime) -> LinkClaims:
         body = json.loads(_b64decode(payload).decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidLink("malformed token") from exc
-    if not isinstance(body, list) or len(body) != 7 or body[0] != TOKEN_VERSION:
+    if not isinstance(body, list) or len(body) != 7:
         raise InvalidLink("unsupported token")
-    _, url, delivery_id, shopper_id, campaign, content, expires = body
-    if not (isinstance(url, str) and isinstance(campaign, str) and isinstance(content, str)):
+    version, target, delivery_id, shopper_id, campaign, content, expires = body
+    if version not in (TOKEN_VERSION, STORED_VERSION) or isinstance(version, bool):
+        raise InvalidLink("unsupported token")
+    if not (isinstance(target, str) and isinstance(campaign, str) and isinstance(content, str)):
         raise InvalidLink("malformed token")
     if isinstance(expires, bool) or not isinstance(expires, int):
         raise InvalidLink("malformed token")
-    if not is_web_url(url):
+    url, key = (target, None) if version == TOKEN_VERSION else (None, target)
+    if url is not None and not is_web_url(url):
         raise InvalidLink("target is not an http(s) URL")
     expires_at = datetime.fromtimestamp(expires, tz=UTC)
     if now >= expires_at:
@@ -185,6 +200,7 @@ def verify_link(secret: bytes, token: str, now: datetime) -> LinkClaims:
         campaign=campaign,
         content=content,
         expires_at=expires_at,
+        link_key=key,
     )
 
 

@@ -49,11 +49,16 @@ class RenderEnv:
 
 @dataclass
 class Built:
-    """What a builder hands to the renderer."""
+    """What a builder hands to the renderer.
+
+    `link` is the message's main destination (the cart, the order…), used when the message
+    has to fall back to plain text.
+    """
 
     scope: Scope
     alt_text: str
     quick_replies: list[dict[str, Any]] = field(default_factory=list)
+    link: str | None = None
 
 
 Builder = Callable[[Mapping[str, Any], RenderEnv], Built]
@@ -164,9 +169,19 @@ def _items(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [i for i in items if i.get("name") is not None]
 
 
-def split_for_carousel(items: Sequence[Any], fixed_bubbles: int = 1) -> tuple[list[Any], int]:
+# Data key that caps the bubbles a carousel gives its items (the 「他N点」 one included):
+# the sender lowers it when a message is over LINE's size limits.
+ITEM_BUBBLES_KEY = "max_item_bubbles"
+
+
+def split_for_carousel(
+    items: Sequence[Any], fixed_bubbles: int = 1, data: Mapping[str, Any] | None = None
+) -> tuple[list[Any], int]:
     """Items that fit in a carousel beside fixed bubbles, and how many are left over."""
     room = MAX_BUBBLES - fixed_bubbles
+    cap = _int((data or {}).get(ITEM_BUBBLES_KEY))
+    if cap is not None and cap >= 2:
+        room = min(room, cap)
     if len(items) <= room:
         return list(items), 0
     shown = room - 1  # one bubble goes to 「他N点」
@@ -234,7 +249,7 @@ def _cart(data: Mapping[str, Any], env: RenderEnv, *, kind: str) -> Built:
         items = sorted(items, key=lambda i: not _really_low(i))
     # Sold-out items last: what can still be bought comes first.
     items = sorted(items, key=lambda i: _sold_out(i) is not None)
-    shown, hidden = split_for_carousel(items)
+    shown, hidden = split_for_carousel(items, data=data)
     values, sections = _common_values(data)
     values["cart_url"] = cart_url
     subtotal = _subtotal(data, items)
@@ -273,7 +288,7 @@ def _cart(data: Mapping[str, Any], env: RenderEnv, *, kind: str) -> Built:
         text = f"{who}、お買い物かごの商品の在庫が残りわずかです。{what}"
     else:
         text = f"{who}、お買い物かごに{what}が残っています。"
-    return Built(Scope(values, sections), alt(text))
+    return Built(Scope(values, sections), alt(text), link=cart_url)
 
 
 def build_cart_reminder(data: Mapping[str, Any], env: RenderEnv) -> Built:
@@ -307,7 +322,7 @@ def build_purchase_thanks(data: Mapping[str, Any], env: RenderEnv) -> Built:
     sections["total"] = _one({"amount": format_price(total)} if total is not None else None)
     sections["order_link"] = _one({"url": order_url} if order_url else None)
     text = f"{salutation(data)}、ご注文ありがとうございます(ご注文番号 {order})。"
-    return Built(Scope(values, sections), alt(text))
+    return Built(Scope(values, sections), alt(text), link=order_url)
 
 
 def build_shipping_notice(data: Mapping[str, Any], env: RenderEnv) -> Built:
@@ -332,7 +347,7 @@ def build_shipping_notice(data: Mapping[str, Any], env: RenderEnv) -> Built:
     text = f"{salutation(data)}、ご注文の商品を発送しました(ご注文番号 {order})。"
     if delivery:
         text += f"お届け予定日は{delivery}です。"
-    return Built(Scope(values, sections), alt(text))
+    return Built(Scope(values, sections), alt(text), link=tracking_url)
 
 
 def build_review_request(data: Mapping[str, Any], env: RenderEnv) -> Built:
@@ -345,9 +360,9 @@ def build_review_request(data: Mapping[str, Any], env: RenderEnv) -> Built:
     ]
     if not items:
         raise TemplateDataError("review_request needs items with a review_url, url or reviews_url")
-    shown, hidden = split_for_carousel(items)
+    shown, hidden = split_for_carousel(items, data=data)
     if hidden and reviews_url is None:
-        shown, hidden = items[: MAX_BUBBLES - 1], 0
+        shown, hidden = items[: len(shown) + 1], 0
     values, sections = _common_values(data)
     sections["item"] = [
         item_scope(
@@ -361,7 +376,9 @@ def build_review_request(data: Mapping[str, Any], env: RenderEnv) -> Built:
     text = f"{salutation(data)}、{_first_names(items)}のご感想をレビューでお聞かせください。"
     if incentive:
         text += incentive
-    return Built(Scope(values, sections), alt(text))
+    first = shown[0]
+    link = reviews_url or web_url(first.get("review_url")) or web_url(first.get("url"))
+    return Built(Scope(values, sections), alt(text), link=link)
 
 
 def build_repeat_offer(data: Mapping[str, Any], env: RenderEnv) -> Built:
@@ -369,7 +386,7 @@ def build_repeat_offer(data: Mapping[str, Any], env: RenderEnv) -> Built:
     shop_url = _required_url(data, "shop_url")
     tz = _env_tz(data, env)
     items = _items(data)
-    shown, hidden = split_for_carousel(items)
+    shown, hidden = split_for_carousel(items, data=data)
     values, sections = _common_values(data)
     values["shop_url"] = shop_url
     sections["item"] = [item_scope(i, env, fallback_url=shop_url) for i in shown]
@@ -378,7 +395,7 @@ def build_repeat_offer(data: Mapping[str, Any], env: RenderEnv) -> Built:
     text = f"{salutation(data)}、いつもありがとうございます。おすすめの商品をご紹介します。"
     if sections["coupon"]:
         text += "クーポンもご用意しました。"
-    return Built(Scope(values, sections), alt(text))
+    return Built(Scope(values, sections), alt(text), link=shop_url)
 
 
 def build_restock_notice(data: Mapping[str, Any], env: RenderEnv) -> Built:
@@ -392,7 +409,7 @@ def build_restock_notice(data: Mapping[str, Any], env: RenderEnv) -> Built:
     values, sections = _common_values(data)
     sections["item"] = [item_scope(item, env, fallback_url=url)]
     text = f"{salutation(data)}、お待たせしました。{_first_names([item])}が再入荷しました。"
-    return Built(Scope(values, sections), alt(text))
+    return Built(Scope(values, sections), alt(text), link=url)
 
 
 def _postback(label: str, data: str, display_text: str) -> dict[str, Any]:

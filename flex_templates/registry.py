@@ -142,13 +142,54 @@ class TemplateRegistry:
         except RenderError as exc:
             raise TemplateError(f"{template.path.name}: {exc}") from exc
         message: dict[str, Any] = {"type": "flex", "altText": built.alt_text, "contents": container}
-        quick = list(built.quick_replies)
-        if spec.marketing or marketing:
-            quick.append(builders.optout_quick_reply())
-        if quick:
-            message["quickReply"] = {"items": quick}
+        _add_quick_replies(message, spec, built, marketing)
         if link is not None:
             wrap_links(message, link)
+        return message
+
+    def render_for_line(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        variant: str | None = None,
+        link: LinkWrapper | None = None,
+        marketing: bool = False,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Render a message LINE will accept, degrading when the full one breaks its limits.
+
+        Tries the full message, then carousels with fewer item bubbles (the rest summed up
+        in 「他N点」), then plain text with the message's main link. Returns the message and
+        how it was degraded (None if not); TemplateError names LINE's objection when even
+        the text is refused, so the caller can fail it for good rather than retry.
+        """
+        message = self.render(name, data, variant=variant, link=link, marketing=marketing)
+        problems = validate_messages([message])
+        if not problems:
+            return message, None
+        first = _problem(problems)
+        for cap in DEGRADED_ITEM_BUBBLES:
+            smaller = {**data, builders.ITEM_BUBBLES_KEY: cap}
+            message = self.render(name, smaller, variant=variant, link=link, marketing=marketing)
+            if not validate_messages([message]):
+                return message, f"{first}: sent with {cap} item bubbles"
+        text = self._text_fallback(name, data, link=link, marketing=marketing)
+        problems = validate_messages([text])
+        if not problems:
+            return text, f"{first}: sent as text"
+        raise TemplateError(f"no valid message: {first}; as text, {_problem(problems)}")
+
+    def _text_fallback(
+        self, name: str, data: Mapping[str, Any], *, link: LinkWrapper | None, marketing: bool
+    ) -> dict[str, Any]:
+        """The message as one text: its notification line and its main link."""
+        spec = SPECS[name]
+        built = spec.builder(data, self.env)
+        lines = [built.alt_text]
+        if built.link is not None:
+            lines.append(link(built.link, "text") if link is not None else built.link)
+        message: dict[str, Any] = {"type": "text", "text": "\n".join(lines)}
+        _add_quick_replies(message, spec, built, marketing)
         return message
 
     def check(self, template: Template) -> list[str]:
@@ -177,6 +218,26 @@ class TemplateRegistry:
             problems = self.check(template)
             if problems:
                 raise TemplateError(f"{template.path}: " + "; ".join(problems))
+
+
+# Item bubbles (「他N点」 included) to try, in turn, when a carousel is over LINE's limits.
+DEGRADED_ITEM_BUBBLES = (6, 3, 2)
+
+
+def _add_quick_replies(
+    message: dict[str, Any], spec: TemplateSpec, built: builders.Built, marketing: bool
+) -> None:
+    """The builder's quick replies, plus 「配信停止」 on a marketing message."""
+    quick = list(built.quick_replies)
+    if spec.marketing or marketing:
+        quick.append(builders.optout_quick_reply())
+    if quick:
+        message["quickReply"] = {"items": quick}
+
+
+def _problem(problems: list[dict[str, Any]]) -> str:
+    """LINE's first objection, as `property: message`."""
+    return f"{problems[0].get('property', '')}: {problems[0].get('message', '')}"
 
 
 def _read_json(path: Path) -> Any:

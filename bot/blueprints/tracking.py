@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, redirect
+from sqlalchemy.orm import Session
 
 from bot.extensions import services
+from bot.models import TrackedLink
 from bot.services.deliveries import record_click
 from bot.tracking import InvalidLink, add_utm, host_allowed, verify_link
 
@@ -24,21 +26,30 @@ NOT_FOUND_PAGE = """<!doctype html>
 """
 
 
+def _stored_target(session: Session, key: str | None) -> str:
+    """The target kept for a token that carries only its key (the URL was too long)."""
+    link = session.get(TrackedLink, key) if key else None
+    if link is None:
+        raise InvalidLink("stored target not found")
+    return link.url
+
+
 @bp.get("/r/<path:token>")
 def follow_link(token: str) -> Response:
     """Verify the token; a forged, altered or expired one gets a 404 page, never a redirect."""
     svc = services()
     now = svc.clock.now()
+    session = svc.db.session()
     try:
         claims = verify_link(svc.settings.secret_key.encode(), token, now)
-        if not host_allowed(claims.url, svc.settings.allowed_link_hosts):
+        url = claims.url if claims.url is not None else _stored_target(session, claims.link_key)
+        if not host_allowed(url, svc.settings.allowed_link_hosts):
             # Signed by us, but LINK_HOSTS no longer lists its host (or never did: a token
             # made before hosts were checked): never an open redirect.
             raise InvalidLink("target host is not one of the shop's")
     except InvalidLink as exc:
         log.info("tracking link refused", extra={"reason": str(exc)})
         return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
-    session = svc.db.session()
     try:
         record_click(
             session,
@@ -46,7 +57,7 @@ def follow_link(token: str) -> Response:
             shopper_id=claims.shopper_id,
             campaign=claims.campaign,
             content=claims.content,
-            url=claims.url,
+            url=url,
             now=now,
         )
         session.commit()
@@ -54,7 +65,7 @@ def follow_link(token: str) -> Response:
         # The shopper still gets where they wanted to go; a lost click is only a lost stat.
         session.rollback()
         log.exception("click not recorded", extra={"delivery_id": claims.delivery_id})
-    response = redirect(add_utm(claims.url, claims.campaign, claims.content), code=302)
+    response = redirect(add_utm(url, claims.campaign, claims.content), code=302)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

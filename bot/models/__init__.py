@@ -33,6 +33,7 @@ from bot.models.deliveries import (
     PeriodicRun,
     ProductStock,
     ShopEvent,
+    TrackedLink,
 )
 from bot.models.faq import Faq, FaqInteraction, FaqState
 from bot.models.linking import (
@@ -56,6 +57,7 @@ __all__ = [
     "SatisfactionResponse",
     "Cart",
     "CartSku",
+    "TrackedLink",
     "ProductStock",
     "CartState",
     "Click",

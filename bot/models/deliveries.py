@@ -178,6 +178,16 @@ class Click(Base):
     clicked_at: Mapped[datetime]
 
 
+class TrackedLink(Base):
+    """A link target too long to ride in its tracking token, kept under `link_key(url)`."""
+
+    __tablename__ = "tracked_links"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class Conversion(Base):
     """An order attributed to the messages (and click) that preceded it."""
 

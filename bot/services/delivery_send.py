@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -53,12 +54,14 @@ from bot.models import (
     Shopper,
     SupportTicket,
     TicketState,
+    TrackedLink,
 )
 from bot.services import deliveries
 from bot.services.messaging import message_summary
 from bot.services.scenarios import ScenarioBook, Step
 from bot.settings import Settings
-from bot.tracking import sign_link
+from bot.tracking import link_key, sign_link
+from line_messages import URI_MAX
 
 if TYPE_CHECKING:
     from flex_templates import TemplateRegistry
@@ -279,6 +282,7 @@ class BatchState:
     carts: dict[str, Cart]
     orders: dict[str, Order]
     stock: dict[str, int] = field(default_factory=dict)  # latest known stock per SKU
+    new_links: dict[str, str] = field(default_factory=dict)  # link key → target to store
     tentative_by_flow: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
 
@@ -360,6 +364,7 @@ class DeliverySender:
             for p in planned
             if p.decision.action == "send" and p.decision.message is not None
         ]
+        self._store_links(session, state.new_links, now)
         self.push_all(pushes, deadline)
         self._record(session, planned, {p.delivery_id: p for p in pushes}, state, now, counts)
         return counts
@@ -591,15 +596,23 @@ class DeliverySender:
             return exc.decision, ()
         variant = next((v for v in step.variants if v.name == delivery.variant), None)
         try:
-            message = self.templates.render(
+            # Checked against LINE's limits here: a message LINE refuses would fail with a
+            # 400 on every retry. Too big, it is sent smaller or as text; never valid, it
+            # fails now with LINE's reason.
+            message, degraded = self.templates.render_for_line(
                 delivery.template,
                 data,
                 variant=variant.template_variant if variant else None,
-                link=self._linker(delivery),
+                link=self._linker(delivery, state.new_links),
                 marketing=marketing,
             )
         except Exception as exc:  # TemplateError / TemplateDataError: fix the data, then retry
             return Decision("fail", f"render: {exc}"), ()
+        if degraded is not None:
+            log.warning(
+                "message over LINE's limits: degraded",
+                extra={"delivery_id": delivery.id, "reason": degraded},
+            )
         return Decision("send", message=message), ()
 
     def _marketing_wait(
@@ -622,25 +635,47 @@ class DeliverySender:
             )
         return None
 
-    def _linker(self, delivery: Delivery) -> Callable[[str, str], str]:
+    def _linker(self, delivery: Delivery, stored: dict[str, str]) -> Callable[[str, str], str]:
+        """The tracking wrapper for a delivery's links.
+
+        The token carries its target while the link stays within LINE's URI limit; past it
+        (a long product URL) it carries a key instead, and the target goes into `stored`
+        to be kept in `tracked_links` with the batch.
+        """
         secret = self.settings.secret_key.encode()
         base = self.settings.public_base_url.rstrip("/")
         content = f"{delivery.step_id}-{delivery.variant or 'default'}"
         expires = delivery.created_at + LINK_LIFETIME
 
         def link(url: str, _label: str) -> str:
-            token = sign_link(
-                secret,
-                url=url,
-                delivery_id=delivery.id,
-                shopper_id=delivery.shopper_id,
-                campaign=delivery.scenario_id,
-                content=content,
-                expires_at=expires,
-            )
-            return f"{base}/r/{token}"
+            def tracked(stored_target: bool) -> str:
+                token = sign_link(
+                    secret,
+                    url=url,
+                    delivery_id=delivery.id,
+                    shopper_id=delivery.shopper_id,
+                    campaign=delivery.scenario_id,
+                    content=content,
+                    expires_at=expires,
+                    stored=stored_target,
+                )
+                return f"{base}/r/{token}"
+
+            inline = tracked(False)
+            if len(inline) <= URI_MAX:
+                return inline
+            stored[link_key(url)] = url
+            return tracked(True)
 
         return link
+
+    def _store_links(self, session: Session, links: Mapping[str, str], now: datetime) -> None:
+        """Keep the targets of this batch's long links (a key seen before is kept as it is)."""
+        if not links:
+            return
+        dialect = postgresql if self.postgres else sqlite
+        rows = [{"key": k, "url": u, "created_at": now} for k, u in sorted(links.items())]
+        session.execute(dialect.insert(TrackedLink).on_conflict_do_nothing(), rows)
 
     # -- pushing ------------------------------------------------------------------------------
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from bot.shop_api.auth import signed_headers
+from bot.tracking import sign_link
 
 SHOP_SECRET = "test-shop-api-secret"
 OTHER_USER_ID = "U" + "2" * 32
@@ -81,6 +84,20 @@ class ShopApi:
 
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
         return self.call("DELETE", path, **kwargs)
+
+
+def tracking_token(app: Flask, url: str, *, stored: bool = False) -> str:
+    """A tracking token signed with the app's secret, valid for a day, for `url`."""
+    return sign_link(
+        app.extensions["bot"].settings.secret_key.encode(),
+        url=url,
+        delivery_id=None,
+        shopper_id=None,
+        campaign="cart_abandonment",
+        content="reminder-default",
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+        stored=stored,
+    )
 
 
 @pytest.fixture

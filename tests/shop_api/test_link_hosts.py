@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events)
 from bot.settings import ConfigError, Settings
-from bot.tracking import has_userinfo, host_allowed, sign_link
-from tests.shop_api.conftest import ShopApi
+from bot.tracking import has_userinfo, host_allowed
+from tests.shop_api.conftest import ShopApi, tracking_token
 
 SHOP = "https://shop.example.jp"
 EVIL = "https://shop.example.jp@evil.example/p/2"
@@ -161,22 +161,9 @@ def test_a_help_url_off_the_link_hosts_stops_start_up() -> None:
 # -- the redirect checks again ---------------------------------------------------------------
 
 
-def _token(app: Flask, url: str) -> str:
-    settings = app.extensions["bot"].settings
-    return sign_link(
-        settings.secret_key.encode(),
-        url=url,
-        delivery_id=None,
-        shopper_id=None,
-        campaign="cart_abandonment",
-        content="reminder-default",
-        expires_at=datetime.now(UTC) + timedelta(days=1),
-    )
-
-
 def test_redirect_refuses_a_signed_link_to_another_host(app: Flask, client: FlaskClient) -> None:
     # A token signed before hosts were checked (or a host since removed from LINK_HOSTS).
-    response = client.get(f"/r/{_token(app, 'https://evil.example/p/2')}")
+    response = client.get(f"/r/{tracking_token(app, 'https://evil.example/p/2')}")
     assert response.status_code == 404
     assert "Location" not in response.headers
 
@@ -190,7 +177,7 @@ def test_redirect_refuses_a_signed_link_with_userinfo(app: Flask, client: FlaskC
 
 
 def test_redirect_follows_the_shops_own_link(app: Flask, client: FlaskClient) -> None:
-    response = client.get(f"/r/{_token(app, f'{SHOP}/items/TEA-1')}")
+    response = client.get(f"/r/{tracking_token(app, f'{SHOP}/items/TEA-1')}")
     assert response.status_code == 302
     assert response.headers["Location"].startswith(f"{SHOP}/items/TEA-1?utm_source=line")
 
