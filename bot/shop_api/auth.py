@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Request, Response
 from redis import Redis
@@ -90,8 +91,6 @@ def request_target(environ: Mapping[str, Any]) -> bytes:
         target = raw.encode("latin-1")
         # An absolute-form target ("GET http://host/path") still signs only the path.
         return _ABSOLUTE_FORM.sub(b"", target, count=1) or b"/"
-    from urllib.parse import quote
-
     path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
     query = environ.get("QUERY_STRING", "")
     target = quote(path, safe="/!$&'()*+,;=:@~-._").encode("ascii")
@@ -99,7 +98,7 @@ def request_target(environ: Mapping[str, Any]) -> bytes:
 
 
 class Refused(ApiError):
-    """A refused request: 401/429 with a reason for the log, and response headers."""
+    """A refused request (401, 429 or 503): a reason for the log, and response headers."""
 
     def __init__(
         self,
