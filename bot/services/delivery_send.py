@@ -257,6 +257,9 @@ def template_data(
             data["shop_url"] = shop_url
     elif "item" in context:
         item = dict(context["item"])
+        if sold_out({"stock": (stock or {}).get(item.get("sku"))}):
+            # Restocked, then sold out again before the notice went out.
+            raise NotSendable(Decision("skip", "condition: sold out again"))
         data["item"] = {k: v for k, v in item.items() if k != "sku" and v is not None}
     data.update(step.data)
     variant = next((v for v in step.variants if v.name == delivery.variant), None)
@@ -478,7 +481,10 @@ class DeliverySender:
             if order_ids
             else {}
         )
-        skus = sorted({str(sku) for cart in carts.values() for sku in cart.skus or []})
+        skus = sorted(
+            {str(sku) for cart in carts.values() for sku in cart.skus or []}
+            | {str(f.context["item"].get("sku")) for f in active if "item" in (f.context or {})}
+        )
         stock = (
             dict(
                 session.execute(

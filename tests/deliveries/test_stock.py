@@ -150,3 +150,24 @@ def test_the_event_is_in_the_openapi_document(client: FlaskClient) -> None:
     assert event["properties"]["type"]["enum"] == ["product.stock_changed"]
     refs = [ref["$ref"] for ref in schemas["ShopEvent"]["oneOf"]]
     assert "#/components/schemas/ProductStockChangedEvent" in refs
+
+
+def test_a_restock_notice_is_skipped_if_the_item_sold_out_again(shop: Any, line: Any) -> None:
+    shop.event("cart.updated", cart_body("C1", [MAMEZARA]))
+    shop.at(START + 10 * DAY)
+    shop.tick()
+    sent_before = len(pushes(line))
+    restocked = {
+        "sku": "MAME-5",
+        "name": "有田焼 豆皿5枚セット(花づくし)",
+        "product_url": "https://shop.example.jp/items/MAME-5",
+    }
+    assert shop.event("product.restocked", restocked, member=None).status_code == 202
+    shop.run()  # the background job plans the notice
+    shop.at(START + 10 * DAY + timedelta(minutes=1))
+    _stock(shop, "MAME-5", 0)
+    shop.tick()
+    assert len(pushes(line)) == sent_before
+    notice = shop.delivery("restocked")
+    assert notice.state is DeliveryState.SKIPPED
+    assert notice.reason == "condition: sold out again"
