@@ -54,6 +54,7 @@ from bot.console.jobs import return_idle_tickets
 from bot.jobs import job_context
 from bot.models import PeriodicRun
 from bot.queues import DISPATCH_QUEUE, Queues
+from bot.services.liveness import DISPATCHER
 from bot.settings import Settings
 from bot.shop_api.maintenance import purge_expired_link_records
 
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 
 LEGACY_PREFIX = "periodic-"  # rq-scheduler registrations of the earlier design, removed at start
 WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-DISPATCHER = "dispatch_due_deliveries"
 REDIS_DOWN_LOG_EVERY = 60.0  # seconds between "still unreachable" log lines
 
 
