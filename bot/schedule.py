@@ -171,7 +171,7 @@ class PeriodicScheduler(Scheduler):
                 result_ttl=job.interval,
                 failure_ttl=24 * 3600,
             )
-            self.connection.set(self._last_key(job), job_id, px=job.interval * 10_000)
+            self.connection.set(self._last_key(job), job_id)  # one small key per job
             enqueued.append(job_id)
         return enqueued
 
