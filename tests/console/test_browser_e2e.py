@@ -7,7 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from flask import Flask
@@ -62,6 +62,27 @@ def browser_page() -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+class ConsoleE2E(NamedTuple):
+    """The bot over HTTP, the LINE emulator, the job runner and a browser page."""
+
+    app: Flask
+    bot: Any
+    emulator: EmulatorServer
+    jobs: Callable[[], None]
+    page: Any
+
+
+@pytest.fixture
+def console(
+    e2e_app: Flask,
+    live_bot: Any,
+    emulator: EmulatorServer,
+    e2e_jobs: Callable[[], None],
+    browser_page: Any,
+) -> ConsoleE2E:
+    return ConsoleE2E(e2e_app, live_bot, emulator, e2e_jobs, browser_page)
 
 
 def _ticket_for(app: Flask, user_id: str) -> int:
@@ -120,14 +141,8 @@ def _resolve(page: Any, app: Flask, emulator: EmulatorServer, ticket_id: int, us
         assert row.state.value == "resolved"
 
 
-def test_operator_handles_a_chat_in_the_browser(
-    e2e_app: Flask,
-    live_bot: Any,
-    emulator: EmulatorServer,
-    e2e_jobs: Callable[[], None],
-    browser_page: Any,
-) -> None:
-    page = browser_page
+def test_operator_handles_a_chat_in_the_browser(console: ConsoleE2E) -> None:
+    e2e_app, live_bot, emulator, e2e_jobs, page = console
     emulator.add_user(SHOPPER, display_name="山田 花子", followed=False)
     emulator.send_follow(SHOPPER)  # the follow handler stores the LINE profile (the name)
     make_operator(e2e_app, "sato@example.jp", "佐藤 美咲")
@@ -169,13 +184,9 @@ def _shop_event(app: Flask, kind: str, user_id: str, body: dict[str, Any]) -> No
 
 
 def test_operator_sees_the_cart_and_the_order_of_a_shopper_who_asks_for_a_person(
-    e2e_app: Flask,
-    live_bot: Any,
-    emulator: EmulatorServer,
-    e2e_jobs: Callable[[], None],
-    browser_page: Any,
+    console: ConsoleE2E,
 ) -> None:
-    page = browser_page
+    e2e_app, live_bot, emulator, e2e_jobs, page = console
     emulator.add_user(CART_SHOPPER, display_name="佐々木 優子", followed=False)
     emulator.send_follow(CART_SHOPPER)
     _shop_event(e2e_app, "order.placed", CART_SHOPPER, order_body("O-3001", "C-OLD", 5500))

@@ -90,6 +90,20 @@ def test_an_older_unfollow_redelivered_after_a_follow_leaves_the_shopper_followi
     assert shopper.blocked_at is None
 
 
+def test_an_older_follow_redelivered_after_a_newer_follow_is_not_greeted_again(
+    app: Flask, client: FlaskClient, run_jobs: Callable[[], int], line: InMemoryLineGateway
+) -> None:
+    _handle(client, run_jobs, _follow(T2, "01JF2"))
+    assert len(line.sent("reply")) == 1
+
+    _handle(client, run_jobs, _follow(T1, "01JF1", redelivery=True))
+
+    shopper = _shopper(app)
+    assert (shopper.follow_count, shopper.followed_at) == (1, _at(T2))
+    assert len(line.sent("reply")) == 1
+    assert line.sent("push") == []
+
+
 def test_in_order_follow_unfollow_follow_applies_each_and_welcomes_back(
     app: Flask, client: FlaskClient, run_jobs: Callable[[], int], line: InMemoryLineGateway
 ) -> None:

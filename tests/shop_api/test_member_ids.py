@@ -65,16 +65,17 @@ def test_a_line_user_id_with_a_trailing_newline_is_refused(api: ShopApi) -> None
 
 
 @pytest.mark.parametrize("member_id", ODD_IDS)
-def test_odd_ids_linked_by_the_api_are_read_and_erased_by_their_path(
+def test_odd_ids_linked_by_the_api_are_read_unlinked_and_erased_by_their_path(
     api: ShopApi, member_id: str
 ) -> None:
-    assert (
-        api.post("/links", {"member_id": member_id, "line_user_id": SHOPPER_ID}).status_code == 201
-    )
-    path = "/members/" + quote(member_id, safe="")
-    assert api.get(path).json["member_id"] == member_id
-    assert api.delete(path).status_code == 204
-    assert api.get(path).status_code == 404
+    link = {"member_id": member_id, "line_user_id": SHOPPER_ID}
+    assert api.post("/links", link).status_code == 201
+    encoded = quote(member_id, safe="")
+    assert api.get(f"/members/{encoded}").json["member_id"] == member_id
+    assert api.delete(f"/links/{encoded}").status_code == 204
+    assert api.get(f"/members/{encoded}").json["linked"] is False
+    assert api.delete(f"/members/{encoded}").status_code == 204
+    assert api.get(f"/members/{encoded}").status_code == 404
 
 
 @FIXTURE_SETTINGS

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import schemathesis
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
-from bot.services.linking import MEMBER_ID_PATTERN
+from bot.services.linking import is_member_id
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, request_target
 from bot.shop_api.openapi import document
 from tests.conftest import SHOPPER_ID
@@ -111,10 +111,12 @@ def test_shop_api_conforms_to_its_schema(case: Any, signed_app: Flask) -> None:
     # Schemathesis's coverage phase can produce "valid" path parameters that break the
     # parameter's own pattern (e.g. a member id starting with a tab); the API rightly answers
     # 400, which the positive-data check would report. Such cases are not valid: skip them.
+    # Schemathesis also unquotes a value before quoting it, so an id holding "%EF%BF%BD"
+    # reaches the API as "\ufffd": what the API receives is the unquoted value.
     meta = case._meta
     if meta is None or not meta.is_negative_at(ParameterLocation.PATH):
         member_id = (case.path_parameters or {}).get("member_id")
-        assume(member_id is None or re.fullmatch(MEMBER_ID_PATTERN, str(member_id)) is not None)
+        assume(member_id is None or is_member_id(unquote(str(member_id))))
     response = case.call_and_validate()
     if SIGN_MARK in (case.headers or {}):
         # Signed in transport: the signature must be what gets the request past the checks.
