@@ -164,7 +164,7 @@ class DevServer:
                 "--threads",
                 "4",
                 "--worker-class",
-                "gthread",
+                "bot.web_worker.BufferingThreadWorker",  # as in production: stalled bodies wait
                 "--no-control-socket",
                 "--log-level",
                 "warning",
