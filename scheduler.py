@@ -1,16 +1,16 @@
-"""rq-scheduler process: registers the periodic jobs, then runs the scheduler loop.
+"""Scheduler process: enqueues the periodic jobs of `bot/schedule.py` from its own clock.
 
-Several scheduler processes may run: rq-scheduler's lock lets only one of them enqueue.
+Several scheduler processes may run: a Redis lock per job and tick lets exactly one of them
+enqueue each tick. It survives Redis being unreachable (logs, retries every second) and
+Redis losing its data (the next tick enqueues afresh); see `bot.schedule`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from rq_scheduler import Scheduler
-
 from bot import create_app
-from bot.schedule import register_periodic_jobs
+from bot.schedule import PeriodicScheduler, periodic_jobs
 
 log = logging.getLogger("scheduler")
 
@@ -18,11 +18,13 @@ log = logging.getLogger("scheduler")
 def main() -> None:
     app = create_app()
     services = app.extensions["bot"]
-    scheduler = Scheduler(queue=services.queues.default, connection=services.redis, interval=1)
+    scheduler = PeriodicScheduler(services.queues, periodic_jobs(services.settings))
+    log.info(
+        "scheduler starting",
+        extra={"jobs": {job.name: job.interval for job in scheduler.periodic}},
+    )
     with app.app_context():
-        register_periodic_jobs(scheduler, services.settings)
-    log.info("scheduler starting")
-    scheduler.run()
+        scheduler.run()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ def register_cli(app: Flask) -> None:
     from bot.console_cli import operators_group
     from bot.delivery_cli import deliveries_cli
     from bot.faq_cli import faq_group
+    from bot.webhooks_cli import webhooks_cli
     from flex_templates.cli import templates_cli
 
     app.cli.add_command(init_db_command)
@@ -21,6 +22,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(faq_group)
     app.cli.add_command(deliveries_cli)
     app.cli.add_command(operators_group)
+    app.cli.add_command(webhooks_cli)
 
 
 @click.command("init-db")

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -93,9 +94,21 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # No pre-ping: it costs a round-trip on every checkout of the webhook's hot path. A dropped
-    # connection fails one request (LINE redelivers it) and SQLAlchemy then refreshes the pool.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    # Pre-ping: after PostgreSQL restarts or fails over, every pooled connection is dead and
+    # without a check each would fail one request with a 500 (a webhook LINE may not
+    # redeliver, a shop event). It costs a round-trip per checkout; the webhook's hot path
+    # keeps its connection across batches and checks out rarely (see bot/ingest.py).
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_pre_ping=True)
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the connection is gone (restart, failover, network):
+    the same statement on a fresh connection may well succeed."""
+    import psycopg
+
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def init_app(app: Flask, database: Database) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, is_connection_lost
 from bot.services.webhook_events import store_new_events
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class EventWriter:
     def _write(self, batch: list[_Handoff]) -> None:
         events = [event for handoff in batch for event in handoff.events]
         try:
-            stored = store_new_events(self._leader_connection(), events, self._clock.now())
+            stored = self._store(events)
         except BaseException as exc:
             self._drop_connection()
             if len(batch) > 1:  # store each request alone: one bad request fails only itself
@@ -168,6 +168,19 @@ class EventWriter:
                     handoff.new_ids.append(new_id)
             if not handoff.lead:
                 handoff.done.release()
+
+    def _store(self, events: list[dict[str, Any]]) -> dict[str, int]:
+        """Store on the leader's connection; if the database dropped it (restart, failover),
+        once more on a fresh one. Safe to repeat: ON CONFLICT DO NOTHING skips whatever
+        the first try stored (those rows are then enqueued by the periodic sweep)."""
+        try:
+            return store_new_events(self._leader_connection(), events, self._clock.now())
+        except Exception as exc:
+            if not is_connection_lost(exc):
+                raise
+            log.warning("database connection lost; storing on a fresh one")
+            self._drop_connection()
+        return store_new_events(self._leader_connection(), events, self._clock.now())
 
     def _leader_connection(self) -> Connection:
         # Kept while the lead passes from request to request: checking a connection out of

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import Flask, current_app, has_app_context
-from rq import Retry
+from rq import Retry, get_current_job
 
 from bot.extensions import Services
 from bot.metrics import JOBS
@@ -48,12 +48,30 @@ def job_context(name: str) -> Iterator[Services]:
 
 
 def handle_webhook_events(event_ids: list[int]) -> None:
-    """Handle stored webhook events in order (each event commits on its own)."""
+    """Handle stored webhook events in order (each event commits on its own).
+
+    An event that failed transiently is put back for RQ's retry while the others go on:
+    another user's chat must not wait for it. Its first error is raised at the end.
+    """
     from handlers.dispatch import process_webhook_event
 
     with job_context("handle_webhook_events") as services:
+        final = _final_attempt()
+        deferred: Exception | None = None
         for event_id in event_ids:
-            process_webhook_event(services, event_id)
+            try:
+                process_webhook_event(services, event_id, final_attempt=final)
+            except Exception as exc:
+                services.db.session.rollback()
+                deferred = deferred or exc
+        if deferred is not None:
+            raise deferred
+
+
+def _final_attempt() -> bool:
+    """Whether the running RQ job has no retry left (outside RQ: never, the sweep retries)."""
+    job = get_current_job()
+    return job is not None and not job.retries_left
 
 
 def requeue_stale_webhook_events() -> int:
@@ -66,3 +84,19 @@ def requeue_stale_webhook_events() -> int:
         if ids:
             services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)
         return len(ids)
+
+
+def replay_failed_webhook_events(services: Services, event_ids: list[int] | None) -> list[int]:
+    """Put failed events (these, or all) back to received, commit and enqueue them.
+
+    Only failed events are touched, so a second retry of the same ids does nothing. If the
+    enqueue is lost, the events are received and the sweep enqueues them.
+    """
+    from bot.services.webhook_events import reset_failed_events
+
+    session = services.db.session()
+    ids = reset_failed_events(session, event_ids)
+    session.commit()
+    if ids:
+        services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)
+    return ids

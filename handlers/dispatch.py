@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from linebot.v3.webhooks import Event
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from bot.extensions import Services
 from bot.line import LineError
 from bot.metrics import WEBHOOK_EVENTS
-from bot.models import WebhookEvent, WebhookEventState
+from bot.models import ConversationMessage, WebhookEvent, WebhookEventState
+from bot.services.messaging import keep_sent_log
 from bot.services.shoppers import get_or_create_shopper
 from bot.services.support import note_shopper_activity
 from bot.services.webhook_events import claim_event, next_waiting_event
@@ -21,36 +27,71 @@ log = logging.getLogger(__name__)
 SHOPPER_ACTIVITY = frozenset({"message", "postback"})
 
 
-def process_webhook_event(services: Services, event_id: int) -> None:
+def process_webhook_event(
+    services: Services, event_id: int, *, final_attempt: bool = False
+) -> None:
     """Handle one event once, then the events of its user that waited for it.
 
-    Retriable LINE failures are re-raised for the job to retry.
+    A transient failure (see `is_transient`) puts the event back to received and is
+    re-raised for the job to retry, unless this is the job's last attempt: then the event is
+    marked failed with the reason, like any other failure, so it never blocks its user's
+    later events and can be replayed (`flask webhooks retry`).
     """
     session = services.db.session()
     next_id: int | None = event_id
     while next_id is not None:
-        user_id = _process_one(services, session, next_id)
+        user_id = _process_one(services, session, next_id, final_attempt)
         next_id = next_waiting_event(session, user_id) if user_id else None
 
 
-def _process_one(services: Services, session, event_id: int) -> str | None:
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same event again later may succeed."""
+    if isinstance(exc, LineError):
+        return exc.retriable
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True  # dropped connection, serialization failure, deadlock, locked database
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, IntegrityError):
+        return _unique_violation(exc)  # a concurrent writer got there first
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _process_one(
+    services: Services, session: Session, event_id: int, final_attempt: bool
+) -> str | None:
     """Handle one event; the LINE user whose next event may go now, if this one finished."""
     row = claim_event(session, event_id)
     if row is None:
         return None  # done or taken elsewhere, or waiting for an earlier event of its user
-    user_id = row.line_user_id
-    raw = row.payload or {}
-    key = route_key(raw)
-    handler = find_handler(key)
-    extra = {"event_id": row.webhook_event_id, "route": f"{key[0]}:{key[1] or ''}"}
-    if handler is None:
-        _finish(session, row, services, WebhookEventState.IGNORED, None)
-        WEBHOOK_EVENTS.labels(row.event_type, "ignored").inc()
-        log.info("event type not handled", extra=extra)
-        return user_id
+    user_id, event_type = row.line_user_id, row.event_type
+    extra: dict[str, Any] = {"event_id": row.webhook_event_id, "route": event_type}
+    ctx: HandlerContext | None = None
+    # Everything up to the final commit is in here: an event that cannot be routed or parsed
+    # (a signed body can still hold a string where LINE sends an object) must end failed,
+    # not leave the job crashing and its user's later events waiting behind it for ever.
     try:
+        raw = row.payload if isinstance(row.payload, dict) else {}
+        key = route_key(raw)
+        extra["route"] = f"{key[0]}:{key[1] or ''}"
+        handler = find_handler(key)
+        if handler is None:
+            _finish(session, row, services, WebhookEventState.IGNORED, None)
+            WEBHOOK_EVENTS.labels(event_type, "ignored").inc()
+            log.info("event type not handled", extra=extra)
+            return user_id
         event = Event.from_dict(_storable(raw))
-        shopper = get_or_create_shopper(session, user_id, services.clock.now()) if user_id else None
+        shopper = None
+        if user_id:
+            shopper = get_or_create_shopper(session, user_id, services.clock.now())
+            # Committed on its own (it is idempotent) so that the log of what was sent can
+            # outlive a rollback of the handler's work below.
+            session.commit()
         ctx = HandlerContext(
             session=session,
             clock=services.clock,
@@ -60,33 +101,41 @@ def _process_one(services: Services, session, event_id: int) -> str | None:
             templates=services.templates,
             faq_cache=services.faq_cache,
             webhook_event_id=row.webhook_event_id,
-            reply_token=raw.get("replyToken"),
+            reply_token=raw.get("replyToken") if isinstance(raw.get("replyToken"), str) else None,
             shopper=shopper,
         )
         handler(event, ctx)
-        if shopper is not None and row.event_type in SHOPPER_ACTIVITY:
+        if shopper is not None and event_type in SHOPPER_ACTIVITY:
             # Keeps an open support chat from timing out while the shopper is still writing.
             note_shopper_activity(session, shopper, services.clock.now())
-    except LineError as exc:
-        session.rollback()
-        if exc.retriable:
-            _reset(session, event_id)
-            WEBHOOK_EVENTS.labels(row.event_type, "retry").inc()
-            log.warning("LINE unavailable, will retry", extra={**extra, "status": exc.status})
-            raise
-        _fail(session, services, event_id, f"LINE {exc.status}: {exc}")
-        WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
-        log.error("LINE refused the answer", extra={**extra, "status": exc.status})
-        return user_id
+        _finish(session, row, services, WebhookEventState.HANDLED, None)
     except Exception as exc:
         session.rollback()
-        _fail(session, services, event_id, f"{type(exc).__name__}: {exc}")
-        WEBHOOK_EVENTS.labels(row.event_type, "failed").inc()
-        log.exception("handler failed", extra=extra)
+        sent = ctx.sent_log if ctx is not None else []
+        reason = _reason(exc)
+        if is_transient(exc) and not final_attempt:
+            _reset(session, event_id, sent)
+            WEBHOOK_EVENTS.labels(event_type, "retry").inc()
+            log.warning("transient failure, will retry", extra={**extra, "error": reason})
+            raise
+        if is_transient(exc):
+            reason = f"gave up after the last retry: {reason}"
+        _fail(session, services, event_id, reason, sent)
+        WEBHOOK_EVENTS.labels(event_type, "failed").inc()
+        # A refusal from LINE is expected and says it all; anything else needs its traceback.
+        trace = None if isinstance(exc, LineError) else exc
+        log.error("event failed", extra={**extra, "error": reason}, exc_info=trace)
         return user_id
-    _finish(session, row, services, WebhookEventState.HANDLED, None)
-    WEBHOOK_EVENTS.labels(row.event_type, "handled").inc()
+    WEBHOOK_EVENTS.labels(event_type, "handled").inc()
     return user_id
+
+
+def _reason(exc: BaseException) -> str:
+    """What an operator reads in `flask webhooks failed`: LINE's status, else the error."""
+    if isinstance(exc, LineError):
+        return f"LINE {exc.status}: {exc}"
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"
 
 
 def _storable(value: Any) -> Any:
@@ -101,7 +150,7 @@ def _storable(value: Any) -> Any:
 
 
 def _finish(
-    session, row: WebhookEvent, services: Services, state: WebhookEventState, error
+    session: Session, row: WebhookEvent, services: Services, state: WebhookEventState, error
 ) -> None:
     row.state = state
     row.error = error
@@ -109,14 +158,22 @@ def _finish(
     session.commit()
 
 
-def _reset(session, event_id: int) -> None:
+def _reset(session: Session, event_id: int, sent: Sequence[ConversationMessage]) -> None:
     row = session.get(WebhookEvent, event_id)
     if row is not None:
         row.state = WebhookEventState.RECEIVED
+        keep_sent_log(session, sent)
         session.commit()
 
 
-def _fail(session, services: Services, event_id: int, error: str) -> None:
+def _fail(
+    session: Session,
+    services: Services,
+    event_id: int,
+    error: str,
+    sent: Sequence[ConversationMessage],
+) -> None:
     row = session.get(WebhookEvent, event_id)
     if row is not None:
+        keep_sent_log(session, sent)
         _finish(session, row, services, WebhookEventState.FAILED, error[:2000])

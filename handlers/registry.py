@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.line import LineGateway, Message, SendResult, retry_key_for
-from bot.models import Shopper
+from bot.models import ConversationMessage, Shopper
 from bot.queues import Queues
 from bot.services.faq_store import FaqCache
 from bot.services.messaging import Messenger
@@ -62,13 +62,19 @@ def postback_params(data: str) -> dict[str, str]:
 
 
 def route_key(raw: Mapping[str, Any]) -> RouteKey:
-    """Normalise a raw webhook event to its route key."""
+    """Normalise a raw webhook event to its route key; never raises on a malformed event
+    (parsing it later fails and marks it failed)."""
     event_type = str(raw.get("type", ""))
     if event_type == "message":
-        return event_type, str((raw.get("message") or {}).get("type", ""))
+        return event_type, str(_field(raw, "message").get("type", ""))
     if event_type == "postback":
-        return event_type, postback_action(str((raw.get("postback") or {}).get("data", "")))
+        return event_type, postback_action(str(_field(raw, "postback").get("data", "")))
     return event_type, None
+
+
+def _field(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name)
+    return value if isinstance(value, Mapping) else {}
 
 
 def find_handler(key: RouteKey) -> Handler | None:
@@ -100,11 +106,14 @@ class HandlerContext:
     webhook_event_id: str
     reply_token: str | None
     shopper: Shopper | None
+    # What LINE accepted (or may have) for this event: kept if the handler's work is rolled
+    # back, so that a retry knows what the shopper already has.
+    sent_log: list[ConversationMessage] = field(default_factory=list)
     _sends: int = field(default=0)
 
     @property
     def messenger(self) -> Messenger:
-        return Messenger(self.session, self.line, self.clock)
+        return Messenger(self.session, self.line, self.clock, sent_log=self.sent_log)
 
     def require_shopper(self) -> Shopper:
         if self.shopper is None:

@@ -12,6 +12,6 @@ bp = Blueprint(
     static_folder="static",
 )
 
-from bot.console import views  # noqa: E402,F401  (registers the routes on bp)
+from bot.console import admin_webhooks, views  # noqa: E402,F401  (register the routes on bp)
 
 __all__ = ["bp"]

@@ -30,6 +30,7 @@ from bot.models.deliveries import (
     Flow,
     FlowState,
     Order,
+    PeriodicRun,
     ShopEvent,
 )
 from bot.models.faq import Faq, FaqInteraction, FaqState
@@ -63,6 +64,7 @@ __all__ = [
     "Flow",
     "FlowState",
     "Order",
+    "PeriodicRun",
     "ShopEvent",
     "ConversationMessage",
     "Direction",

@@ -194,3 +194,17 @@ class EngineFlag(Base):
     until: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
     set_at: Mapped[datetime]
+
+
+class PeriodicRun(Base):
+    """When each periodic job (the dispatcher, the sweeps) last finished a run.
+
+    Kept in the database rather than in Redis so that a Redis flush or failover cannot make a
+    stopped dispatcher look alive, or a live one look dead.
+    """
+
+    __tablename__ = "periodic_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]  # the start of the last run that finished
+    finished_at: Mapped[datetime]

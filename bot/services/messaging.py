@@ -8,10 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.line import LineError, LineGateway, LineInvalidReplyToken, Message, SendResult
+from bot.line import (
+    LineError,
+    LineGateway,
+    LineInvalidReplyToken,
+    LineServerError,
+    LineTimeout,
+    Message,
+    SendResult,
+)
 from bot.metrics import LINE_API_CALLS
 from bot.models import ConversationMessage, Direction, Sender, Shopper
 
@@ -53,13 +62,22 @@ def log_inbound(
     return entry
 
 
+# Outcomes of an outbound log entry that may have reached the shopper.
+MAYBE_DELIVERED = ("sent", "unknown")
+
+
 @dataclass
 class Messenger:
-    """Reply/push through the gateway, logging each outbound message with its outcome."""
+    """Reply/push through the gateway, logging each outbound message with its outcome.
+
+    `sent_log`, when given, collects the log entries of messages LINE accepted or may have
+    accepted, so that a caller rolling back its work can keep them (`keep_sent_log`).
+    """
 
     session: Session
     line: LineGateway
     clock: Clock
+    sent_log: list[ConversationMessage] | None = None
 
     def reply_or_push(
         self,
@@ -71,17 +89,39 @@ class Messenger:
         sender: Sender = Sender.BOT,
         webhook_event_id: str | None = None,
     ) -> SendResult:
-        """Reply while the token is valid; push only if the reply definitely failed.
+        """Reply while the token is valid; push only if the reply certainly was not delivered.
 
-        A timeout or 5xx on reply is ambiguous (LINE may have delivered it), so it is raised
-        rather than followed by a push that could show the shopper the same message twice.
+        A timeout or 5xx on reply leaves the outcome unknown: LINE may have delivered it,
+        and a reply token works once, so neither a retried reply nor a push could tell. It
+        is decided once, here: the reply counts as delivered and is logged as "unknown";
+        nothing is raised, so no retry pushes it again. When the event is retried for
+        another reason, its spent token answers "invalid reply token": if this event's log
+        shows an answer that went out (or may have), nothing is pushed either. The product
+        leans towards never showing an answer twice (README, "Replies whose outcome is
+        unknown").
         """
         if reply_token:
             try:
                 result = self.line.reply(reply_token, messages)
             except LineInvalidReplyToken:
                 LINE_API_CALLS.labels("reply", "invalid_token").inc()
+                if webhook_event_id and self._answered_before(shopper, webhook_event_id):
+                    log.info(
+                        "reply token spent by an earlier attempt; not pushing",
+                        extra={"retry_key": retry_key, "event_id": webhook_event_id},
+                    )
+                    return SendResult(None, duplicate=True)
                 log.info("reply token unusable, pushing instead", extra={"retry_key": retry_key})
+            except (LineTimeout, LineServerError) as exc:
+                LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
+                log.warning(
+                    "reply outcome unknown; counted as delivered",
+                    extra={"retry_key": retry_key, "event_id": webhook_event_id},
+                )
+                self._log(
+                    shopper, messages, sender, None, webhook_event_id, None, exc, status="unknown"
+                )
+                return SendResult(None)
             except LineError as exc:
                 LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
                 self._log(shopper, messages, sender, None, webhook_event_id, None, exc)
@@ -92,6 +132,22 @@ class Messenger:
                 return result
         return self.push(
             shopper, messages, retry_key=retry_key, sender=sender, webhook_event_id=webhook_event_id
+        )
+
+    def _answered_before(self, shopper: Shopper, webhook_event_id: str) -> bool:
+        """Whether an earlier attempt at this event sent the shopper something (or may have)."""
+        return (
+            self.session.scalars(
+                select(ConversationMessage.id)
+                .where(
+                    ConversationMessage.shopper_id == shopper.id,
+                    ConversationMessage.webhook_event_id == webhook_event_id,
+                    ConversationMessage.direction == Direction.OUTBOUND,
+                    ConversationMessage.status.in_(MAYBE_DELIVERED),
+                )
+                .limit(1)
+            ).first()
+            is not None
         )
 
     def push(
@@ -129,27 +185,37 @@ class Messenger:
         delivery_id: int | None,
         error: LineError | None,
         staff_id: int | None = None,
+        *,
+        status: str | None = None,
     ) -> None:
         now = self.clock.now()
         for message in messages:
             kind, text = message_summary(message)
-            self.session.add(
-                ConversationMessage(
-                    shopper_id=shopper.id,
-                    direction=Direction.OUTBOUND,
-                    sender=sender,
-                    message_type=kind,
-                    text=text,
-                    payload=dict(message),
-                    webhook_event_id=webhook_event_id,
-                    delivery_id=delivery_id,
-                    staff_id=staff_id,
-                    line_request_id=result.request_id if result else None,
-                    status="failed" if error else "sent",
-                    error=str(error) if error else None,
-                    created_at=now,
-                )
+            entry = ConversationMessage(
+                shopper_id=shopper.id,
+                direction=Direction.OUTBOUND,
+                sender=sender,
+                message_type=kind,
+                text=text,
+                payload=dict(message),
+                webhook_event_id=webhook_event_id,
+                delivery_id=delivery_id,
+                staff_id=staff_id,
+                line_request_id=result.request_id if result else None,
+                status=status or ("failed" if error else "sent"),
+                error=str(error) if error else None,
+                created_at=now,
             )
+            self.session.add(entry)
+            if self.sent_log is not None and entry.status in MAYBE_DELIVERED:
+                self.sent_log.append(entry)
+
+
+def keep_sent_log(session: Session, entries: Sequence[ConversationMessage]) -> None:
+    """Add again the log entries of sends a rollback undid: the messages went out anyway."""
+    columns = [c.key for c in ConversationMessage.__table__.columns if c.key != "id"]
+    for entry in entries:
+        session.add(ConversationMessage(**{key: getattr(entry, key) for key in columns}))
 
 
 def _status_label(exc: LineError) -> str:

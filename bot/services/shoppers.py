@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import signals
@@ -18,10 +19,20 @@ def find_shopper(session: Session, line_user_id: str) -> Shopper | None:
 
 
 def get_or_create_shopper(session: Session, line_user_id: str, now: datetime) -> Shopper:
-    """The shopper for a LINE user, created (as following) on first contact."""
+    """The shopper for a LINE user, created (as following) on first contact.
+
+    Safe against a concurrent first contact: LINE Login's add-friend option sends the follow
+    webhook and the shop's link call at the same moment, and both create the shopper. The
+    INSERT … ON CONFLICT DO NOTHING waits for the other transaction and then yields to its
+    row instead of failing on the unique key.
+    """
     shopper = find_shopper(session, line_user_id)
-    if shopper is None:
-        shopper = Shopper(
+    if shopper is not None:
+        return shopper
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(Shopper)
+        .values(
             line_user_id=line_user_id,
             follow_state=FollowState.FOLLOWING,
             followed_at=now,
@@ -31,8 +42,11 @@ def get_or_create_shopper(session: Session, line_user_id: str, now: datetime) ->
             created_at=now,
             updated_at=now,
         )
-        session.add(shopper)
-        session.flush()
+        .on_conflict_do_nothing(index_elements=["line_user_id"])
+    )
+    shopper = find_shopper(session, line_user_id)
+    if shopper is None:  # cannot happen: the row is ours or a committed one
+        raise LookupError(f"shopper {line_user_id} vanished while being created")
     return shopper
 
 

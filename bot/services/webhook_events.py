@@ -250,3 +250,33 @@ def stale_event_ids(session: Session, now: datetime, age: timedelta) -> list[int
             .limit(1000)
         )
     )
+
+
+def failed_events(session: Session, limit: int = 50) -> list[WebhookEvent]:
+    """Events whose handling failed, newest first."""
+    return list(
+        session.scalars(
+            select(WebhookEvent)
+            .where(WebhookEvent.state == WebhookEventState.FAILED)
+            .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def reset_failed_events(session: Session, event_ids: Sequence[int] | None = None) -> list[int]:
+    """Put failed events (these ids, or all) back to received for handling again; the ids
+    that were reset. Events in any other state are left alone, so retrying twice is
+    harmless. The caller commits and enqueues."""
+    query = select(WebhookEvent.id).where(WebhookEvent.state == WebhookEventState.FAILED)
+    if event_ids is not None:
+        query = query.where(WebhookEvent.id.in_(list(event_ids)))
+    ids = list(session.scalars(query.order_by(WebhookEvent.id).with_for_update()))
+    if ids:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id.in_(ids), WebhookEvent.state == WebhookEventState.FAILED)
+            .values(state=WebhookEventState.RECEIVED, handled_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
