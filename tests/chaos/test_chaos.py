@@ -57,4 +57,5 @@ def test_every_promise_is_kept_under_faults(tmp_path) -> None:
         drop_database(database_url)
     print(report.summary())
     assert report.planned >= scenario.deliveries
-    assert report.problems() == [], report.summary()
+    problems = report.problems()
+    assert problems == [], "\n".join([report.summary(), *problems])
