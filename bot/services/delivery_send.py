@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +71,7 @@ MONTHLY_LIMIT_RECHECK = timedelta(hours=1)
 LINK_LIFETIME = timedelta(days=90)
 ALREADY_ACCEPTED = "already accepted by LINE (retry key)"
 RECHECK = "re-check: an earlier message of this batch was not sent"
+OUT_OF_TIME = "batch time limit: sent on the next tick"
 
 _DELIVERIES = Delivery.__table__
 # One statement for every outcome, run as executemany: each row carries all the columns a send
@@ -261,6 +263,7 @@ class Push:
     result: SendResult | None = None
     error: LineError | None = None
     held: bool = False  # not tried: LINE's monthly limit came back earlier in this batch
+    late: bool = False  # not tried: the batch's push window (DELIVERY_BATCH_SECONDS) is over
 
 
 @dataclass
@@ -283,6 +286,10 @@ class DeliverySender:
     templates: TemplateRegistry
     postgres: bool = False  # lock the delivery (and shopper) rows; array parameters
     threads: int = 8
+    # Pushes start only within this many seconds of the batch's start; the rest go back to
+    # pending, due now. With the gateway's timeouts this bounds a batch below the lease.
+    batch_seconds: float | None = None
+    monotonic: Callable[[], float] = time.monotonic
 
     def send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
         """Handle a batch of claimed deliveries; returns how many ended in each state."""
@@ -298,6 +305,8 @@ class DeliverySender:
             return {"error": len(delivery_ids)}
 
     def _send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
+        # Counted from the start: waiting for another batch's shopper locks uses it up too.
+        deadline = None if self.batch_seconds is None else self.monotonic() + self.batch_seconds
         claimed = self._claim(session, delivery_ids)
         counts: dict[str, int] = {}
         if len(claimed) < len(delivery_ids):
@@ -319,7 +328,7 @@ class DeliverySender:
             for p in planned
             if p.decision.action == "send" and p.decision.message is not None
         ]
-        self.push_all(pushes)
+        self.push_all(pushes, deadline)
         self._record(session, planned, {p.delivery_id: p for p in pushes}, state, now, counts)
         return counts
 
@@ -581,11 +590,13 @@ class DeliverySender:
 
     # -- pushing ------------------------------------------------------------------------------
 
-    def push_all(self, pushes: Sequence[Push]) -> None:
+    def push_all(self, pushes: Sequence[Push], deadline: float | None = None) -> None:
         """Push on `threads` threads; one shopper's messages go out in order on one thread.
 
         The threads only talk HTTP through the gateway (thread-safe, keep-alive pool); every
-        database read happened before and every write happens after.
+        database read happened before and every write happens after. A push stuck on a slow
+        answer ends at the gateway's read timeout and holds up only its own thread; after
+        `deadline` (monotonic) no new push starts, so the batch ends in bounded time.
         """
         by_shopper: dict[int, list[Push]] = {}
         for push in pushes:
@@ -594,6 +605,9 @@ class DeliverySender:
 
         def send_group(group: list[Push]) -> None:
             for push in group:
+                if deadline is not None and self.monotonic() >= deadline:
+                    push.late = True  # it and the rest of the group go on the next tick
+                    continue
                 if push.marketing and monthly_limit.is_set():
                     push.held = True  # LINE would refuse it too; it waits like the others
                     continue
@@ -665,14 +679,13 @@ class DeliverySender:
                     decision = Decision("postpone", RECHECK, due_at=now)
                 rows.append(self._outcome(delivery, decision, now))
                 continue
-            if push.held:
-                rows.append(
-                    self._outcome(
-                        delivery,
-                        Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK),
-                        now,
-                    )
+            if push.held or push.late:
+                outcome = (
+                    Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK)
+                    if push.held
+                    else Decision("postpone", OUT_OF_TIME, now)
                 )
+                rows.append(self._outcome(delivery, outcome, now))
                 continue
             attempts = delivery.attempts + 1
             kind, text = message_summary(push.message)

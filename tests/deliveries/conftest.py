@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before 
 from bot import delivery_jobs
 from bot.line import InMemoryLineGateway
 from bot.models import Delivery, FollowState, Shopper
-from tests.conftest import SHOPPER_ID
+from tests.conftest import SHOPPER_ID, TEST_SECRET, TEST_TOKEN
 from tests.shop_api.conftest import ShopApi
 
 # 2025-07-01 10:00 in Tokyo: a weekday morning, outside quiet hours.
@@ -171,3 +172,49 @@ def alt_texts(line: InMemoryLineGateway) -> list[str]:
 
 def later(base: datetime, **delta: float) -> datetime:
     return base + timedelta(**delta)
+
+
+def abandoned_carts(app: Flask, users: list[str]) -> None:
+    """Each LINE user a linked shopper whose cart was abandoned 20 minutes ago (real time):
+    the 15-minute reminder is due now."""
+    api = ShopApi(app.test_client())
+    for n, user_id in enumerate(users):
+        add_shopper(app, line_user_id=user_id, member_id=f"M{n:03d}", now=datetime.now(UTC))
+        sent = api.post(
+            "/events",
+            {
+                "type": "cart.updated",
+                "event_id": f"e{n}",
+                "occurred_at": (datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
+                "member_id": f"M{n:03d}",
+                **cart_body(cart_id=f"C{n}"),
+            },
+        )
+        assert sent.status_code == 202, sent.json
+
+
+def process_env(database_url: str, line_api: str, **settings: str) -> dict[str, str]:
+    """The environment of a worker/scheduler subprocess on the test database and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    env.update(
+        APP_ENV="development",
+        DATABASE_URL=os.environ.get("TEST_DATABASE_URL") or database_url,
+        REDIS_URL=os.environ["TEST_REDIS_URL"],
+        LINE_API_BASE_URL=line_api,
+        LINE_CHANNEL_SECRET=TEST_SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN=TEST_TOKEN,
+        QUIET_HOURS="",
+        DAILY_MARKETING_CAP="100",
+        **settings,
+    )
+    return env
+
+
+class ShiftedClock:
+    """The real time plus an offset a test moves forward (for subprocesses on real time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from bot import create_app, delivery_jobs
 from bot.models import Delivery, DeliveryState
-from tests.conftest import TEST_SECRET, TEST_TOKEN
-from tests.deliveries.conftest import add_shopper, cart_body
-from tests.shop_api.conftest import ShopApi
+from bot.services.delivery_send import ALREADY_ACCEPTED
+from bot.settings import batch_bound_seconds
+from tests.deliveries.conftest import ShiftedClock, abandoned_carts, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPPERS = 24
@@ -76,46 +76,19 @@ def _wait(predicate, timeout: float, what: str) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis, emulator):
+    # The default lease: rows of a killed worker must come back within a minute.
     settings = settings.with_changes(
-        line_api_base_url=emulator.base_url,
-        quiet_hours=None,
-        daily_marketing_cap=100,
-        delivery_lease_seconds=1,
+        line_api_base_url=emulator.base_url, quiet_hours=None, daily_marketing_cap=100
     )
-    app = create_app(settings, redis=redis, database=db)
-    api = ShopApi(app.test_client())
-    users = []
-    for n in range(SHOPPERS):
-        user_id = emulator.add_user(display_name=f"テスト 太郎{n}")["userId"]
-        add_shopper(app, line_user_id=user_id, member_id=f"M{n:03d}", now=datetime.now(UTC))
-        users.append(user_id)
-        # Abandoned 20 minutes ago: the 15-minute reminder is due now.
-        body = cart_body(cart_id=f"C{n}")
-        sent = api.post(
-            "/events",
-            {
-                "type": "cart.updated",
-                "event_id": f"e{n}",
-                "occurred_at": (datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
-                "member_id": f"M{n:03d}",
-                **body,
-            },
-        )
-        assert sent.status_code == 202, sent.json
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-    env.update(
-        APP_ENV="development",
-        DATABASE_URL=os.environ.get("TEST_DATABASE_URL") or settings.database_url,
-        REDIS_URL=os.environ["TEST_REDIS_URL"],
-        LINE_API_BASE_URL=emulator.base_url,
-        LINE_CHANNEL_SECRET=TEST_SECRET,
-        LINE_CHANNEL_ACCESS_TOKEN=TEST_TOKEN,
-        QUIET_HOURS="",
-        DAILY_MARKETING_CAP="100",
-        DELIVERY_SEND_THREADS="2",
-    )
+    assert settings.delivery_lease_seconds + settings.dispatch_interval_seconds <= 60
+    assert settings.delivery_lease_seconds >= batch_bound_seconds(settings)
+    clock = ShiftedClock()
+    app = create_app(settings, redis=redis, database=db, clock=clock)
+    users = [emulator.add_user(display_name=f"テスト 太郎{n}")["userId"] for n in range(SHOPPERS)]
+    abandoned_carts(app, users)
+    env = process_env(settings.database_url, emulator.base_url, DELIVERY_SEND_THREADS="2")
     emulator.slow_next(0.3, n=None, path="/v2/bot/message/push")  # pushes in flight when killed
+    claimed = datetime.now(UTC)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() >= SHOPPERS
     first = _worker(env)
@@ -134,7 +107,13 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis
 
     redis.flushdb()  # and Redis forgets the queued jobs too
     emulator.clear_faults()
-    time.sleep(1.2)  # past the lease
+    lease = timedelta(seconds=settings.delivery_lease_seconds)
+    # Not before the lease is over (a live batch ends well within it) ...
+    clock.offset = claimed + lease - timedelta(seconds=2) - datetime.now(UTC)
+    with app.app_context():
+        assert delivery_jobs.dispatch_due_deliveries() == 0
+    # ... and on the first tick after it.
+    clock.offset = claimed + lease + timedelta(seconds=1) - datetime.now(UTC)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() >= len(stuck)
     second = _worker(env)
@@ -158,6 +137,13 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis
 
     for user_id in users:
         assert len(emulator.inbox(user_id)) == 1, f"{user_id} got {len(emulator.inbox(user_id))}"
+    # Pushes the killed worker got through were pushed again and LINE answered 409: sent.
+    with app.app_context():
+        session = app.extensions["db"].session()
+        again = session.scalars(select(Delivery).where(Delivery.reason == ALREADY_ACCEPTED)).all()
+        session.commit()
+    answered_409 = [r for r in emulator.requests("/v2/bot/message/push") if r["status"] == 409]
+    assert len(again) == len(answered_409)
     with app.app_context():
         due = (
             app.extensions["db"]
