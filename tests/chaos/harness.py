@@ -101,6 +101,10 @@ class Report:
     delivery_states: Counter[str] = field(default_factory=Counter)
     faults: dict[str, Any] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
+    # Every ~5 s of the run: (seconds since the load began, due rows not sent, rows claimed).
+    backlog: list[tuple[int, int, int]] = field(default_factory=list)
+    # The worst late messages: their LINE answers as (seconds after due, status, fault).
+    late_timelines: dict[int, list[tuple[float, int, str | None]]] = field(default_factory=dict)
     elapsed: float = 0.0
 
     def problems(self) -> list[str]:
@@ -147,6 +151,12 @@ class Report:
                 f"{len(self.chat_answers_wrong)}",
                 f"faults injected by the emulator: {self.faults}",
                 "actions: " + "; ".join(self.actions),
+                "backlog (s: due unsent/claimed): "
+                + ", ".join(f"{t}: {due}/{claimed}" for t, due, claimed in self.backlog),
+                *(
+                    f"late #{delivery_id}: answers at {timeline}"
+                    for delivery_id, timeline in self.late_timelines.items()
+                ),
                 f"run took {self.elapsed:.0f}s",
             ]
         )
@@ -265,12 +275,6 @@ class Service:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
-    def restart(self, name: str) -> None:
-        """SIGKILL a process type's group and start it again."""
-        self.kill(name)
-        self.restarts[name] += 1
-        self.start(name)
-
     def stop(self) -> None:
         """SIGTERM every group, then SIGKILL what is left."""
         for name in list(self.processes):
@@ -304,9 +308,12 @@ class Service:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def workers(self) -> list[str]:
-        """Process types that run RQ workers."""
-        return [name for name in self.processes if name.startswith("worker")]
+    def worker_for(self, queue: str) -> str:
+        """The RQ worker process type that serves ``queue`` (the first worker if none says)."""
+        workers = [name for name, command in self.commands.items() if "worker" in command]
+        if not workers:
+            raise RuntimeError("the Procfile has no worker process")
+        return next((name for name in workers if queue in self.commands[name]), workers[0])
 
 
 def service_env(scenario: Scenario, database_url: str, redis_url: str, api: str) -> dict[str, str]:
@@ -459,6 +466,7 @@ class Run:
         self.say = say
         self.report = Report()
         self.planned_due: dict[int, datetime] = {}  # delivery id -> due when first seen
+        self.load_start: float | None = None
         self.engine = create_engine(_pg(database_url), pool_pre_ping=True)
 
     # -- the run --------------------------------------------------------------------------
@@ -501,7 +509,7 @@ class Run:
                 f"chaos: {scenario.deliveries} deliveries due over {scenario.spread:.0f}s, "
                 f"{scenario.chatters} chatters, processes {sorted(service.processes)}"
             )
-            load_start = time.monotonic()
+            load_start = self.load_start = time.monotonic()
             chatters = [
                 Chatter(emulator, scenario.texts, self.report.webhook_answers)
                 for _ in range(scenario.chatters)
@@ -559,12 +567,21 @@ class Run:
     ) -> None:
         """The faults, spread over the load; notes new planned rows meanwhile."""
         spread = self.scenario.spread
-        worker = service.workers()[0]
+        sender = service.worker_for("deliveries")
         plan: list[tuple[float, str, Callable[[], Any]]] = [
-            (0.25 * spread, f"SIGKILL {worker} and scheduler", lambda: self._kill(service, worker)),
+            (
+                0.25 * spread,
+                f"SIGKILL {sender} and scheduler",
+                lambda: self._kill(service, sender, "scheduler"),
+            ),
             (0.5 * spread, "FLUSHDB", redis.flushdb),
-            (0.75 * spread, "pg_terminate_backend", self._terminate_backends),
         ]
+        webhooks = service.worker_for("webhooks")
+        if webhooks != sender:
+            plan.append(
+                (0.6 * spread, f"SIGKILL {webhooks}", lambda: self._kill(service, webhooks))
+            )
+        plan.append((0.75 * spread, "pg_terminate_backend", self._terminate_backends))
         for at, what, action in plan:
             while time.monotonic() - load_start < at:
                 self._note_planned()
@@ -577,12 +594,14 @@ class Run:
             time.sleep(0.5)
 
     @staticmethod
-    def _kill(service: Service, worker: str) -> None:
-        service.kill(worker)
-        service.kill("scheduler")
+    def _kill(service: Service, *names: str) -> None:
+        """SIGKILL each process type's group, then start them again a second later."""
+        for name in names:
+            service.kill(name)
         time.sleep(1)
-        service.start(worker)
-        service.start("scheduler")
+        for name in names:
+            service.restarts[name] += 1
+            service.start(name)
 
     def _terminate_backends(self) -> str:
         with self.engine.connect() as conn:
@@ -601,12 +620,27 @@ class Run:
         """Remember each new delivery's due time as first planned (backoff moves it later)."""
         with self.engine.connect() as conn:
             rows = conn.execute(text("SELECT id, due_at, attempts FROM deliveries")).all()
+            self._sample_backlog(conn)
         horizon = datetime.now(UTC) + timedelta(seconds=self.scenario.spread + 60)
         for delivery_id, due_at, attempts in rows:
             if delivery_id not in self.planned_due and due_at <= horizon:
                 if attempts:
                     log.warning("delivery %s first seen after an attempt", delivery_id)
                 self.planned_due[delivery_id] = due_at
+
+    def _sample_backlog(self, conn: Any) -> None:
+        if self.load_start is None:
+            return
+        at = int(time.monotonic() - self.load_start)
+        if self.report.backlog and at - self.report.backlog[-1][0] < 5:
+            return
+        due, claimed = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE state = 'pending' AND due_at <= now()),"
+                " count(*) FILTER (WHERE state = 'sending') FROM deliveries"
+            )
+        ).one()
+        self.report.backlog.append((at, due, claimed))
 
     def _recipients(self) -> dict[int, str]:
         with self.engine.connect() as conn:
@@ -630,6 +664,8 @@ class Run:
             )
             if not missing and chats_done:
                 return
+            with self.engine.connect() as conn:
+                self._sample_backlog(conn)
             if missing and chats_done:
                 with self.engine.connect() as conn:
                     due = conn.execute(
@@ -676,6 +712,12 @@ class Run:
             report.worst_lateness = max(report.worst_lateness, lateness)
             if lateness > LATE_AFTER:
                 report.late.append((delivery_id, round(lateness, 1)))
+        for delivery_id, _ in sorted(report.late, key=lambda item: -item[1])[:3]:
+            due = self.planned_due[delivery_id]
+            report.late_timelines[delivery_id] = [
+                (round(r["time"] - due.timestamp(), 1), r["status"], r["fault"])
+                for r in attempts.get(retry_key_for("delivery", delivery_id), [])
+            ]
         with self.engine.connect() as conn:
             report.delivery_states = Counter(
                 dict(
