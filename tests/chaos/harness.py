@@ -50,7 +50,7 @@ SECRET = "chaos-channel-secret"
 TOKEN = "chaos-channel-access-token"
 SHOP_SECRET = "chaos-shop-api-secret"
 LATE_AFTER = 90.0  # seconds past due (plus earned backoff) that count as late
-FINAL = ("handled", "ignored", "failed")
+CHAT_PATIENCE = 240.0  # seconds after the last webhook for every event to be answered
 QUESTIONS = ("送料はいくらかかりますか?", "注文した商品はいつ発送されますか?", "返品できますか?")
 ITEM = {
     "sku": "MAME-5",
@@ -655,13 +655,15 @@ class Run:
     def _wait_for_stragglers(self, emulator: EmulatorServer, chatters: list[Chatter]) -> None:
         """Until everything arrived, or whatever is missing is already late, or the cap."""
         deadline = time.monotonic() + self.scenario.give_up_after
-        chats_hopeless_at = time.monotonic() + LATE_AFTER  # the last webhooks went out now
+        # The last webhooks went out now; an event a killed worker left half done is swept
+        # up after a few minutes, so the chats get that long before they count as lost.
+        chats_hopeless_at = time.monotonic() + CHAT_PATIENCE
+        event_ids = [e for c in chatters for e in c.event_ids]
         recipients = self._recipients()
         while time.monotonic() < deadline:
             missing = [d for d in self.planned_due if not self._pushes(emulator, recipients[d])]
-            chats_done = time.monotonic() > chats_hopeless_at or all(
-                len(self._answers(emulator, c.user_id)) >= len(c.event_ids) for c in chatters
-            )
+            # A handled event has sent its answer: once all are final, none is coming.
+            chats_done = time.monotonic() > chats_hopeless_at or self._all_final(event_ids)
             if not missing and chats_done:
                 return
             with self.engine.connect() as conn:
@@ -675,6 +677,18 @@ class Run:
                 if due is not None and datetime.now(UTC) > due + timedelta(seconds=LATE_AFTER):
                     return  # all of them are late already: waiting longer proves nothing
             time.sleep(1)
+
+    def _all_final(self, event_ids: list[str]) -> bool:
+        """True when every webhook event has reached a final state in the database."""
+        with self.engine.connect() as conn:
+            final = conn.execute(
+                text(
+                    "SELECT count(*) FROM webhook_events WHERE webhook_event_id = ANY(:ids)"
+                    " AND state IN ('handled', 'ignored', 'failed')"
+                ),
+                {"ids": event_ids},
+            ).scalar_one()
+        return final == len(event_ids)
 
     @staticmethod
     def _pushes(emulator: EmulatorServer, user_id: str) -> list[dict[str, Any]]:
