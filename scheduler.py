@@ -17,6 +17,8 @@ log = logging.getLogger("scheduler")
 
 def main() -> None:
     app = create_app()
+    # Its birth is re-registered every second while Redis is unreachable: not worth a line each.
+    logging.getLogger("rq_scheduler").setLevel(logging.WARNING)
     services = app.extensions["bot"]
     scheduler = PeriodicScheduler(services.queues, periodic_jobs(services.settings))
     log.info(

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from bot.extensions import services
 from bot.models import Delivery, Shopper
 from bot.services import deliveries
+from bot.services.liveness import FailedEventsCount, health_report
 
-deliveries_cli = AppGroup("deliveries", help="Step deliveries: list and retry.")
+deliveries_cli = AppGroup("deliveries", help="Step deliveries: list, retry, health.")
 
 
 @deliveries_cli.command("list")
@@ -62,3 +63,31 @@ def retry_command(delivery_id: int) -> None:
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"delivery {delivery_id} is pending again; the dispatcher sends it on its next tick")
+
+
+@deliveries_cli.command("health")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (what /healthz answers).")
+def health_command(as_json: bool) -> None:
+    """What /healthz reports; exits 1 when unhealthy (for cron jobs and scripts)."""
+    svc = services()
+    healthy, report = health_report(svc)
+    if report["checks"].get("database") == "ok":
+        report["failed_webhook_events"] = FailedEventsCount().get(svc.db.session())
+    if as_json:
+        click.echo(json.dumps({"status": "ok" if healthy else "error", **report}, indent=2))
+    else:
+        click.echo(f"status      {'ok' if healthy else 'UNHEALTHY'}")
+        for name, value in report["checks"].items():
+            click.echo(f"{name:<11} {value}")
+        age = report.get("dispatcher_age_seconds")
+        if "oldest_due_age_seconds" in report:
+            click.echo(
+                "dispatcher last run: "
+                + ("never" if age is None else f"{age:.0f} s ago")
+                + f"; oldest late delivery: {report['oldest_due_age_seconds']:.0f} s"
+                + f"; failed webhook events: {report['failed_webhook_events']}"
+            )
+            for name, seconds in report["periodic_jobs"].items():
+                click.echo(f"  {name:<30} last run {seconds:.0f} s ago")
+    if not healthy:
+        raise SystemExit(1)

@@ -23,9 +23,9 @@ So the schedule lives in code, and the scheduler process enqueues from its own c
 * The loop logs and carries on when Redis is unreachable (no crash loop), and logs again when
   it is back.
 
-rq-scheduler still hosts the loop: its instance registration and heartbeat, its
+rq-scheduler still hosts the loop: its instance registration and heartbeat, and its
 one-scheduler-at-a-time lock around its own `enqueue_jobs`, which keeps one-off jobs scheduled
-with `enqueue_at`/`enqueue_in` working, and its signal handling.
+with `enqueue_at`/`enqueue_in` working.
 
 Every periodic run goes through `run_periodic`, which records in the database when the job
 last finished (`periodic_runs`): `/healthz` and the gauges read the dispatcher's age there,
@@ -35,6 +35,7 @@ so a Redis flush cannot hide a stopped dispatcher.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from bot.console.jobs import return_idle_tickets
 from bot.jobs import job_context
 from bot.models import PeriodicRun
 from bot.queues import DISPATCH_QUEUE, Queues
+from bot.services.liveness import DISPATCHER
 from bot.settings import Settings
 from bot.shop_api.maintenance import purge_expired_link_records
 
@@ -61,7 +63,6 @@ log = logging.getLogger(__name__)
 
 LEGACY_PREFIX = "periodic-"  # rq-scheduler registrations of the earlier design, removed at start
 WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
-DISPATCHER = "dispatch_due_deliveries"
 REDIS_DOWN_LOG_EVERY = 60.0  # seconds between "still unreachable" log lines
 
 
@@ -170,7 +171,7 @@ class PeriodicScheduler(Scheduler):
                 result_ttl=job.interval,
                 failure_ttl=24 * 3600,
             )
-            self.connection.set(self._last_key(job), job_id, px=job.interval * 10_000)
+            self.connection.set(self._last_key(job), job_id)  # one small key per job
             enqueued.append(job_id)
         return enqueued
 
@@ -214,8 +215,20 @@ class PeriodicScheduler(Scheduler):
 
     # -- the loop -----------------------------------------------------------------------------
 
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT end the loop; `run` then drops the lock and registers the death
+        (rq-scheduler's own handler does that in the handler and fails if Redis is down)."""
+
+        def stop(signum: int, _frame: object) -> None:
+            log.info("scheduler stopping", extra={"signal": signum})
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
     def run(self, burst: bool = False, max_loops: int | None = None) -> None:  # type: ignore[override]
         """Loop until stopped; Redis errors are logged and retried, never fatal."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         self._install_signal_handlers()
         loops = 0
         try:
@@ -227,6 +240,8 @@ class PeriodicScheduler(Scheduler):
                     break
                 self.sleep(max(0.0, self._interval - (time.monotonic() - started)))
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             try:
                 self.remove_lock()
                 if self._born:

@@ -40,7 +40,11 @@ def process_webhook_event(
     session = services.db.session()
     next_id: int | None = event_id
     while next_id is not None:
-        user_id = _process_one(services, session, next_id, final_attempt)
+        # Only this job's own event is on its last attempt; a later event of the same user
+        # that waited for it had no retries of its own yet: if it fails transiently it stays
+        # received and the sweep enqueues it with a full set.
+        final = final_attempt and next_id == event_id
+        user_id = _process_one(services, session, next_id, final)
         next_id = next_waiting_event(session, user_id) if user_id else None
 
 

@@ -146,7 +146,7 @@ def test_a_tick_is_skipped_while_the_previous_run_still_waits(app, redis):
     clock = FakeClock()
     scheduler = _scheduler(app, clock)
     scheduler.step()
-    for _ in range(5):  # no dispatcher worker for a minute
+    for _ in range(15):  # no dispatcher worker for two and a half minutes
         clock.at += 10
         scheduler.step()
     assert _queued(app).count("dispatch_due_deliveries") == 1

@@ -9,6 +9,7 @@ answered 409.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -21,13 +22,16 @@ from bot.services import shoppers
 from tests.conftest import load_webhook, signed_post
 from tests.shop_api.conftest import ShopApi
 
-ROUNDS = 6
+ROUNDS = 3
 
 
-@pytest.fixture
-def both_miss_the_shopper(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
+@pytest.fixture(params=["link", "follow"])
+def both_miss_the_shopper(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> threading.Barrier:
     """Hold each side after its first lookup found nobody until the other side found nobody
-    too, so both go on to create the shopper: the race, every time."""
+    too, so both go on to create the shopper: the race, every time. The side named by the
+    parameter inserts first ("link" first is the lost greeting)."""
     barrier = threading.Barrier(2)
     waited = threading.local()
     real = shoppers.find_shopper
@@ -37,6 +41,8 @@ def both_miss_the_shopper(monkeypatch: pytest.MonkeyPatch) -> threading.Barrier:
         if found is None and not getattr(waited, "done", False):
             waited.done = True
             barrier.wait(timeout=10)
+            if threading.current_thread().name != request.param:
+                time.sleep(0.2)  # the other side's INSERT goes first and holds the key
         return found
 
     monkeypatch.setattr(shoppers, "find_shopper", find_shopper)
@@ -110,7 +116,10 @@ def _follow_and_link(
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=handle_follow), threading.Thread(target=link)]
+    threads = [
+        threading.Thread(target=handle_follow, name="follow"),
+        threading.Thread(target=link, name="link"),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

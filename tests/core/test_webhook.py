@@ -171,7 +171,12 @@ def test_optout_postback_and_text_command(app, client, run_jobs, line):
 def test_healthz_checks_database_and_redis(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    assert response.get_json()["checks"] == {
+        "database": "ok",
+        "redis": "ok",
+        "dispatcher": "ok",
+        "deliveries": "ok",
+    }
 
 
 def test_metrics_count_webhook_events(client, run_jobs):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from bot import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
 from bot.services import shoppers
+from handlers import dispatch
 from tests.conftest import load_webhook, signed_post
 
 FOLLOW = load_webhook("follow")
@@ -145,4 +146,29 @@ def test_a_transient_failure_lets_other_users_events_in_the_job_go_on(
     assert states == {
         FOLLOW["webhookEventId"]: WebhookEventState.RECEIVED,
         other["webhookEventId"]: WebhookEventState.HANDLED,
+    }
+
+
+def test_on_the_last_attempt_a_waiting_event_of_the_user_keeps_its_own_retries(
+    app, client, line, monkeypatch
+):
+    question = load_webhook("message__text", timestamp=FOLLOW["timestamp"] + 1000)
+    monkeypatch.setattr(jobs, "_final_attempt", lambda: True)
+    drops: list[int] = []
+
+    def note_shopper_activity(*args: Any) -> None:
+        drops.append(1)
+        raise TRANSIENT["dropped connection"]()
+
+    monkeypatch.setattr(dispatch, "note_shopper_activity", note_shopper_activity)
+    assert signed_post(client, [FOLLOW, question]).status_code == 200
+    app.extensions["bot"].event_writer.drain()
+    follow_id = _events(app)[FOLLOW["webhookEventId"]].id
+    with app.app_context(), pytest.raises(OperationalError):
+        jobs.handle_webhook_events([follow_id])  # the follow's job, on its last attempt
+    states = {key: row.state for key, row in _events(app).items()}
+    assert drops == [1]
+    assert states == {
+        FOLLOW["webhookEventId"]: WebhookEventState.HANDLED,
+        question["webhookEventId"]: WebhookEventState.RECEIVED,  # for the sweep, not failed
     }
