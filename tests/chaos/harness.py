@@ -310,7 +310,11 @@ class Service:
 
     def worker_for(self, queue: str) -> str:
         """The RQ worker process type that serves ``queue`` (the first worker if none says)."""
-        workers = [name for name, command in self.commands.items() if "worker" in command]
+        workers = [
+            name
+            for name, command in self.commands.items()
+            if "worker.py" in command or command.startswith("rq worker")
+        ]
         if not workers:
             raise RuntimeError("the Procfile has no worker process")
         return next((name for name in workers if queue in self.commands[name]), workers[0])

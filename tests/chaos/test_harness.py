@@ -7,7 +7,13 @@ from collections import Counter
 import pytest
 
 from bot.services.delivery_send import BACKOFF_SECONDS
-from tests.chaos.harness import Report, chaos_database_url, earned_backoff, procfile
+from tests.chaos.harness import (
+    Report,
+    Service,
+    chaos_database_url,
+    earned_backoff,
+    procfile,
+)
 
 
 def _answer(status: int) -> dict:
@@ -52,6 +58,21 @@ def test_the_procfile_has_the_processes_the_run_starts_and_kills() -> None:
     assert {"release", "web", "scheduler"} <= set(types)
     assert any(name.startswith("worker") for name in types)
     assert types["web"].startswith("gunicorn wsgi:app")
+
+
+def test_the_worker_to_kill_is_the_one_serving_the_queue(tmp_path) -> None:
+    service = Service({"PORT": "8000"}, tmp_path)
+    web = procfile()["web"]  # its --workers is no RQ worker
+    service.commands = {
+        "web": web,
+        "worker": "python worker.py --queues webhooks,default",
+        "sender": "python worker.py --queues deliveries",
+        "scheduler": "python scheduler.py",
+    }
+    assert service.worker_for("deliveries") == "sender"
+    assert service.worker_for("webhooks") == "worker"
+    service.commands = {"web": web, "worker": "python worker.py"}
+    assert service.worker_for("deliveries") == "worker"
 
 
 @pytest.mark.parametrize(
