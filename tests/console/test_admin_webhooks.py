@@ -43,7 +43,7 @@ def test_admin_sees_failed_events_without_message_text(app, client, run_jobs, as
     assert "処理に失敗したLINEイベント" in html
     assert f"<td>{row.id}</td>" in html
     assert POISON["source"]["userId"] in html
-    assert "TypeError: string indices must be integers" in html
+    assert "TypeError: message must be an object" in html
     assert "こんにちは" not in html  # neither event's text is shown
     assert 'href="/console/admin/webhooks"' in html  # in the admin menu
 
