@@ -6,6 +6,7 @@ import logging
 import unicodedata
 
 from bot.services.messaging import log_inbound
+from bot.services.unsend import withdraw_message
 from handlers.event import LineEvent
 from handlers.faq import answer_question
 from handlers.registry import HandlerContext, action_handler, route
@@ -62,3 +63,13 @@ def handle_other_message(event: LineEvent, ctx: HandlerContext) -> None:
         now=ctx.clock.now(),
         webhook_event_id=ctx.webhook_event_id,
     )
+
+
+@route("unsend")
+def handle_unsend(event: LineEvent, ctx: HandlerContext) -> None:
+    """The shopper took a message back: its text is removed from the log and the console."""
+    message_id = event.unsend.message_id if event.unsend else None
+    if not isinstance(message_id, str):
+        raise TypeError("unsend without a messageId")
+    count = withdraw_message(ctx.session, ctx.require_shopper(), message_id, ctx.clock.now())
+    log.info("message unsent", extra={"event_id": ctx.webhook_event_id, "found": count})
