@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.line import LineClientError
+from bot.line import LineClientError, LineError
 from bot.services import chats
 from handlers.event import LineEvent
 from handlers.registry import HandlerContext, chat_route, route, text
@@ -53,9 +53,10 @@ def handle_chat_event(event: LineEvent, ctx: HandlerContext) -> None:
             ctx.line.reply(
                 ctx.reply_token, [text(ONE_TO_ONE_ONLY.format(shop=ctx.settings.shop_name))]
             )
-        except LineClientError as exc:
-            # The notice is a courtesy; leaving is what matters.
-            log.info("group notice refused", extra={"status": exc.status})
+        except LineError as exc:
+            # The notice is a courtesy and claimed already (a retry would not say it): leaving
+            # is what matters, so a refused or failed notice does not hold the leave up.
+            log.info("group notice not sent", extra={"status": exc.status})
     _leave(ctx, chat_id, kind)
     chats.record_left(ctx.session, chat_id, kind, now)
     log.info("left group or room", extra={"event_id": ctx.webhook_event_id, "kind": kind})

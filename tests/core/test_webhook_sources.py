@@ -212,3 +212,11 @@ def test_events_ignored_on_purpose(app, client, run_jobs, line, fixture):
     assert event["type"] in IGNORED_ON_PURPOSE
     assert _handle(app, client, run_jobs, event) == ["ignored"]
     assert line.calls == []
+
+
+def test_a_failed_notice_does_not_hold_up_the_leave(app, client, run_jobs, line):
+    from bot.line import LineServerError
+
+    line.fail_next(LineServerError("Internal server error", status=500))  # the notice
+    assert _handle(app, client, run_jobs, load_webhook("join__group")) == ["handled"]
+    assert [op for op, _ in line.calls] == ["reply", "leave_group"]
