@@ -124,6 +124,10 @@ class LineGateway(Protocol):
 
     def show_loading(self, user_id: str, seconds: int = 5) -> None: ...
 
+    def leave_group(self, group_id: str) -> None: ...
+
+    def leave_room(self, room_id: str) -> None: ...
+
 
 class SdkLineGateway:
     """LineGateway over line-bot-sdk v3 with timeouts (the SDK sets none by default)."""
@@ -213,6 +217,12 @@ class SdkLineGateway:
         seconds = max(5, min(60, seconds + (-seconds % 5)))  # LINE takes multiples of 5, 5-60
         request = self._m.ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=seconds)
         self._call(self._api.show_loading_animation_with_http_info, request)
+
+    def leave_group(self, group_id: str) -> None:
+        self._call(self._api.leave_group_with_http_info, group_id)
+
+    def leave_room(self, room_id: str) -> None:
+        self._call(self._api.leave_room_with_http_info, room_id)
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         import urllib3.exceptions as u3
@@ -316,3 +326,9 @@ class InMemoryLineGateway:
 
     def show_loading(self, user_id: str, seconds: int = 5) -> None:
         self._record("loading", user_id=user_id, seconds=seconds)
+
+    def leave_group(self, group_id: str) -> None:
+        self._record("leave_group", group_id=group_id)
+
+    def leave_room(self, room_id: str) -> None:
+        self._record("leave_room", room_id=room_id)

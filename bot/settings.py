@@ -125,6 +125,8 @@ class Settings:
     shop_link_url: str = "http://127.0.0.1:8000/dev/shop-login"
     templates_path: Path | None = None
     placeholder_image_url: str = "https://placehold.jp/600x600.png?text=No%20Image"
+    # The icon shown with staff replies from the console (LINE's `sender.iconUrl`).
+    staff_icon_url: str | None = None
     scenarios_path: Path | None = None
     faq_path: Path | None = None
     dispatch_interval_seconds: int = 10
@@ -222,6 +224,7 @@ class Settings:
             shop_link_url=reader.url("SHOP_LINK_URL", None if production else cls.shop_link_url),
             templates_path=reader.path("TEMPLATES_PATH"),
             placeholder_image_url=reader.url("PLACEHOLDER_IMAGE_URL", cls.placeholder_image_url),
+            staff_icon_url=reader.icon_url("STAFF_ICON_URL"),
             scenarios_path=reader.path("SCENARIOS_PATH"),
             faq_path=reader.path("FAQ_PATH"),
             dispatch_interval_seconds=int(reader.number("DISPATCH_INTERVAL_SECONDS", 10, 1)),
@@ -334,6 +337,15 @@ class _Reader:
         if not re.match(r"^https?://[^\s/]+", value):
             raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    def icon_url(self, name: str) -> str | None:
+        """An optional image URL LINE will fetch: https only, at most 2000 characters."""
+        value = self.get(name)
+        if not value:
+            return None
+        if not re.match(r"^https://[^\s/]+\S*$", value) or len(value) > 2000:
+            raise ConfigError(f"{name} must be an https URL of at most 2000 characters")
+        return value
 
     def number(self, name: str, default: float, minimum: float = 0.001) -> float:
         raw = self.get(name)

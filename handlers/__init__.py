@@ -2,6 +2,7 @@
 
 from handlers import (  # noqa: F401
     account_link,
+    chats,
     consent,
     deliveries,  # noqa: F401
     faq,  # noqa: F401

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from linebot.v3.webhooks import AccountLinkEvent
 from sqlalchemy import select
 
 from bot.line import retry_key_for
 from bot.models import LinkNonce, LinkSource
 from bot.services import linking
 from bot.services.shoppers import find_shopper
+from handlers.event import LineEvent
 from handlers.linking import LINK_FAILED, NONCE_REFUSED, linked_text, moved_away_text
 from handlers.registry import HandlerContext, route, text
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 @route("accountLink")
-def handle_account_link(event: AccountLinkEvent, ctx: HandlerContext) -> None:
+def handle_account_link(event: LineEvent, ctx: HandlerContext) -> None:
     """Bind the nonce's member to the LINE user on success; apologise on failure."""
     extra = {"event_id": ctx.webhook_event_id}
     now = ctx.clock.now()

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from linebot.v3.webhooks import Event
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -20,11 +19,26 @@ from bot.services.messaging import keep_sent_log
 from bot.services.shoppers import get_or_create_shopper
 from bot.services.support import note_shopper_activity
 from bot.services.webhook_events import claim_event, next_waiting_event
-from handlers.registry import HandlerContext, find_handler, route_key
+from handlers.event import LineEvent, parse_event
+from handlers.registry import (
+    CHAT_SOURCES,
+    IGNORED_ON_PURPOSE,
+    STANDBY_EVENTS,
+    Handler,
+    HandlerContext,
+    RouteKey,
+    find_handler,
+    route_key,
+)
 
 log = logging.getLogger(__name__)
 
 SHOPPER_ACTIVITY = frozenset({"message", "postback"})
+# Event types whose handlers act for one shopper: from anything but a user source with a
+# user id they are not run.
+USER_EVENTS = frozenset(
+    {"message", "postback", "follow", "unfollow", "unsend", "activated", "deactivated"}
+)
 
 
 def process_webhook_event(
@@ -83,16 +97,16 @@ def _process_one(
         raw = row.payload if isinstance(row.payload, dict) else {}
         key = route_key(raw)
         extra["route"] = f"{key[0]}:{key[1] or ''}"
-        handler = find_handler(key)
+        event = parse_event(_storable(raw))
+        handler, why_not = _choose_handler(key, event)
         if handler is None:
             _finish(session, row, services, WebhookEventState.IGNORED, None)
             WEBHOOK_EVENTS.labels(event_type, "ignored").inc()
-            log.info("event type not handled", extra=extra)
+            log.info(why_not, extra=extra)
             return user_id
-        event = Event.from_dict(_storable(raw))
         shopper = None
-        if user_id:
-            shopper = get_or_create_shopper(session, user_id, services.clock.now())
+        if event.source_type == "user" and event.user_id:
+            shopper = get_or_create_shopper(session, event.user_id, services.clock.now())
             # Committed on its own (it is idempotent) so that the log of what was sent can
             # outlive a rollback of the handler's work below.
             session.commit()
@@ -107,6 +121,7 @@ def _process_one(
             webhook_event_id=row.webhook_event_id,
             reply_token=raw.get("replyToken") if isinstance(raw.get("replyToken"), str) else None,
             shopper=shopper,
+            standby=event.is_standby,
         )
         handler(event, ctx)
         if shopper is not None and event_type in SHOPPER_ACTIVITY:
@@ -132,6 +147,21 @@ def _process_one(
         return user_id
     WEBHOOK_EVENTS.labels(event_type, "handled").inc()
     return user_id
+
+
+def _choose_handler(key: RouteKey, event: LineEvent) -> tuple[Handler | None, str]:
+    """The handler to run, or None and why the event is ignored (for the log)."""
+    if event.is_standby and (key[0] in CHAT_SOURCES or key[0] not in STANDBY_EVENTS):
+        return None, "standby event recorded, not answered"
+    if key[0] in IGNORED_ON_PURPOSE:
+        return None, "event type ignored on purpose"
+    handler = find_handler(key)
+    if handler is None:
+        return None, "event type not handled"
+    if key[0] in USER_EVENTS and not (event.source_type == "user" and event.user_id):
+        # A source LINE may add later, or a user source without its id: nobody to answer.
+        return None, "event has no user to answer"
+    return handler, ""
 
 
 def _reason(exc: BaseException) -> str:

@@ -68,7 +68,19 @@ def answer_question(event: Any, ctx: HandlerContext, body: str) -> None:
     )
     if turn.kind == "silent":
         return  # a person owns the chat: the text is in the log for them
-    ctx.reply(turn_messages(turn, shopper, ctx))
+    ctx.reply(quoting(turn_messages(turn, shopper, ctx), event))
+
+
+def quoting(messages: list[Message], event: Any) -> list[Message]:
+    """The messages with the first one quoting the shopper's question, if it is a text.
+
+    「そのご質問にお答えできる情報が見つかりませんでした」 reads best with the question shown
+    above it; a Flex answer cannot quote (LINE takes quoteToken on text and stickers only).
+    """
+    token = event.message.quote_token if event.message else None
+    if not messages or messages[0].get("type") != "text" or not isinstance(token, str):
+        return messages
+    return [{**messages[0], "quoteToken": token}, *messages[1:]]
 
 
 @route("postback", action="faq_pick")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-
-from linebot.v3.webhooks import FollowEvent, UnfollowEvent
 
 from bot.line import LineError
 from bot.services import shoppers
+from handlers.event import LineEvent
 from handlers.registry import HandlerContext, route, text
 
 log = logging.getLogger(__name__)
@@ -30,12 +28,8 @@ def greeting(name: str | None, shop_name: str, returning: bool) -> str:
     )
 
 
-def _event_time(event: FollowEvent | UnfollowEvent) -> datetime:
-    return datetime.fromtimestamp(event.timestamp / 1000, UTC)
-
-
 @route("follow")
-def handle_follow(event: FollowEvent, ctx: HandlerContext) -> None:
+def handle_follow(event: LineEvent, ctx: HandlerContext) -> None:
     """Record the follow, fetch the profile, greet (returning shoppers get 'welcome back').
 
     A follow older than an unfollow already applied (LINE redelivered it late) changes
@@ -43,7 +37,8 @@ def handle_follow(event: FollowEvent, ctx: HandlerContext) -> None:
     for a follow long past would read as a new one.
     """
     now = ctx.clock.now()
-    change = shoppers.record_follow(ctx.session, event.source.user_id, now, _event_time(event))
+    user_id = ctx.require_shopper().line_user_id
+    change = shoppers.record_follow(ctx.session, user_id, now, event.occurred_at)
     shopper = ctx.shopper = change.shopper
     if not change.applied:
         log.info("older follow ignored", extra={"shopper_id": shopper.id})
@@ -53,16 +48,18 @@ def handle_follow(event: FollowEvent, ctx: HandlerContext) -> None:
     except LineError as exc:
         # A profile is nice to have; the greeting must not wait for it.
         log.warning("profile unavailable", extra={"status": exc.status})
+    if ctx.standby:
+        return  # another channel has chat control and greets the shopper
     returning = bool(event.follow and event.follow.is_unblocked) or shopper.follow_count > 1
     ctx.reply([text(greeting(shopper.display_name, ctx.settings.shop_name, returning))])
 
 
 @route("unfollow")
-def handle_unfollow(event: UnfollowEvent, ctx: HandlerContext) -> None:
+def handle_unfollow(event: LineEvent, ctx: HandlerContext) -> None:
     """Mark the shopper blocked (unless a newer follow was applied already); later deliveries
     check this before sending."""
     change = shoppers.record_unfollow(
-        ctx.session, event.source.user_id, ctx.clock.now(), _event_time(event)
+        ctx.session, ctx.require_shopper().line_user_id, ctx.clock.now(), event.occurred_at
     )
     ctx.shopper = change.shopper
     if not change.applied:

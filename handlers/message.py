@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from linebot.v3.webhooks import MessageEvent
-
 from bot.services.messaging import log_inbound
+from bot.services.unsend import withdraw_message
+from handlers.event import LineEvent
 from handlers.faq import answer_question
 from handlers.registry import HandlerContext, action_handler, route
 
@@ -29,10 +29,12 @@ def command_for(text: str) -> str | None:
 
 
 @route("message", message_type="text")
-def handle_text(event: MessageEvent, ctx: HandlerContext) -> None:
+def handle_text(event: LineEvent, ctx: HandlerContext) -> None:
     """Log the text; run a command if it is one, otherwise leave it to the FAQ."""
     shopper = ctx.require_shopper()
     body = event.message.text
+    if not isinstance(body, str):
+        raise TypeError("a text message without a text")
     log_inbound(
         ctx.session,
         shopper,
@@ -50,9 +52,9 @@ def handle_text(event: MessageEvent, ctx: HandlerContext) -> None:
 
 
 @route("message")
-def handle_other_message(event: MessageEvent, ctx: HandlerContext) -> None:
+def handle_other_message(event: LineEvent, ctx: HandlerContext) -> None:
     """Stickers, images and the like: kept in the log so staff see them."""
-    kind = getattr(event.message, "type", "unknown")
+    kind = str((event.message and event.message.type) or "unknown")[:32]
     log_inbound(
         ctx.session,
         ctx.require_shopper(),
@@ -61,3 +63,13 @@ def handle_other_message(event: MessageEvent, ctx: HandlerContext) -> None:
         now=ctx.clock.now(),
         webhook_event_id=ctx.webhook_event_id,
     )
+
+
+@route("unsend")
+def handle_unsend(event: LineEvent, ctx: HandlerContext) -> None:
+    """The shopper took a message back: its text is removed from the log and the console."""
+    message_id = event.unsend.message_id if event.unsend else None
+    if not isinstance(message_id, str):
+        raise TypeError("unsend without a messageId")
+    count = withdraw_message(ctx.session, ctx.require_shopper(), message_id, ctx.clock.now())
+    log.info("message unsent", extra={"event_id": ctx.webhook_event_id, "found": count})

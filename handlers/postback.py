@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from linebot.v3.webhooks import PostbackEvent
-
+from handlers.event import LineEvent
 from handlers.registry import HandlerContext, postback_action, route
 
 log = logging.getLogger(__name__)
 
 
 @route("postback")
-def handle_unknown_postback(event: PostbackEvent, ctx: HandlerContext) -> None:
+def handle_unknown_postback(event: LineEvent, ctx: HandlerContext) -> None:
     """An action this version does not know (e.g. an old rich menu): ignore it."""
+    data = event.postback.data if event.postback else ""
     log.info(
         "unknown postback action",
-        extra={"action": postback_action(event.postback.data), "event_id": ctx.webhook_event_id},
+        extra={"action": postback_action(str(data)), "event_id": ctx.webhook_event_id},
     )

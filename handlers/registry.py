@@ -30,6 +30,28 @@ Handler = Callable[[Any, "HandlerContext"], None]
 
 _ROUTES: dict[RouteKey, Handler] = {}
 
+# Sources that are not a one-to-one chat with a shopper.
+CHAT_SOURCES = frozenset({"group", "room"})
+
+# Event types that change what the bot knows without answering anyone: handled even in
+# standby mode (another channel has chat control and answers the chat). Every other standby
+# event is stored and ignored; handlers see `ctx.standby` and never reply.
+STANDBY_EVENTS = frozenset({"follow", "unfollow", "unsend", "activated", "deactivated"})
+
+# Events LINE documents that this bot does not act on, and why. They are stored and marked
+# ignored (answered 200 like every event); an event type in neither this table nor the routes
+# is ignored too, but logged as unknown.
+IGNORED_ON_PURPOSE: Mapping[str, str] = {
+    "videoPlayComplete": "the bot sends no videos with a trackingId",
+    "beacon": "the shop has no LINE Beacon",
+    "membership": "the shop sells no LINE memberships",
+    "things": "no LINE Things devices",
+    "module": "for module channels; this is the shop's own channel",
+    "botSuspended": "for module channels; this is the shop's own channel",
+    "botResumed": "for module channels; this is the shop's own channel",
+    "delivery": "LINE notification messages (PNP) are not used",
+}
+
 
 class DuplicateRoute(Exception):
     """Two handlers claimed the same route."""
@@ -39,12 +61,22 @@ def route(event_type: str, *, action: str | None = None, message_type: str | Non
     """Register a handler for an event type, a postback action or a message type."""
     if action is not None and message_type is not None:
         raise ValueError("a route names an action or a message type, not both")
-    key: RouteKey = (event_type, action if action is not None else message_type)
+    return _register([(event_type, action if action is not None else message_type)])
 
+
+def chat_route(event_type: str | None = None):
+    """Register a handler for events from groups and rooms (one event type, or all)."""
+    return _register([(source, event_type) for source in sorted(CHAT_SOURCES)])
+
+
+def _register(keys: Sequence[RouteKey]):
     def decorator(func: Handler) -> Handler:
-        if key in _ROUTES:
-            raise DuplicateRoute(f"route {key} is already handled by {_ROUTES[key].__name__}")
-        _ROUTES[key] = func
+        for key in keys:
+            if key in _ROUTES:
+                raise DuplicateRoute(f"route {key} is already handled by {_ROUTES[key].__name__}")
+            if key[0] in IGNORED_ON_PURPOSE:
+                raise DuplicateRoute(f"route {key} is listed as ignored on purpose")
+            _ROUTES[key] = func
         return func
 
     return decorator
@@ -63,8 +95,15 @@ def postback_params(data: str) -> dict[str, str]:
 
 def route_key(raw: Mapping[str, Any]) -> RouteKey:
     """Normalise a raw webhook event to its route key; never raises on a malformed event
-    (parsing it later fails and marks it failed)."""
+    (parsing it later fails and marks it failed).
+
+    Events from a group or room key on the source (`("group", "message")`): a shop's bot
+    answers one-to-one chats only, and one handler keeps that policy for every event type.
+    """
     event_type = str(raw.get("type", ""))
+    source_type = str(_field(raw, "source").get("type", ""))
+    if source_type in CHAT_SOURCES:
+        return source_type, event_type
     if event_type == "message":
         return event_type, str(_field(raw, "message").get("type", ""))
     if event_type == "postback":
@@ -106,6 +145,7 @@ class HandlerContext:
     webhook_event_id: str
     reply_token: str | None
     shopper: Shopper | None
+    standby: bool = False  # another channel has chat control: record, never answer
     # What LINE accepted (or may have) for this event: kept if the handler's work is rolled
     # back, so that a retry knows what the shopper already has.
     sent_log: list[ConversationMessage] = field(default_factory=list)
@@ -122,6 +162,8 @@ class HandlerContext:
 
     def reply(self, messages: Sequence[Message]) -> SendResult:
         """Answer the shopper: reply with the token once, push for anything after."""
+        if self.standby:
+            raise RuntimeError("an event in standby mode must not be answered")
         self._sends += 1
         token, self.reply_token = self.reply_token, None  # a reply token is single-use
         return self.messenger.reply_or_push(

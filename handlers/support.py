@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from linebot.v3.webhooks import PostbackEvent
-
 from bot.services.messaging import log_inbound
 from bot.services.support import CSAT_ACTION, CSAT_LABELS, record_satisfaction
+from handlers.event import LineEvent
 from handlers.registry import HandlerContext, postback_params, route, text
 
 log = logging.getLogger(__name__)
@@ -17,7 +16,7 @@ ALREADY = "ご回答ありがとうございます。このお問い合わせへ
 
 
 @route("postback", action=CSAT_ACTION)
-def handle_postback_csat(event: PostbackEvent, ctx: HandlerContext) -> None:
+def handle_postback_csat(event: LineEvent, ctx: HandlerContext) -> None:
     """Store the rating (`action=csat&ticket=<id>&score=1..5`) once and thank the shopper."""
     shopper = ctx.require_shopper()
     params = postback_params(event.postback.data)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from line_emulator.core import ApiResponse, EmulatorError, LineEmulator
+from line_emulator.events import control_chats, control_event
 
 __all__ = ["EmulatorApp"]
 
@@ -160,6 +161,8 @@ class EmulatorApp:
             return 200, emu.stats()
         if head == "users":
             return self._users(method, rest, body)
+        if head == "chats" and (answer := control_chats(emu, method, rest, body)) is not None:
+            return answer
         if head == "inbox" and len(rest) == 1 and method == "GET":
             return 200, emu.inbox(rest[0])
         if head == "faults" and not rest:
@@ -287,7 +290,10 @@ class EmulatorApp:
             )
         if kind == "raw":
             return emu.send_events(_need(body, "events"))
-        raise _ControlError(404, f"unknown event kind {kind!r}")
+        result = control_event(emu, kind, body)
+        if result is None:
+            raise _ControlError(404, f"unknown event kind {kind!r}")
+        return result
 
     def _configure(self, body: dict[str, Any]) -> None:
         emu = self.emulator

@@ -213,6 +213,58 @@ class EmulatorClient:
         """The shopper sends a text message."""
         return self._call("POST", "events/text", {"userId": user_id, "text": text})
 
+    def add_chat(
+        self, kind: str = "group", chat_id: str | None = None, members: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A group or room with the bot in it."""
+        return self._call(
+            "POST", "chats", {"type": kind, "chatId": chat_id, "members": members or []}
+        )
+
+    def chat(self, chat_id: str) -> dict[str, Any]:
+        """A chat's members, whether the bot is in it, and what the bot sent there."""
+        return self._call("GET", f"chats/{chat_id}")
+
+    def send_chat_text(self, chat_id: str, text: str, user_id: str | None = None) -> dict[str, Any]:
+        """A member writes in a group or room (without ``user_id``: no userId in the source)."""
+        return self._call(
+            "POST", "events/chatText", {"chatId": chat_id, "text": text, "userId": user_id}
+        )
+
+    def send_join(self, chat_id: str) -> dict[str, Any]:
+        """The bot is added to a group or room."""
+        return self._call("POST", "events/join", {"chatId": chat_id})
+
+    def send_leave(self, chat_id: str) -> dict[str, Any]:
+        """The bot is removed from a group or room."""
+        return self._call("POST", "events/leave", {"chatId": chat_id})
+
+    def send_member_joined(self, chat_id: str, user_ids: list[str]) -> dict[str, Any]:
+        return self._call("POST", "events/memberJoined", {"chatId": chat_id, "userIds": user_ids})
+
+    def send_member_left(self, chat_id: str, user_ids: list[str]) -> dict[str, Any]:
+        return self._call("POST", "events/memberLeft", {"chatId": chat_id, "userIds": user_ids})
+
+    def send_unsend(
+        self, user_id: str, message_id: str, chat_id: str | None = None
+    ) -> dict[str, Any]:
+        """A user takes back a message."""
+        return self._call(
+            "POST",
+            "events/unsend",
+            {"userId": user_id, "messageId": message_id, "chatId": chat_id},
+        )
+
+    def send_standby_text(self, user_id: str, text: str) -> dict[str, Any]:
+        """A text in standby mode (another channel has chat control)."""
+        return self._call("POST", "events/standbyText", {"userId": user_id, "text": text})
+
+    def send_activated(self, user_id: str, expire_at: int | None = None) -> dict[str, Any]:
+        return self._call("POST", "events/activated", {"userId": user_id, "expireAt": expire_at})
+
+    def send_deactivated(self, user_id: str) -> dict[str, Any]:
+        return self._call("POST", "events/deactivated", {"userId": user_id})
+
     def send_postback(
         self, user_id: str, data: str, params: dict[str, Any] | None = None
     ) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from line_emulator.clock import AdjustableClock, Clock
+from line_emulator.events import PUSH_FIELDS, REPLY_FIELDS, ChatEvents, unknown_properties
 from line_emulator.ids import (
     GROUP_OR_ROOM_ID_PATTERN,
     USER_ID_PATTERN,
@@ -408,7 +409,7 @@ def _invalid_parameter(name: str) -> ApiResponse:
     return _error(400, f"The value for the '{name}' parameter is invalid")
 
 
-class LineEmulator:
+class LineEmulator(ChatEvents):
     """The emulated LINE Platform for one Messaging API channel.
 
     Thread-safe: the HTTP server calls ``handle`` from many threads while tests act
@@ -462,6 +463,8 @@ class LineEmulator:
         self._param_routes: tuple[tuple[str, str, str, Callable[[_Call], ApiResponse]], ...] = (
             ("GET", "/v2/bot/profile/", "", self._profile),
             ("POST", "/v2/bot/user/", "/linkToken", self._link_token),
+            ("POST", "/v2/bot/group/", "/leave", self._leave_group),
+            ("POST", "/v2/bot/room/", "/leave", self._leave_room),
         )
         self._reset_state()
         if sdk_check:
@@ -486,6 +489,7 @@ class LineEmulator:
             self._loading: list[dict[str, Any]] = []
             self._usage = 0
             self._counts: dict[str, int] = {}
+            self._reset_chats()
 
     def reset(self) -> None:
         """Forget users, messages, tokens, faults and records (configuration stays).
@@ -899,7 +903,7 @@ class LineEmulator:
         body = self._json_body(call)
         if isinstance(body, ApiResponse):
             return body
-        extra = []
+        extra = unknown_properties(body, REPLY_FIELDS)
         token = body.get("replyToken")
         if not isinstance(token, str) or not token:
             extra.append({"message": "must be specified", "property": "replyToken"})
@@ -917,8 +921,12 @@ class LineEmulator:
             ):
                 return ApiResponse(400, dict(INVALID_REPLY_TOKEN))
             entry.group.used = True
-            user = self._users.get(entry.group.user_id)
-            sent = self._deliver(user, entry.group.user_id, body, "reply", call.request_id, now)
+            to = entry.group.user_id
+            if self._chat_present(to):
+                sent = self._deliver_to_chat(to, body, "reply", call.request_id, now)
+                return ApiResponse(200, {"sentMessages": sent})
+            user = self._users.get(to)
+            sent = self._deliver(user, to, body, "reply", call.request_id, now)
         return ApiResponse(200, {"sentMessages": sent})
 
     def _push(self, call: _Call) -> ApiResponse:
@@ -926,7 +934,9 @@ class LineEmulator:
         if isinstance(body, ApiResponse):
             return body
         to = body.get("to")
-        extra = [] if to is not None else [{"message": "must be specified", "property": "to"}]
+        extra = unknown_properties(body, PUSH_FIELDS)
+        if to is None:
+            extra.append({"message": "must be specified", "property": "to"})
         problem = self._check_messages(body, extra)
         if problem is not None:
             return problem
@@ -939,6 +949,12 @@ class LineEmulator:
             conflict = self._retry_conflict(call, now)
             if conflict is not None:
                 return conflict
+            if self._chat_present(to):
+                response = {
+                    "sentMessages": self._deliver_to_chat(to, body, "push", call.request_id, now)
+                }
+                self._accept_retry_key(call, response, now)
+                return ApiResponse(200, response)
             user = self._users.get(to)
             if user is None and self.auto_create_users and USER_ID_PATTERN.match(to):
                 self.add_user(to)

@@ -12,6 +12,7 @@ from bot.console.present import local_time
 from bot.console.security import admin_required, current_operator
 from bot.extensions import services
 from bot.jobs import replay_failed_webhook_events
+from bot.services.chats import chat_control_summary
 from bot.services.webhook_events import failed_events
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def admin_webhooks() -> ResponseReturnValue:
         }
         for row in failed_events(svc.db.session(), PAGE)
     ]
-    return render_template("console/admin_webhooks.html", rows=rows, page=PAGE)
+    control = chat_control_summary(svc.db.session())
+    return render_template("console/admin_webhooks.html", rows=rows, page=PAGE, control=control)
 
 
 @bp.post("/admin/webhooks/retry")

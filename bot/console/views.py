@@ -491,7 +491,15 @@ def reply(ticket_id: int) -> ResponseReturnValue:
     db = _db()
     messenger = Messenger(db, svc.line, svc.clock)
     try:
-        support.send_staff_reply(messenger, ticket, operator, text, token, svc.clock.now())
+        support.send_staff_reply(
+            messenger,
+            ticket,
+            operator,
+            text,
+            token,
+            svc.clock.now(),
+            icon_url=svc.settings.staff_icon_url,
+        )
     except support.TicketForbidden as exc:
         abort(403, description=str(exc))
     except support.TicketError as exc:

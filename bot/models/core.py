@@ -81,6 +81,27 @@ class WebhookEvent(Base):
     handled_at: Mapped[datetime | None]
 
 
+class LineChat(Base):
+    """A chat the bot has seen outside the plain one-to-one rules: a group or room it was
+    added to (told once that it only talks one-to-one, then left), or a chat whose control
+    another channel holds (standby)."""
+
+    __tablename__ = "line_chats"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # groupId, roomId, userId
+    kind: Mapped[str] = mapped_column(String(16))  # "group", "room" or "user"
+    # LINE event time of the group/room event that got the one-to-one notice: a `join`
+    # after it is a new invitation and gets the notice again.
+    told_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    # Chat control (activated/deactivated): True while another channel answers this chat.
+    standby: Mapped[bool] = mapped_column(default=False)
+    control_expires_at: Mapped[datetime | None]
+    control_changed_at: Mapped[datetime | None]  # event time of the switch applied last
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Direction(enum.StrEnum):
     INBOUND = "in"
     OUTBOUND = "out"

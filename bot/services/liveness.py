@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from bot.models import Delivery, DeliveryState, PeriodicRun, WebhookEvent, WebhookEventState
+from bot.services.chats import chat_control_summary
 from bot.services.deliveries import marketing_paused_until
 
 if TYPE_CHECKING:
@@ -111,6 +112,8 @@ def health_report(svc: Services) -> tuple[bool, dict[str, Any]]:
     now = svc.clock.now()
     try:
         live = read_liveness(session, now, timedelta(seconds=settings.delivery_lease_seconds))
+        # Not a check: a chat on standby is answered by another channel, on purpose.
+        report["chat_control"] = chat_control_summary(session)
         session.commit()
     except Exception as exc:
         session.rollback()

@@ -514,11 +514,13 @@ def send_staff_reply(
     text: str,
     reply_token: str,
     now: datetime,
+    icon_url: str | None = None,
 ) -> None:
     """Push a staff message to the shopper; raises LineError (logged as failed) on failure.
 
     `reply_token` is a random id the reply form carries: sending the same form twice reuses
-    the retry key, so LINE delivers the message once.
+    the retry key, so LINE delivers the message once. The message carries LINE's `sender`
+    (the operator's name, and `icon_url`), so the shopper sees a person is answering.
     """
     _require_open_and_allowed(ticket, operator)
     if ticket.state is not TicketState.CLAIMED:
@@ -528,14 +530,34 @@ def send_staff_reply(
         raise TicketError("メッセージを入力してください。")
     if len(text) > MAX_REPLY_LENGTH:
         raise TicketError(f"メッセージは{MAX_REPLY_LENGTH}文字以内にしてください。")
+    message: Message = {"type": "text", "text": text}
+    sender = staff_sender(operator.name, icon_url)
+    if sender:
+        message["sender"] = sender
     messenger.push(
         ticket.shopper,
-        [{"type": "text", "text": text}],
+        [message],
         retry_key=retry_key_for("staff-reply", reply_token),
         sender=Sender.STAFF,
         staff_id=operator.id,
     )
     ticket.last_activity_at = now
+
+
+SENDER_NAME_LIMIT = 20  # LINE's limit for sender.name
+
+
+def staff_sender(name: str, icon_url: str | None) -> dict[str, str]:
+    """LINE's `sender` for a staff message: the operator's name (whitespace collapsed, cut to
+    20 characters) and the staff icon, if set. A name with the word LINE is left out: LINE
+    refuses the whole message for it."""
+    sender: dict[str, str] = {}
+    display = " ".join(name.split())[:SENDER_NAME_LIMIT].strip()
+    if display and "line" not in display.casefold():
+        sender["name"] = display
+    if icon_url:
+        sender["iconUrl"] = icon_url
+    return sender
 
 
 def idle_tickets(session: Session, settings: Settings, now: datetime) -> list[SupportTicket]:

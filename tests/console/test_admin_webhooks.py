@@ -43,7 +43,7 @@ def test_admin_sees_failed_events_without_message_text(app, client, run_jobs, as
     assert "処理に失敗したLINEイベント" in html
     assert f"<td>{row.id}</td>" in html
     assert POISON["source"]["userId"] in html
-    assert "TypeError: string indices must be integers" in html
+    assert "TypeError: message must be an object" in html
     assert "こんにちは" not in html  # neither event's text is shown
     assert 'href="/console/admin/webhooks"' in html  # in the admin menu
 
@@ -85,3 +85,10 @@ def test_retry_all(app, client, run_jobs, as_admin):
     row = _failed_event(app, client, run_jobs)
     assert post(as_admin, "/console/admin/webhooks/retry", all="1").status_code == 303
     assert _state(app, row.id) is WebhookEventState.RECEIVED
+
+
+def test_admin_page_shows_how_many_chats_another_channel_controls(app, client, run_jobs, as_admin):
+    signed_post(client, [load_webhook("deactivated")])
+    run_jobs()
+    html = as_admin.get("/console/admin/webhooks").get_data(as_text=True)
+    assert "他のチャネル（LINE公式アカウントのチャットなど）が応答中のトーク 1 件" in html

@@ -66,7 +66,11 @@ def test_full_lifecycle(
     push = line.sent("push")[-1]
     assert push["to"] == SHOPPER_ID
     assert push["messages"] == [
-        {"type": "text", "text": "お問い合わせありがとうございます。お調べします。"}
+        {
+            "type": "text",
+            "text": "お問い合わせありがとうございます。お調べします。",
+            "sender": {"name": "佐藤"},
+        }
     ]
     with app.app_context():
         logged = app.extensions["bot"].db.session().query(ConversationMessage).all()

@@ -40,7 +40,7 @@ def test_failed_lists_newest_first_with_the_reason(app, client, line, run_jobs):
     lines = result.output.splitlines()
     assert [int(line.split()[0]) for line in lines] == [poison.id, follow.id]
     assert lines[0].split()[1:3] == ["message", POISON["source"]["userId"]]
-    assert "TypeError: string indices must be integers" in lines[0]
+    assert "TypeError: message must be an object" in lines[0]
     assert "LINE 400: The request body has 1 error(s)" in lines[1]
     limited = app.test_cli_runner().invoke(args=["webhooks", "failed", "--limit", "1"])
     assert len(limited.output.splitlines()) == 1

@@ -195,3 +195,10 @@ def test_malformed_feedback_is_ignored(app, client, run_jobs, line):
     signed_post(client, [event])
     run_jobs()
     assert line.sent("reply") == [] and tickets(app) == []
+
+
+def test_the_no_match_answer_quotes_the_question(app, client, run_jobs, line):
+    send_text(client, "ペットの写真を送ってもいいですか", 41)
+    run_jobs()
+    (message,) = last_reply(line)
+    assert (message["text"], message["quoteToken"]) == (NO_MATCH, "q-41")

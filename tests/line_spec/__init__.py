@@ -1,0 +1,1 @@
+"""LINE's OpenAPI specification files, and JSON Schema validators built from them."""
