@@ -334,6 +334,7 @@ def service_env(scenario: Scenario, database_url: str, redis_url: str, api: str)
         LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
         LINE_READ_TIMEOUT=f"{scenario.read_timeout:g}",
         SHOP_API_SECRET=SHOP_SECRET,
+        LINK_HOSTS="shop.example.jp",  # the carts' links
         QUIET_HOURS="",  # a run at any hour: nothing held back for the night
         DAILY_MARKETING_CAP="100",
         FAQ_PATH=str(ROOT / "data" / "faq_sample.yaml"),
@@ -417,7 +418,7 @@ class ShopClient:
             },
         }
         data = json.dumps(body, ensure_ascii=False).encode()
-        headers = signed_headers(SHOP_SECRET, int(time.time()), data)
+        headers = signed_headers(SHOP_SECRET, int(time.time()), "POST", "/api/v1/events", data)
         headers["Content-Type"] = "application/json"
         try:
             response = self.session.post(
