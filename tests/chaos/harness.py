@@ -334,7 +334,7 @@ def service_env(scenario: Scenario, database_url: str, redis_url: str, api: str)
         LINE_CHANNEL_ACCESS_TOKEN=TOKEN,
         LINE_READ_TIMEOUT=f"{scenario.read_timeout:g}",
         SHOP_API_SECRET=SHOP_SECRET,
-        LINK_HOSTS="shop.example.jp",  # the carts' links
+        SHOP_LINK_URL="https://shop.example.jp/line-link",  # the shop links to its own host
         QUIET_HOURS="",  # a run at any hour: nothing held back for the night
         DAILY_MARKETING_CAP="100",
         FAQ_PATH=str(ROOT / "data" / "faq_sample.yaml"),
