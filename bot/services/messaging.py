@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -91,14 +91,14 @@ class Messenger:
     ) -> SendResult:
         """Reply while the token is valid; push only if the reply certainly was not delivered.
 
-        A timeout or 5xx on reply leaves the outcome unknown: LINE may have delivered it,
-        and a reply token works once, so neither a retried reply nor a push could tell. It
-        is decided once, here: the reply counts as delivered and is logged as "unknown";
-        nothing is raised, so no retry pushes it again. When the event is retried for
-        another reason, its spent token answers "invalid reply token": if this event's log
-        shows an answer that went out (or may have), nothing is pushed either. The product
-        leans towards never showing an answer twice (README, "Replies whose outcome is
-        unknown").
+        A timeout or 5xx on reply leaves the outcome unknown: LINE may have delivered it. It is
+        logged as "unknown" and raised, so the event is retried, and the retry replies again
+        with the same token. A reply token works once, so that second reply settles it: LINE
+        accepts it only if the first did not arrive (the earlier "unknown" entries are then
+        marked failed), and refuses it ("invalid reply token") if the first was delivered, or
+        the token has expired. After a refusal, if this event's log shows an answer that went
+        out (or may have), nothing is pushed. The product leans towards never showing an
+        answer twice (README, "Replies whose outcome is unknown").
         """
         if reply_token:
             try:
@@ -115,23 +115,38 @@ class Messenger:
             except (LineTimeout, LineServerError) as exc:
                 LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
                 log.warning(
-                    "reply outcome unknown; counted as delivered",
+                    "reply outcome unknown; the retry replies again with the same token",
                     extra={"retry_key": retry_key, "event_id": webhook_event_id},
                 )
                 self._log(
                     shopper, messages, sender, None, webhook_event_id, None, exc, status="unknown"
                 )
-                return SendResult(None)
+                raise
             except LineError as exc:
                 LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
                 self._log(shopper, messages, sender, None, webhook_event_id, None, exc)
                 raise
             else:
                 LINE_API_CALLS.labels("reply", "ok").inc()
+                if webhook_event_id:
+                    self._settle_unknown(shopper, webhook_event_id)
                 self._log(shopper, messages, sender, result, webhook_event_id, None, None)
                 return result
         return self.push(
             shopper, messages, retry_key=retry_key, sender=sender, webhook_event_id=webhook_event_id
+        )
+
+    def _settle_unknown(self, shopper: Shopper, webhook_event_id: str) -> None:
+        """LINE took this event's reply token now, so earlier replies with it never arrived."""
+        self.session.execute(
+            update(ConversationMessage)
+            .where(
+                ConversationMessage.shopper_id == shopper.id,
+                ConversationMessage.webhook_event_id == webhook_event_id,
+                ConversationMessage.direction == Direction.OUTBOUND,
+                ConversationMessage.status == "unknown",
+            )
+            .values(status="failed")
         )
 
     def _answered_before(self, shopper: Shopper, webhook_event_id: str) -> bool:

@@ -47,14 +47,23 @@ def test_expired_token_falls_back_to_push_with_retry_key(messenger, line):
     assert len(_log(session)) == 1
 
 
-def test_ambiguous_reply_failure_counts_as_delivered_not_pushed(messenger, line):
+def test_ambiguous_reply_failure_is_logged_unknown_and_raised_for_a_retry(messenger, line):
     m, session = messenger
     shopper = get_or_create_shopper(session, SHOPPER_ID, SystemClock().now())
     line.fail_next(LineTimeout("no answer"))
-    result = m.reply_or_push(shopper, "rt-3", THANKS, retry_key=retry_key_for("t", 3))
-    assert result.request_id is None
+    with pytest.raises(LineTimeout):
+        m.reply_or_push(
+            shopper, "rt-3", THANKS, retry_key=retry_key_for("t", 3), webhook_event_id="ev-3"
+        )
     assert [op for op, _ in line.calls] == ["reply"]
     assert [(e.status, e.error) for e in _log(session)] == [("unknown", "no answer")]
+
+    # The retry's reply with the same token is accepted: the first one never arrived.
+    m.reply_or_push(
+        shopper, "rt-3", THANKS, retry_key=retry_key_for("t", 3), webhook_event_id="ev-3"
+    )
+    assert [op for op, _ in line.calls] == ["reply", "reply"]
+    assert [e.status for e in _log(session)] == ["failed", "sent"]
 
 
 def test_duplicate_push_is_not_logged_twice(messenger, line):

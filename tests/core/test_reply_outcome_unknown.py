@@ -2,7 +2,8 @@
 
 Through the real SDK gateway to the LINE emulator, which can answer 500 after delivering.
 A reply token works once: a retried job that replied again got "invalid reply token",
-pushed instead, and the shopper saw the greeting twice.
+pushed instead, and the shopper saw the greeting twice. Now the retry replies again with the
+same token, which settles it: refused if the first reply arrived, accepted if it did not.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ def test_reply_answered_500_after_delivery_is_not_pushed_again(
     assert emulator.send_follow(user).ok
     e2e_jobs()
     event = _event(e2e_app)
+    assert event.state is WebhookEventState.RECEIVED  # put back for the retry
     _retry(e2e_app, event.id)
 
     assert len(_greetings(emulator, user)) == 1
-    assert [r["status"] for r in emulator.requests(REPLY)] == [500]
+    assert [r["status"] for r in emulator.requests(REPLY)] == [500, 400]
     assert emulator.requests("/v2/bot/message/push") == []
     assert _event(e2e_app).state is WebhookEventState.HANDLED
     ((status, text),) = _log(e2e_app)
@@ -111,15 +113,22 @@ def test_a_rate_limited_reply_is_retried(
     assert len(_greetings(emulator, user)) == 1
 
 
-def test_a_5xx_reply_is_not_guessed_at(
+def test_a_5xx_reply_that_delivered_nothing_is_replied_again(
     live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
 ) -> None:
-    """A 5xx that in fact delivered nothing leaves the shopper without the greeting: the
-    price of never doubling (README, "Replies whose outcome is unknown")."""
+    """A 5xx that in fact delivered nothing left the token unused: the retry's reply is
+    accepted, and the earlier attempt is recorded as failed, not as maybe delivered."""
     user = emulator.add_user(display_name="山田 花子")["userId"]
     emulator.fail_next(503, path=REPLY)
     assert emulator.send_follow(user).ok
     e2e_jobs()
-    assert _event(e2e_app).state is WebhookEventState.HANDLED
-    assert _greetings(emulator, user) == []
+    event = _event(e2e_app)
+    assert event.state is WebhookEventState.RECEIVED
     assert [status for status, _ in _log(e2e_app)] == ["unknown"]
+    _retry(e2e_app, event.id)
+
+    assert _event(e2e_app).state is WebhookEventState.HANDLED
+    assert [r["status"] for r in emulator.requests(REPLY)] == [503, 200]
+    assert emulator.requests("/v2/bot/message/push") == []
+    assert len(_greetings(emulator, user)) == 1
+    assert [status for status, _ in _log(e2e_app)] == ["failed", "sent"]
