@@ -16,7 +16,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -303,6 +302,8 @@ class Push:
     error: LineError | None = None
     held: bool = False  # not tried: LINE's monthly limit came back earlier in this batch
     late: bool = False  # not tried: the batch's push window (DELIVERY_BATCH_SECONDS) is over
+    started: bool = False  # handed to the gateway
+    in_flight: bool = False  # still waiting for LINE's answer when the batch was written
 
 
 @dataclass
@@ -329,6 +330,8 @@ class DeliverySender:
     # pending, due now. With the gateway's timeouts this bounds a batch below the lease.
     batch_seconds: float | None = None
     monotonic: Callable[[], float] = time.monotonic
+    # How long the batch waits for pushes still in flight once every other push is done.
+    straggler_grace: float = 2.0
 
     def send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
         """Handle a batch of claimed deliveries; returns how many ended in each state."""
@@ -697,15 +700,17 @@ class DeliverySender:
         for push in pushes:
             by_shopper.setdefault(push.shopper_id, []).append(push)
         monthly_limit = threading.Event()
+        stop = threading.Event()  # the batch has been written: start nothing more
 
         def send_group(group: list[Push]) -> None:
             for push in group:
-                if deadline is not None and self.monotonic() >= deadline:
+                if stop.is_set() or (deadline is not None and self.monotonic() >= deadline):
                     push.late = True  # it and the rest of the group go on the next tick
                     continue
                 if push.marketing and monthly_limit.is_set():
                     push.held = True  # LINE would refuse it too; it waits like the others
                     continue
+                push.started = True
                 try:
                     push.result = self.line.push(
                         push.to,
@@ -732,18 +737,38 @@ class DeliverySender:
         # than a future per shopper, and a slow answer does not hold up a fixed share.
         todo = iter(groups)
         take = threading.Lock()
+        drained = threading.Event()  # every shopper has been taken by a thread
 
         def work() -> None:
             while True:
                 with take:
                     group = next(todo, None)
                 if group is None:
+                    drained.set()
                     return
                 send_group(group)
 
-        with ThreadPoolExecutor(threads, thread_name_prefix="push") as pool:
-            for future in [pool.submit(work) for _ in range(threads)]:
-                future.result()
+        workers = [
+            threading.Thread(target=work, name=f"push-{n}", daemon=True) for n in range(threads)
+        ]
+        for worker in workers:
+            worker.start()
+        drained.wait()
+        # The batch does not wait out a push stuck on a slow LINE answer (up to the read
+        # timeout) once the other threads are done: the rows still in flight stay `sending`
+        # and come back after the lease, when the same retry key makes LINE answer 409 if
+        # the first push got through. Without this, one stalled push in fifty made every
+        # batch last the whole read timeout and a sender fell minutes behind.
+        grace_ends = self.monotonic() + self.straggler_grace
+        for worker in workers:
+            worker.join(max(0.0, grace_ends - self.monotonic()))
+        stop.set()
+        for push in pushes:
+            if push.result is None and push.error is None and not (push.held or push.late):
+                if push.started:
+                    push.in_flight = True
+                else:
+                    push.late = True
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -774,6 +799,9 @@ class DeliverySender:
                     decision = Decision("postpone", RECHECK, due_at=now)
                 rows.append(self._outcome(delivery, decision, now))
                 continue
+            if push.in_flight:
+                counts["in_flight"] = counts.get("in_flight", 0) + 1
+                continue  # left `sending`: the lease brings it back (see push_all)
             if push.held or push.late:
                 outcome = (
                     Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK)

@@ -134,3 +134,39 @@ def test_the_dispatcher_keeps_the_send_queue_shallow(quick_settings, db, redis, 
     _send_jobs(app, redis)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() == 3
+
+
+def test_a_batch_does_not_wait_out_a_stalled_push(quick_settings, db, redis, emulator):
+    """LINE takes a push but answers only after 4 s (the client waits up to 8 s): the batch
+    writes the other five and ends; the stalled row stays `sending`, comes back after the
+    lease, and the retry key makes LINE answer 409, counted as sent."""
+    clock = ShiftedClock()
+    app = create_app(
+        quick_settings.with_changes(line_api_base_url=emulator.base_url, line_read_timeout=8),
+        redis=redis,
+        database=db,
+        clock=clock,
+    )
+    users = [emulator.add_user(display_name=f"テスト 次郎{n}")["userId"] for n in range(6)]
+    abandoned_carts(app, users)
+    emulator.slow_next(4, n=1, path=PUSH)
+    with app.app_context():
+        assert delivery_jobs.dispatch_due_deliveries() == 6
+    took = _send_jobs(app, redis)
+    assert took < 3.5, f"the batch waited for the stalled push ({took:.1f}s)"
+    rows = _deliveries(app).values()
+    assert sorted(d.state.value for d in rows) == ["sending"] + ["sent"] * 5
+    stuck = next(d for d in rows if d.state is DeliveryState.SENDING)
+    deadline = time.monotonic() + 10
+    while sum(len(emulator.inbox(u)) for u in users) < 6:
+        assert time.monotonic() < deadline, "the stalled push never reached LINE"
+        time.sleep(0.1)
+    with app.app_context():
+        assert delivery_jobs.dispatch_due_deliveries() == 0  # its lease still runs
+    clock.offset += timedelta(seconds=quick_settings.delivery_lease_seconds + 1)
+    with app.app_context():
+        assert delivery_jobs.dispatch_due_deliveries() == 1
+    _send_jobs(app, redis)
+    again = _deliveries(app)[stuck.shopper_id]
+    assert again.state is DeliveryState.SENT and again.reason == ALREADY_ACCEPTED
+    assert [len(emulator.inbox(u)) for u in users] == [1] * 6
