@@ -90,6 +90,11 @@ class Report:
     planned: int = 0
     delivered: int = 0
     lost: list[int] = field(default_factory=list)  # delivery ids
+    # Not yet delivered, but pending on the backoff their LINE answers earned, which runs past
+    # the end of the run: (delivery id, seconds until due, attempts).
+    deferred: list[tuple[int, float, int]] = field(default_factory=list)
+    # What the database says of each lost message: (id, state, attempts, reason).
+    lost_rows: list[tuple[int, str, int, str | None]] = field(default_factory=list)
     duplicated: list[int] = field(default_factory=list)
     late: list[tuple[int, float]] = field(default_factory=list)  # (delivery id, seconds)
     worst_lateness: float = 0.0
@@ -111,7 +116,9 @@ class Report:
         """Every broken promise, in words; empty when the run kept them all."""
         found = []
         if self.lost:
-            found.append(f"{len(self.lost)} planned messages never delivered: {self.lost[:10]}")
+            found.append(
+                f"{len(self.lost)} planned messages never delivered: {self.lost_rows[:10]}"
+            )
         if self.duplicated:
             found.append(f"{len(self.duplicated)} delivered twice: {self.duplicated[:10]}")
         if self.late:
@@ -141,6 +148,7 @@ class Report:
         return "\n".join(
             [
                 f"planned {self.planned}, delivered {self.delivered}, lost {len(self.lost)}, "
+                f"deferred by earned backoff {len(self.deferred)} {self.deferred[:5]}, "
                 f"duplicated {len(self.duplicated)}, late {len(self.late)}, "
                 f"worst lateness {self.worst_lateness:.1f}s (past due + earned backoff)",
                 f"delivery rows by state: {dict(self.delivery_states)}",
@@ -683,6 +691,25 @@ class Run:
                     return  # all of them are late already: waiting longer proves nothing
             time.sleep(1)
 
+    def _judge_missing(
+        self, report: Report, delivery_id: int, due: datetime, records: list[dict[str, Any]]
+    ) -> None:
+        """Lost, unless the engine holds it for a backoff its LINE answers earned that ends
+        after the run: pending, due in the future, and no later than the promise allows."""
+        with self.engine.connect() as conn:
+            state, attempts, due_at, reason = conn.execute(
+                text("SELECT state, attempts, due_at, reason FROM deliveries WHERE id = :id"),
+                {"id": delivery_id},
+            ).one()
+        earned = earned_backoff(records, self.scenario.retry_after)
+        now = datetime.now(UTC)
+        promised = due + timedelta(seconds=earned + LATE_AFTER)
+        if str(state) == "pending" and now < due_at <= promised and records:
+            report.deferred.append((delivery_id, round((due_at - now).total_seconds()), attempts))
+            return
+        report.lost.append(delivery_id)
+        report.lost_rows.append((delivery_id, str(state), attempts, reason))
+
     def _all_final(self, event_ids: list[str]) -> bool:
         """True when every webhook event has reached a final state in the database."""
         with self.engine.connect() as conn:
@@ -717,15 +744,14 @@ class Run:
         report.planned = len(self.planned_due)
         for delivery_id, due in sorted(self.planned_due.items()):
             pushes = self._pushes(emulator, recipients[delivery_id])
+            records = attempts.get(retry_key_for("delivery", delivery_id), [])
             if not pushes:
-                report.lost.append(delivery_id)
+                self._judge_missing(report, delivery_id, due, records)
                 continue
             report.delivered += 1
             if len(pushes) > 1:
                 report.duplicated.append(delivery_id)
-            earned = earned_backoff(
-                attempts.get(retry_key_for("delivery", delivery_id), []), self.scenario.retry_after
-            )
+            earned = earned_backoff(records, self.scenario.retry_after)
             delivered_at = datetime.fromtimestamp(pushes[0]["time"], UTC)
             lateness = (delivered_at - due).total_seconds() - earned
             report.worst_lateness = max(report.worst_lateness, lateness)

@@ -39,6 +39,7 @@ def test_a_clean_report_names_no_problem_and_a_broken_one_names_each() -> None:
         planned=3,
         delivered=2,
         lost=[7],
+        lost_rows=[(7, "pending", 5, "retrying: LineServerError")],
         duplicated=[8],
         late=[(9, 120.5)],
         webhook_answers=Counter({"200": 4, "500": 1}),
@@ -49,7 +50,9 @@ def test_a_clean_report_names_no_problem_and_a_broken_one_names_each() -> None:
     )
     problems = broken.problems()
     assert len(problems) == 8
-    assert problems[0] == "1 planned messages never delivered: [7]"
+    assert problems[0] == (
+        "1 planned messages never delivered: [(7, 'pending', 5, 'retrying: LineServerError')]"
+    )
     assert "{'500': 1}" in problems[3] and "{'503': 1}" in problems[4]
 
 
