@@ -18,7 +18,7 @@ from bot.models import ConversationMessage, WebhookEvent, WebhookEventState
 from bot.services.messaging import keep_sent_log
 from bot.services.shoppers import get_or_create_shopper
 from bot.services.support import note_shopper_activity
-from bot.services.webhook_events import claim_event, next_waiting_event
+from bot.services.webhook_events import INTERRUPTED, claim_event, next_waiting_event
 from handlers.event import LineEvent, parse_event
 from handlers.registry import (
     CHAT_SOURCES,
@@ -122,6 +122,7 @@ def _process_one(
             reply_token=raw.get("replyToken") if isinstance(raw.get("replyToken"), str) else None,
             shopper=shopper,
             standby=event.is_standby,
+            interrupted=row.error == INTERRUPTED,
         )
         handler(event, ctx)
         if shopper is not None and event_type in SHOPPER_ACTIVITY:

@@ -146,6 +146,9 @@ class HandlerContext:
     reply_token: str | None
     shopper: Shopper | None
     standby: bool = False  # another channel has chat control: record, never answer
+    # A worker died handling this event before: its reply may have gone out, so a refused
+    # reply token is not followed by a push.
+    interrupted: bool = False
     # What LINE accepted (or may have) for this event: kept if the handler's work is rolled
     # back, so that a retry knows what the shopper already has.
     sent_log: list[ConversationMessage] = field(default_factory=list)
@@ -153,7 +156,13 @@ class HandlerContext:
 
     @property
     def messenger(self) -> Messenger:
-        return Messenger(self.session, self.line, self.clock, sent_log=self.sent_log)
+        return Messenger(
+            self.session,
+            self.line,
+            self.clock,
+            sent_log=self.sent_log,
+            maybe_answered=self.interrupted,
+        )
 
     def require_shopper(self) -> Shopper:
         if self.shopper is None:

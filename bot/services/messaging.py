@@ -78,6 +78,8 @@ class Messenger:
     line: LineGateway
     clock: Clock
     sent_log: list[ConversationMessage] | None = None
+    # An earlier attempt at this event may have replied without a trace (its worker died).
+    maybe_answered: bool = False
 
     def reply_or_push(
         self,
@@ -105,7 +107,9 @@ class Messenger:
                 result = self.line.reply(reply_token, messages)
             except LineInvalidReplyToken:
                 LINE_API_CALLS.labels("reply", "invalid_token").inc()
-                if webhook_event_id and self._answered_before(shopper, webhook_event_id):
+                if self.maybe_answered or (
+                    webhook_event_id and self._answered_before(shopper, webhook_event_id)
+                ):
                     log.info(
                         "reply token spent by an earlier attempt; not pushing",
                         extra={"retry_key": retry_key, "event_id": webhook_event_id},

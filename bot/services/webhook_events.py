@@ -231,15 +231,22 @@ def next_waiting_event(session: Session, line_user_id: str) -> int | None:
     ).first()
 
 
+# Put on an event a worker died handling: it may have answered before it died.
+INTERRUPTED = "interrupted: its worker stopped while handling it"
+
+
 def stale_event_ids(session: Session, now: datetime, age: timedelta) -> list[int]:
-    """Events stuck before handling (Redis lost the job, a worker died): to enqueue again."""
+    """Events stuck before handling (Redis lost the job, a worker died): to enqueue again.
+
+    An event left `processing` is marked INTERRUPTED: its answer may already have gone out.
+    """
     cutoff = now - age
     session.execute(
         update(WebhookEvent)
         .where(
             WebhookEvent.state == WebhookEventState.PROCESSING, WebhookEvent.received_at < cutoff
         )
-        .values(state=WebhookEventState.RECEIVED)
+        .values(state=WebhookEventState.RECEIVED, error=INTERRUPTED)
     )
     return list(
         session.scalars(

@@ -8,6 +8,7 @@ same token, which settles it: refused if the first reply arrived, accepted if it
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -132,3 +133,30 @@ def test_a_5xx_reply_that_delivered_nothing_is_replied_again(
     assert emulator.requests("/v2/bot/message/push") == []
     assert len(_greetings(emulator, user)) == 1
     assert [status for status, _ in _log(e2e_app)] == ["failed", "sent"]
+
+
+def test_an_event_whose_worker_died_after_replying_is_not_pushed_again(
+    live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
+) -> None:
+    """The worker replied, then died before its commit: nothing in the database shows the
+    reply. The sweep hands the event out again; its spent token is refused, and because the
+    event was interrupted, nothing is pushed."""
+    user = emulator.add_user(display_name="山田 花子")["userId"]
+    assert emulator.send_follow(user).ok
+    with e2e_app.app_context():
+        session = e2e_app.extensions["db"].session()
+        row = session.scalars(select(WebhookEvent)).one()
+        # What the dead worker did: claimed the event and replied with its token.
+        e2e_app.extensions["bot"].line.reply(
+            row.payload["replyToken"], [{"type": "text", "text": f"{GREETING}!"}]
+        )
+        row.state = WebhookEventState.PROCESSING
+        row.received_at -= timedelta(minutes=3)
+        session.commit()
+        assert jobs.requeue_stale_webhook_events() == 1
+    e2e_jobs()
+
+    assert _event(e2e_app).state is WebhookEventState.HANDLED
+    assert [r["status"] for r in emulator.requests(REPLY)] == [200, 400]
+    assert emulator.requests("/v2/bot/message/push") == []
+    assert len(_greetings(emulator, user)) == 1
