@@ -12,7 +12,9 @@ from rq import Retry, get_current_job
 from bot.extensions import Services
 from bot.metrics import JOBS
 
-WEBHOOK_RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+# Dense at first: a reply token lives about a minute, and an answer whose reply failed
+# ambiguously can only be settled by replying again with the same token (see messaging).
+WEBHOOK_RETRY = Retry(max=7, interval=[1, 3, 8, 15, 30, 120, 600])
 _worker_app: Flask | None = None
 
 
