@@ -139,3 +139,13 @@ def test_cli_health_prints_the_same_and_exits_non_zero_when_unhealthy(shop, app)
     as_json = runner.invoke(args=["deliveries", "health", "--json"])
     assert as_json.exit_code == 1
     assert '"dispatcher_age_seconds": 90.0' in as_json.output
+
+
+def test_gauges_are_served_when_processes_share_their_metrics(shop, client, monkeypatch, tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR (gunicorn's processes together) the gauges still come
+    from the database, once, whichever process answers."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    _ran(shop.app, START)
+    shop.at(START + timedelta(seconds=12))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert text.count("\nbot_dispatcher_last_run_age_seconds 12.0") == 1

@@ -108,18 +108,20 @@ def test_dispatcher_ticks_while_the_sender_is_stuck_and_after_a_flush(
         assert time.monotonic() < deadline, "no push started"
         time.sleep(0.2)
 
-    # The sender now waits on LINE; the dispatcher goes on ticking every second.
-    runs = sorted(set(_dispatcher_runs(app, 5)))
+    # The sender now waits 8 s on each push; the dispatcher goes on ticking every second
+    # (in one process with the sender it would wait behind each push).
+    runs = sorted(set(_dispatcher_runs(app, 6)))
     assert len(runs) >= 3, runs
     gaps = [(b - a).total_seconds() for a, b in zip(runs, runs[1:], strict=False)]
-    assert max(gaps) < 3, gaps
+    assert max(gaps) < 6, gaps
 
     # Redis loses everything: the scheduler enqueues the next tick afresh.
     emulator.clear_faults()
     flushed = datetime.now(UTC)
     redis.flushdb()
     back_after = _wait_for_new_run(app, flushed, 20)
-    assert back_after <= 2 * 1 + 2, f"dispatcher back only after {back_after:.1f} s"
+    # Two intervals, plus a second for the worker to run it on a loaded machine.
+    assert back_after <= 2 * 1 + 3, f"dispatcher back only after {back_after:.1f} s"
 
     # And every reminder goes out once (the stalled ones were accepted: 409 on the retry).
     deadline = time.monotonic() + 60

@@ -94,10 +94,21 @@ def test_dev_mode_greets_a_new_friend_and_stops_cleanly(tmp_path):
     web, emu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emu_port}"
     try:
         health = _wait_for(lambda: requests.get(f"{web}/healthz", timeout=2), 90, "/healthz")
-        assert health.json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert set(health.json()["checks"].values()) == {"ok"}
+        assert {"database", "redis", "dispatcher", "deliveries"} <= set(health.json()["checks"])
+        # The Procfile's scheduler and dispatcher run: the dispatcher's first run is recorded.
+        _wait_for(
+            lambda: (
+                requests.get(f"{web}/healthz", timeout=2).json()["dispatcher_age_seconds"]
+                is not None
+            ),
+            60,
+            "the dispatcher's first run",
+        )
         _wait_for(lambda: requests.get(f"{emu}/_emulator/health", timeout=2).ok, 30, "emulator")
         processes = _descendants(proc.pid)
-        assert len(processes) >= 5  # emulator, web (+ its workers), worker, scheduler, redis
+        # emulator, web (+ its workers), worker, sender, dispatcher, scheduler, redis
+        assert len(processes) >= 7
 
         sent = requests.post(
             f"{emu}/_emulator/events/follow",
