@@ -11,7 +11,8 @@ straight in the database, some through the shop API's cart events) and shoppers 
 worker and the scheduler are SIGKILLed and restarted, Redis is flushed once and PostgreSQL
 terminates every backend of the service once. Prints lost / duplicated / late counts and the
 worst lateness (past due plus the backoff each message earned), and exits 1 if any promise
-was broken.
+was broken. Late messages are waited for while they still arrive (up to --give-up-after),
+so "lost" means not delivered at all by the end of the run.
 
 The database named by --database-url is dropped and re-created (use a scratch one); the
 Redis db is flushed before and after. Loopback only; stops every process it started.
@@ -45,6 +46,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11, help="seed of the emulator's faults")
     parser.add_argument("--read-timeout", type=float, default=5.0, help="LINE_READ_TIMEOUT")
     parser.add_argument("--stall-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--give-up-after",
+        type=float,
+        default=900.0,
+        help="seconds after the load to wait for late messages while they still arrive",
+    )
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--logs", type=Path, help="keep the processes' logs here")
     args = parser.parse_args()
@@ -57,6 +64,8 @@ def main() -> int:
         read_timeout=args.read_timeout,
         stall_seconds=args.stall_seconds,
         seed=args.seed,
+        give_up_after=args.give_up_after,
+        wait_for_late=True,
     )
     try:
         with log_directory(args.logs) as logs:
