@@ -76,12 +76,23 @@ def _final_attempt() -> bool:
     return job is not None and not job.retries_left
 
 
+# A received event waits this long for its job (or its scheduled retry) before the sweep
+# enqueues it again. Short, because a reply token lives about a minute, and RQ's scheduled
+# retries can stall for two: a restarted worker takes over the scheduler lock of one that was
+# killed only after 120 s, and a Redis flush drops them.
+STALE_RECEIVED = timedelta(seconds=15)
+# A processing event is taken for interrupted (its worker died) after this.
+STALE_PROCESSING = timedelta(minutes=2)
+
+
 def requeue_stale_webhook_events() -> int:
-    """Enqueue events that were stored but never handled (e.g. Redis was flushed)."""
+    """Enqueue events stored but not handled: Redis lost the job or retry, a worker died."""
     from bot.services.webhook_events import stale_event_ids
 
     with job_context("requeue_stale_webhook_events") as services:
-        ids = stale_event_ids(services.db.session(), services.clock.now(), timedelta(minutes=2))
+        ids = stale_event_ids(
+            services.db.session(), services.clock.now(), STALE_RECEIVED, STALE_PROCESSING
+        )
         services.db.session.commit()
         if ids:
             services.queues.webhooks.enqueue(handle_webhook_events, ids, retry=WEBHOOK_RETRY)

@@ -87,7 +87,7 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
             delivery_jobs.dispatch_due_deliveries,
             settings.dispatch_interval_seconds,
         ),
-        PeriodicJob("requeue_stale_webhook_events", jobs.requeue_stale_webhook_events, 60),
+        PeriodicJob("requeue_stale_webhook_events", jobs.requeue_stale_webhook_events, 15),
         PeriodicJob("requeue_pending_restocks", delivery_jobs.requeue_pending_restocks, 60),
         PeriodicJob("return_idle_tickets", return_idle_tickets, 60),
         PeriodicJob("purge_expired_link_records", purge_expired_link_records, 3600),

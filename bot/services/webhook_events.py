@@ -235,16 +235,23 @@ def next_waiting_event(session: Session, line_user_id: str) -> int | None:
 INTERRUPTED = "interrupted: its worker stopped while handling it"
 
 
-def stale_event_ids(session: Session, now: datetime, age: timedelta) -> list[int]:
-    """Events stuck before handling (Redis lost the job, a worker died): to enqueue again.
+def stale_event_ids(
+    session: Session, now: datetime, waiting: timedelta, processing: timedelta
+) -> list[int]:
+    """Events stuck before handling, to enqueue again: received longer than `waiting` (Redis
+    lost the job or its scheduled retry), or processing longer than `processing` (its worker
+    died).
 
-    An event left `processing` is marked INTERRUPTED: its answer may already have gone out.
+    Enqueueing a received event that still has a job is harmless: the claim is atomic. An
+    event left `processing` is marked INTERRUPTED: its answer may already have gone out.
+    `processing` must exceed the longest a live worker takes over one event, or a slow one
+    would be handled twice.
     """
-    cutoff = now - age
     session.execute(
         update(WebhookEvent)
         .where(
-            WebhookEvent.state == WebhookEventState.PROCESSING, WebhookEvent.received_at < cutoff
+            WebhookEvent.state == WebhookEventState.PROCESSING,
+            WebhookEvent.received_at < now - processing,
         )
         .values(state=WebhookEventState.RECEIVED, error=INTERRUPTED)
     )
@@ -252,7 +259,8 @@ def stale_event_ids(session: Session, now: datetime, age: timedelta) -> list[int
         session.scalars(
             select(WebhookEvent.id)
             .where(
-                WebhookEvent.state == WebhookEventState.RECEIVED, WebhookEvent.received_at < cutoff
+                WebhookEvent.state == WebhookEventState.RECEIVED,
+                WebhookEvent.received_at < now - waiting,
             )
             .order_by(WebhookEvent.id)
             .limit(1000)

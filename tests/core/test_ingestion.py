@@ -139,3 +139,24 @@ def test_events_lost_by_redis_are_swept_and_handled(app, client, redis, run_jobs
     assert len(line.sent("reply")) == 1
     with app.app_context():
         assert jobs.requeue_stale_webhook_events() == 0  # nothing handled twice
+
+
+def test_a_received_event_is_swept_within_its_reply_tokens_minute(app, client, redis, run_jobs):
+    """Its job (or scheduled retry) lost, a received event goes out again after 15 s, while
+    one a live worker is processing is left alone until it has taken two minutes."""
+    with freeze_time("2026-11-20 03:00:00"):
+        assert signed_post(client, [load_webhook("follow")]).status_code == 200
+        assert signed_post(client, [load_webhook("message__text")]).status_code == 200
+    app.extensions["bot"].event_writer.drain()
+    redis.flushdb()
+    with app.app_context():
+        session = app.extensions["db"].session()
+        busy = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id.desc())).first()
+        busy.state = WebhookEventState.PROCESSING  # a live worker has it
+        session.commit()
+    with freeze_time("2026-11-20 03:00:20"), app.app_context():
+        assert jobs.requeue_stale_webhook_events() == 1
+        session = app.extensions["db"].session()
+        assert session.get(WebhookEvent, busy.id).state is WebhookEventState.PROCESSING
+    with freeze_time("2026-11-20 03:02:05"), app.app_context():
+        assert jobs.requeue_stale_webhook_events() == 2  # now taken for interrupted
