@@ -49,16 +49,22 @@ def _greetings(emulator: EmulatorServer, user_id: str) -> list[dict[str, Any]]:
     return [m for m in emulator.inbox(user_id) if GREETING in m["message"].get("text", "")]
 
 
+def _follow_then_retry(emulator: EmulatorServer, app: Flask, run_jobs: Any) -> str:
+    """A new friend's follow handled once, put back for a retry, and retried; the user id."""
+    user = emulator.add_user(display_name="山田 花子")["userId"]
+    assert emulator.send_follow(user).ok
+    run_jobs()
+    event = _event(app)
+    assert event.state is WebhookEventState.RECEIVED  # put back for the retry
+    _retry(app, event.id)
+    return user
+
+
 def test_reply_answered_500_after_delivery_is_not_pushed_again(
     live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
 ) -> None:
-    user = emulator.add_user(display_name="山田 花子")["userId"]
     emulator.fail_next(500, path=REPLY, deliver=True)
-    assert emulator.send_follow(user).ok
-    e2e_jobs()
-    event = _event(e2e_app)
-    assert event.state is WebhookEventState.RECEIVED  # put back for the retry
-    _retry(e2e_app, event.id)
+    user = _follow_then_retry(emulator, e2e_app, e2e_jobs)
 
     assert len(_greetings(emulator, user)) == 1
     assert [r["status"] for r in emulator.requests(REPLY)] == [500, 400]
@@ -83,12 +89,7 @@ def test_retry_after_a_delivered_reply_does_not_push_it_again(
         real_finish(session, row, services, state, error)
 
     monkeypatch.setattr(dispatch, "_finish", finish)
-    user = emulator.add_user(display_name="山田 花子")["userId"]
-    assert emulator.send_follow(user).ok
-    e2e_jobs()
-    event = _event(e2e_app)
-    assert event.state is WebhookEventState.RECEIVED  # put back for the retry
-    _retry(e2e_app, event.id)
+    user = _follow_then_retry(emulator, e2e_app, e2e_jobs)
 
     assert len(_greetings(emulator, user)) == 1
     assert [r["status"] for r in emulator.requests(REPLY)] == [200, 400]
@@ -102,13 +103,8 @@ def test_a_rate_limited_reply_is_retried(
     live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
 ) -> None:
     """A 429 certainly delivered nothing: the retry replies with the same token."""
-    user = emulator.add_user(display_name="山田 花子")["userId"]
     emulator.fail_next(429, path=REPLY)
-    assert emulator.send_follow(user).ok
-    e2e_jobs()
-    event = _event(e2e_app)
-    assert event.state is WebhookEventState.RECEIVED
-    _retry(e2e_app, event.id)
+    user = _follow_then_retry(emulator, e2e_app, e2e_jobs)
     assert _event(e2e_app).state is WebhookEventState.HANDLED
     assert [r["status"] for r in emulator.requests(REPLY)] == [429, 200]
     assert len(_greetings(emulator, user)) == 1

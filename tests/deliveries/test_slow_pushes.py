@@ -59,23 +59,31 @@ def quick_settings(settings):
     return settings.with_changes(quiet_hours=None, daily_marketing_cap=100)
 
 
-def test_a_push_stuck_past_the_client_timeout_ends_there_and_the_others_go_out(
-    quick_settings, db, redis, emulator
-):
+def _one_push_slowed(settings, db, redis, emulator, *, read_timeout: float, slow: float):
+    """Six shoppers' first reminders claimed and sent with LINE answering the first push only
+    after `slow` seconds; returns the app, its clock, the users and the batch's duration."""
     clock = ShiftedClock()
     app = create_app(
-        quick_settings.with_changes(line_api_base_url=emulator.base_url, line_read_timeout=0.5),
+        settings.with_changes(line_api_base_url=emulator.base_url, line_read_timeout=read_timeout),
         redis=redis,
         database=db,
         clock=clock,
     )
     users = [emulator.add_user(display_name=f"テスト 花子{n}")["userId"] for n in range(6)]
     abandoned_carts(app, users)
-    # LINE takes the first push but answers only after 5 s: the client gives up at 0.5 s.
-    emulator.slow_next(5, n=1, path=PUSH)
+    emulator.slow_next(slow, n=1, path=PUSH)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() == 6
-    took = _send_jobs(app, redis)
+    return app, clock, users, _send_jobs(app, redis)
+
+
+def test_a_push_stuck_past_the_client_timeout_ends_there_and_the_others_go_out(
+    quick_settings, db, redis, emulator
+):
+    # LINE takes the first push but answers only after 5 s: the client gives up at 0.5 s.
+    app, clock, users, took = _one_push_slowed(
+        quick_settings, db, redis, emulator, read_timeout=0.5, slow=5
+    )
     assert took < 4, f"the batch waited for the stuck push ({took:.1f}s)"
     rows = _deliveries(app).values()
     assert sorted(d.state.value for d in rows) == ["pending"] + ["sent"] * 5
@@ -140,19 +148,9 @@ def test_a_batch_does_not_wait_out_a_stalled_push(quick_settings, db, redis, emu
     """LINE takes a push but answers only after 4 s (the client waits up to 8 s): the batch
     writes the other five and ends; the stalled row stays `sending`, comes back after the
     lease, and the retry key makes LINE answer 409, counted as sent."""
-    clock = ShiftedClock()
-    app = create_app(
-        quick_settings.with_changes(line_api_base_url=emulator.base_url, line_read_timeout=8),
-        redis=redis,
-        database=db,
-        clock=clock,
+    app, clock, users, took = _one_push_slowed(
+        quick_settings, db, redis, emulator, read_timeout=8, slow=4
     )
-    users = [emulator.add_user(display_name=f"テスト 次郎{n}")["userId"] for n in range(6)]
-    abandoned_carts(app, users)
-    emulator.slow_next(4, n=1, path=PUSH)
-    with app.app_context():
-        assert delivery_jobs.dispatch_due_deliveries() == 6
-    took = _send_jobs(app, redis)
     assert took < 3.5, f"the batch waited for the stalled push ({took:.1f}s)"
     rows = _deliveries(app).values()
     assert sorted(d.state.value for d in rows) == ["sending"] + ["sent"] * 5
