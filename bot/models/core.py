@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base
@@ -67,6 +67,17 @@ class WebhookEvent(Base):
     """One LINE webhook event as received; the unique event id makes redelivery harmless."""
 
     __tablename__ = "webhook_events"
+    # The sweep and the failed-events gauge look only at events not yet done; handled and
+    # ignored rows (nearly all of them) stay out of this index.
+    __table_args__ = (
+        Index(
+            "ix_webhook_events_open_state_received",
+            "state",
+            "received_at",
+            postgresql_where=text("state IN ('received', 'processing', 'failed')"),
+            sqlite_where=text("state IN ('received', 'processing', 'failed')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     webhook_event_id: Mapped[str] = mapped_column(String(64), unique=True)

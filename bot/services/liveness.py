@@ -68,8 +68,8 @@ def read_liveness(session: Session, now: datetime, lease: timedelta) -> Liveness
 class FailedEventsCount:
     """The number of failed webhook events, counted at most every 30 s per process.
 
-    The count scans the events table (it has no index on state), so a scrape every few
-    seconds from several Prometheus servers must not repeat it each time.
+    The count reads the partial index on open events, cheap but not free: a scrape every
+    few seconds from several Prometheus servers need not repeat it each time.
     """
 
     value: int | None = None

@@ -61,3 +61,23 @@ def test_sqlite_empty_to_head_matches_models(tmp_path):
 def test_postgres_empty_to_head_matches_models(fresh_postgres):
     upgrade(fresh_postgres)
     _assert_matches_models(fresh_postgres)
+
+
+def test_postgres_sweep_and_failed_count_read_the_open_events_index(fresh_postgres):
+    """The sweep's and the gauge's queries are answered from the partial index, so they
+    stay cheap however many handled events the table holds."""
+    upgrade(fresh_postgres)
+    engine = make_engine(fresh_postgres)
+    queries = (
+        "SELECT id FROM webhook_events WHERE state = 'received'"
+        " AND received_at < now() - interval '15 seconds' ORDER BY id LIMIT 1000",
+        "SELECT count(*) FROM webhook_events WHERE state = 'failed'",
+    )
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))
+            for query in queries:
+                plan = "\n".join(conn.execute(text(f"EXPLAIN {query}")).scalars())
+                assert "ix_webhook_events_open_state_received" in plan, plan
+    finally:
+        engine.dispose()
