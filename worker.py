@@ -15,9 +15,9 @@ import logging
 
 from rq import SimpleWorker
 
-from bot import create_app
-from bot.queues import QUEUE_NAMES
-from bot.settings import exit_on_config_error
+from bot.app import create_app
+from bot.core.queues import QUEUE_NAMES
+from bot.core.settings import exit_on_config_error
 
 log = logging.getLogger("worker")
 

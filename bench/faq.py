@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.services.faq_file import FaqEntry, load_faq_file  # noqa: E402
-from bot.services.faq_match import (  # noqa: E402
+from bot.faq.file_format import FaqEntry, load_faq_file  # noqa: E402
+from bot.faq.matcher import (  # noqa: E402
     FaqMatcher,
     calibration_samples,
     default_analyzer,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import requests
 
-from bot.migrate import upgrade
-from bot.settings import DEV_SECRETS, REPO_ROOT
+from bot.core.migrate import upgrade
+from bot.core.settings import DEV_SECRETS, REPO_ROOT
 
 # Procfile entries dev mode does not run as written: migrations run before the children start
 # and gunicorn gets a development-sized command line below.
@@ -164,7 +164,8 @@ class DevServer:
                 "--threads",
                 "4",
                 "--worker-class",
-                "bot.web_worker.BufferingThreadWorker",  # as in production: stalled bodies wait
+                # as in production: stalled bodies wait
+                "bot.core.web_worker.BufferingThreadWorker",
                 "--no-control-socket",
                 "--log-level",
                 "warning",

@@ -21,11 +21,11 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from bot import create_app
-from bot.db import Base, Database
-from bot.line import InMemoryLineGateway, Profile
-from bot.services.webhook_events import sign_body
-from bot.settings import Settings, normalize_database_url
+from bot.app import create_app
+from bot.core.db import Base, Database
+from bot.core.settings import Settings, normalize_database_url
+from bot.line.gateway import InMemoryLineGateway, Profile
+from bot.line.webhook_events import sign_body
 from line_emulator import EmulatorServer
 
 TEST_SECRET = "test-channel-secret"

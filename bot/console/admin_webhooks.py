@@ -10,10 +10,10 @@ from flask.typing import ResponseReturnValue
 from bot.console import bp
 from bot.console.present import local_time
 from bot.console.security import admin_required, current_operator
-from bot.extensions import services
-from bot.jobs import replay_failed_webhook_events
-from bot.services.chats import chat_control_summary
-from bot.services.webhook_events import failed_events
+from bot.core.services import current_services
+from bot.line.chats import chat_control_summary
+from bot.line.jobs import replay_failed_webhook_events
+from bot.line.webhook_events import failed_events
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +24,18 @@ ERROR_CHARS = 200  # the first line of the reason is enough to tell failures apa
 @bp.get("/admin/webhooks")
 @admin_required
 def admin_webhooks() -> ResponseReturnValue:
-    svc = services()
+    services = current_services()
     rows = [
         {
             "id": row.id,
             "type": row.event_type,
             "user": row.line_user_id or "",
-            "time": local_time(row.received_at, svc.settings.tz),
+            "time": local_time(row.received_at, services.settings.tz),
             "error": (row.error or "").splitlines()[0][:ERROR_CHARS] if row.error else "",
         }
-        for row in failed_events(svc.db.session(), PAGE)
+        for row in failed_events(services.db.session(), PAGE)
     ]
-    control = chat_control_summary(svc.db.session())
+    control = chat_control_summary(services.db.session())
     return render_template("console/admin_webhooks.html", rows=rows, page=PAGE, control=control)
 
 
@@ -50,7 +50,7 @@ def admin_webhooks_retry() -> ResponseReturnValue:
             event_ids = [int(request.form.get("event_id", ""))]
         except ValueError:
             abort(400, description="再実行するイベントを選んでください。")
-    ids = replay_failed_webhook_events(services(), event_ids)
+    ids = replay_failed_webhook_events(current_services(), event_ids)
     if ids:
         log.info(
             "webhook events retried", extra={"count": len(ids), "admin": current_operator().id}

@@ -178,7 +178,7 @@ def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str
         "error": None,
     }
     try:  # the delivery engine is an optional feature of this console
-        from bot.services import deliveries
+        from bot.delivery import engine as deliveries
     except ImportError:
         return context
     try:

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from bot.console import bp
+from bot.console import operators as ops
 from bot.console.present import (
     last_messages,
     local_time,
@@ -45,8 +46,10 @@ from bot.console.security import (
     safe_next,
     start_session,
 )
-from bot.extensions import services
-from bot.line import LineError
+from bot.core.services import current_services
+from bot.core.settings import BusinessHours
+from bot.line.gateway import LineError
+from bot.line.messaging import Messenger
 from bot.models import (
     CannedReply,
     ConversationMessage,
@@ -55,11 +58,8 @@ from bot.models import (
     SupportTicket,
     TicketState,
 )
-from bot.services import operators as ops
-from bot.services import support
-from bot.services.hours import describe_hours
-from bot.services.messaging import Messenger
-from bot.settings import BusinessHours
+from bot.support import tickets as support
+from bot.support.hours import describe_hours
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _template_globals() -> dict[str, Any]:
     return {
         "operator": g.get("operator"),
         "csrf_token": csrf_token,
-        "shop_name": services().settings.shop_name,
+        "shop_name": current_services().settings.shop_name,
         "min_password_length": ops.MIN_PASSWORD_LENGTH,
     }
 
@@ -129,14 +129,14 @@ def _is_japanese(text: str | None) -> bool:
 
 
 def _db():
-    return services().db.session()
+    return current_services().db.session()
 
 
 T = TypeVar("T")
 
 
 def _now():
-    return services().clock.now()
+    return current_services().clock.now()
 
 
 def _row_id(raw: str, invalid: str) -> int:
@@ -257,7 +257,7 @@ def _queue_data(tab: str) -> dict[str, Any]:
         abort(400, description="不明なタブです。")
     db = _db()
     operator = current_operator()
-    svc = services()
+    services = current_services()
     pager: dict[str, Any] | None = None
     if tab == "resolved":
         page, pager = _resolved_page(db)
@@ -268,9 +268,9 @@ def _queue_data(tab: str) -> dict[str, Any]:
         scores = {}
     names = operator_names(db)
     last = last_messages(db, [t.shopper_id for t in tickets])
-    now = svc.clock.now()
+    now = services.clock.now()
     rows = [
-        ticket_row(t, now, svc.settings.tz, names, last.get(t.shopper_id), scores.get(t.id))
+        ticket_row(t, now, services.settings.tz, names, last.get(t.shopper_id), scores.get(t.id))
         for t in tickets
     ]
     for row, ticket in zip(rows, tickets, strict=True):
@@ -394,8 +394,8 @@ def _render_chat(
     status: int = 200,
 ) -> ResponseReturnValue:
     db = _db()
-    svc = services()
-    tz = svc.settings.tz
+    services = current_services()
+    tz = services.settings.tz
     operator = current_operator()
     names = operator_names(db)
     messages = [message_view(m, tz, names) for m in _messages(ticket.shopper_id)]
@@ -409,13 +409,13 @@ def _render_chat(
         for n in support.shopper_notes(db, ticket.shopper_id)
     ]
     history = [
-        ticket_row(t, svc.clock.now(), tz, names, None)
+        ticket_row(t, services.clock.now(), tz, names, None)
         for t in support.tickets_of_shopper(db, ticket.shopper_id)
         if t.id != ticket.id
     ]
     page = render_template(
         "console/chat.html",
-        ticket=ticket_row(ticket, svc.clock.now(), tz, names, None),
+        ticket=ticket_row(ticket, services.clock.now(), tz, names, None),
         ticket_obj=ticket,
         shopper=ticket.shopper,
         messages=messages,
@@ -447,7 +447,7 @@ def chat(ticket_id: int) -> ResponseReturnValue:
 def messages_api(ticket_id: int) -> ResponseReturnValue:
     ticket = _ticket_or_404(ticket_id)
     after = _row_id(request.args.get("after", "0"), "after は数値で指定してください。")
-    tz = services().settings.tz
+    tz = current_services().settings.tz
     names = operator_names(_db())
     return jsonify(
         {
@@ -487,9 +487,9 @@ def reply(ticket_id: int) -> ResponseReturnValue:
         abort(400, description="送信フォームが正しくありません。画面を再読み込みしてください。")
     if not support.can_act(ticket, operator):
         abort(403, description="このチャットの担当者ではないため返信できません。")
-    svc = services()
+    services = current_services()
     db = _db()
-    messenger = Messenger(db, svc.line, svc.clock)
+    messenger = Messenger(db, services.line, services.clock)
     try:
         support.send_staff_reply(
             messenger,
@@ -497,8 +497,8 @@ def reply(ticket_id: int) -> ResponseReturnValue:
             operator,
             text,
             token,
-            svc.clock.now(),
-            icon_url=svc.settings.staff_icon_url,
+            services.clock.now(),
+            icon_url=services.settings.staff_icon_url,
         )
     except support.TicketForbidden as exc:
         abort(403, description=str(exc))
@@ -558,10 +558,10 @@ def transfer(ticket_id: int) -> ResponseReturnValue:
 def resolve(ticket_id: int) -> ResponseReturnValue:
     ticket = _ticket_or_404(ticket_id)
     operator = current_operator()
-    svc = services()
+    services = current_services()
     db = _db()
     try:
-        support.resolve_ticket(db, ticket, operator, svc.clock.now())
+        support.resolve_ticket(db, ticket, operator, services.clock.now())
     except support.TicketForbidden as exc:
         abort(403, description=str(exc))
     except support.TicketError as exc:
@@ -569,9 +569,9 @@ def resolve(ticket_id: int) -> ResponseReturnValue:
         return redirect(url_for("console.chat", ticket_id=ticket.id), code=303)
     db.commit()
     error = support.tell_shopper_returned(
-        Messenger(db, svc.line, svc.clock),
-        svc.templates,
-        svc.settings,
+        Messenger(db, services.line, services.clock),
+        services.templates,
+        services.settings,
         ticket,
         survey=request.form.get("survey") == "1",
         staff_id=operator.id,
@@ -724,7 +724,7 @@ def admin_canned_delete(reply_id: int) -> ResponseReturnValue:
 @admin_required
 def admin_hours() -> ResponseReturnValue:
     db = _db()
-    settings = services().settings
+    settings = current_services().settings
     hours = support.current_business_hours(db, settings)
     return render_template(
         "console/admin_hours.html",

@@ -23,11 +23,3 @@ __all__ = [
     "register_openapi_paths",
     "shop_endpoint",
 ]
-
-# Endpoint modules register their routes on `bp` when imported (after the names above exist).
-from bot.shop_api import (  # noqa: E402, F401
-    events,  # noqa: E402, F401  (POST /events, the delivery engine's)
-    links,
-    members,
-    openapi,
-)

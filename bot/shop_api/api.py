@@ -10,8 +10,8 @@ from typing import Any, TypeVar, cast
 from flask import Blueprint, Response, g, make_response, request
 from werkzeug.exceptions import HTTPException
 
-from bot.extensions import services
-from bot.json_input import JsonInputError, parse_json_body
+from bot.core.json_input import JsonInputError, parse_json_body
+from bot.core.services import current_services
 from bot.shop_api import auth, idempotency
 from bot.shop_api.errors import ApiError, error_response
 
@@ -49,17 +49,17 @@ def shop_endpoint(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        svc = services()
-        session = svc.db.session()
+        services = current_services()
+        session = services.db.session()
         try:
             body = request.get_data(cache=True)
             # remote_addr is the peer, or the client X-Forwarded-For names when PROXY_FIX_HOPS
             # says how many proxies in front of the app to trust.
             auth.authenticate(
                 request,
-                svc.settings.shop_api_secret,
-                svc.redis,
-                svc.clock.now(),
+                services.settings.shop_api_secret,
+                services.redis,
+                services.clock.now(),
                 request.remote_addr,
             )
             key = request.headers.get(idempotency.KEY_HEADER)
@@ -70,7 +70,7 @@ def shop_endpoint(view: F) -> F:
                     request.method,
                     request.path,
                     body,
-                    svc.clock.now(),
+                    services.clock.now(),
                     lambda: _as_response(view(*args, **kwargs)),
                 )
             else:

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from bot.extensions import services
-from bot.services.linking import MEMBER_ID_MAX, MEMBER_ID_PATTERN, MEMBER_ID_WHAT
+from bot.core.services import current_services
+from bot.linking.service import MEMBER_ID_MAX, MEMBER_ID_PATTERN, MEMBER_ID_WHAT
 from bot.shop_api.api import OPENAPI_PATHS, OPENAPI_SCHEMAS, bp
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from bot.shop_api.idempotency import KEY_HEADER
@@ -209,4 +209,4 @@ def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
     """Serve the OpenAPI document (no authentication: it holds no secrets)."""
-    return jsonify(document(services().settings.allowed_link_hosts))
+    return jsonify(document(current_services().settings.allowed_link_hosts))

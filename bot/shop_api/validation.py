@@ -8,7 +8,7 @@ from typing import Any
 
 from werkzeug.routing import BaseConverter
 
-from bot.services.linking import MEMBER_ID_WHAT, is_member_id
+from bot.linking.service import MEMBER_ID_WHAT, is_member_id
 from bot.shop_api.api import bp
 from bot.shop_api.errors import ApiError
 

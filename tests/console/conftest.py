@@ -8,11 +8,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bot.console.operators import create_operator
+from bot.line.messaging import log_inbound
 from bot.models import Operator, OperatorRole, Shopper, SupportTicket, TicketReason
-from bot.services.messaging import log_inbound
-from bot.services.operators import create_operator
-from bot.services.shoppers import get_or_create_shopper
-from bot.services.support import escalate
+from bot.shoppers.service import get_or_create_shopper
+from bot.support.tickets import escalate
 from tests.conftest import SHOPPER_ID
 
 PASSWORD = "とても長いパスワード123"

@@ -6,8 +6,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
+from bot.console.operators import MAX_FAILURES_PER_ACCOUNT
 from bot.models import LoginAttempt
-from bot.services.operators import MAX_FAILURES_PER_ACCOUNT
 from tests.console.conftest import PASSWORD, csrf, login, operator, post
 
 

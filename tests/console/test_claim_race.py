@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from bot.models import SupportTicket, TicketState
-from bot.services import support
+from bot.support import tickets as support
 from tests.console.conftest import make_operator, open_ticket
 
 

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.line import InMemoryLineGateway
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import CannedReply, OperatorRole, TicketState
 from tests.console.conftest import csrf, login, operator, post, ticket
 

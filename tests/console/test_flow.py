@@ -8,11 +8,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
-from bot import signals
-from bot.line import InMemoryLineGateway, LineClientError, LineServerError
+from bot.core import signals
+from bot.line.gateway import InMemoryLineGateway, LineClientError, LineServerError
+from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender, SupportTicket, TicketReason, TicketState
-from bot.services import support
-from bot.services.messaging import Messenger
+from bot.support import tickets as support
 from tests.conftest import SHOPPER_ID
 from tests.console.conftest import open_ticket, post, shopper, ticket
 
@@ -162,8 +162,8 @@ def test_shopper_message_is_escaped(app: Flask, as_operator: FlaskClient) -> Non
 
 def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_id: int) -> None:
     with app.app_context():
-        svc = app.extensions["bot"]
-        session = svc.db.session()
+        services = app.extensions["bot"]
+        session = services.db.session()
         flex = {
             "type": "flex",
             "altText": "ご案内<b>",
@@ -191,7 +191,7 @@ def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_i
                 },
             },
         }
-        Messenger(session, svc.line, svc.clock).push(
+        Messenger(session, services.line, services.clock).push(
             shopper(app), [flex], retry_key="3f0b3f5e-0000-4000-8000-00000000f1e7"
         )
         session.commit()
@@ -228,9 +228,9 @@ def _claim(app: Flask, ident: int, operator_id: int) -> None:
     # Through the service: a session cookie signed in real time is "from the future" under
     # freezegun, and itsdangerous rejects it.
     with app.app_context():
-        svc = app.extensions["bot"]
-        assert support.claim_ticket(svc.db.session(), ident, operator_id, svc.clock.now())
-        svc.db.session().commit()
+        services = app.extensions["bot"]
+        assert support.claim_ticket(services.db.session(), ident, operator_id, services.clock.now())
+        services.db.session().commit()
 
 
 def _run_idle_job(app: Flask) -> int:

@@ -6,8 +6,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bot.console.operators import MAX_FAILURES_PER_ACCOUNT
 from bot.models import LoginAttempt, TicketState
-from bot.services.operators import MAX_FAILURES_PER_ACCOUNT
 from tests.console.conftest import PASSWORD, csrf, login, operator, post, ticket
 
 NEW_PASSWORD = "新しい合言葉は桜餅2024"

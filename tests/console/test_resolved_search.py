@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.models import SupportTicket
-from bot.services import support
+from bot.support import tickets as support
 from tests.console.conftest import NOW, open_ticket
 
 YAMADA = "U" + "a1" * 16

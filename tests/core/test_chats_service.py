@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from bot.line import chats
 from bot.models import LineChat
-from bot.services import chats
 
 GROUP = "C22222222222222222222222222222222"
 USER = "U11111111111111111111111111111111"

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from bot.db import Database
+from bot.core.db import Database
 from bot.models import ShopEvent, WebhookEvent
 from tests.conftest import load_webhook, signed_post
 from tests.deliveries.conftest import MEMBER, add_shopper, cart_body

@@ -8,7 +8,7 @@ import requests
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from bot import create_app
+from bot.app import create_app
 from bot.models import Shopper
 from tests.conftest import LiveServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from bot import jobs
+from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
 from tests.conftest import load_webhook, signed_post
 

@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
 
-from bot.line import InMemoryLineGateway
-from bot.migrate import upgrade
+from bot.core.migrate import upgrade
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import FollowState, Shopper
 from tests.conftest import load_webhook, signed_post
 

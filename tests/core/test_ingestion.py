@@ -10,9 +10,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from bot import ingest, jobs
-from bot.clock import SystemClock
-from bot.ingest import EventWriter
+from bot.core.clock import SystemClock
+from bot.line import ingest, jobs
+from bot.line.ingest import EventWriter
 from bot.models import WebhookEvent, WebhookEventState
 from tests.conftest import load_webhook, signed_post
 

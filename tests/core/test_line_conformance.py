@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.line import Profile
+from bot.line.gateway import Profile
 from bot.models import WebhookEvent
-from bot.services.support import staff_sender, survey_message
+from bot.support.tickets import staff_sender, survey_message
 from flex_templates import load_templates
 from flex_templates.registry import SPECS
 from tests.conftest import SHOPPER_ID, WEBHOOK_FIXTURES, load_webhook, signed_post

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from bot.line import (
+from bot.line.gateway import (
     LineClientError,
     LineInvalidReplyToken,
     LineMonthlyLimit,

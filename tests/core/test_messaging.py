@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.clock import SystemClock
-from bot.line import LineInvalidReplyToken, LineTimeout, retry_key_for
+from bot.core.clock import SystemClock
+from bot.line.gateway import LineInvalidReplyToken, LineTimeout, retry_key_for
+from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender
-from bot.services.messaging import Messenger
-from bot.services.shoppers import get_or_create_shopper
+from bot.shoppers.service import get_or_create_shopper
 from tests.conftest import SHOPPER_ID
 
 THANKS = [{"type": "text", "text": "お問い合わせありがとうございます。"}]

@@ -8,10 +8,10 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from bot import create_app
-from bot.db import Database
-from bot.line import InMemoryLineGateway
-from bot.settings import Settings
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.line.gateway import InMemoryLineGateway
 
 TOKEN = "9b1f4c2e7d8a0b3c6e5f1a2d4c7b8e9f0a1b2c3d4e5f6a7b"
 

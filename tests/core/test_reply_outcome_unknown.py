@@ -15,9 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot import jobs
+from bot.line import dispatch, jobs
 from bot.models import ConversationMessage, WebhookEvent, WebhookEventState
-from handlers import dispatch
 from line_emulator import EmulatorServer
 
 REPLY = "/v2/bot/message/reply"

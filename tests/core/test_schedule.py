@@ -15,10 +15,10 @@ from rq import SimpleWorker
 from rq_scheduler import Scheduler
 from sqlalchemy import select
 
-from bot import delivery_jobs
+from bot.core.queues import Queues
+from bot.core.schedule import PeriodicScheduler, periodic_jobs
+from bot.delivery import jobs as delivery_jobs
 from bot.models import PeriodicRun
-from bot.queues import Queues
-from bot.schedule import PeriodicScheduler, periodic_jobs
 
 T0 = 1_780_000_000.0  # a multiple of 10 and 60: ticks start here
 
@@ -170,7 +170,7 @@ def test_the_scheduler_rides_out_a_redis_outage(app, caplog):
         sleep=lambda _s: None,
     )
     server.connected = False
-    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+    with caplog.at_level(logging.ERROR, logger="bot.core.schedule"):
         scheduler.run(max_loops=5)  # returns: nothing raised out of the loop
     assert [r.getMessage() for r in caplog.records].count(
         "scheduler: Redis unreachable, retrying"

@@ -7,7 +7,7 @@ from datetime import date, time
 
 import pytest
 
-from bot.settings import (
+from bot.core.settings import (
     DEV_SECRETS,
     PUBLISHED_SECRETS,
     REPO_ROOT,
@@ -165,7 +165,7 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 ENTRY_POINTS = {
     "worker": [sys.executable, "worker.py", "--burst"],
     "scheduler": [sys.executable, "scheduler.py"],
-    "release": [sys.executable, "-m", "bot.release"],
+    "release": [sys.executable, "-m", "bot.core.release"],
     "flask": [sys.executable, "-m", "flask", "deliveries", "list", "--member", "M123"],
 }
 

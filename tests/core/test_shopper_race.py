@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from bot import jobs
+from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
-from bot.services import shoppers
+from bot.shoppers import service as shoppers
 from tests.conftest import load_webhook, signed_post
 from tests.shop_api.conftest import ShopApi
 

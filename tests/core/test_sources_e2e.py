@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import func, select
 
+from bot.line.chat_handlers import ONE_TO_ONE_ONLY
 from bot.models import ConversationMessage, LineChat, Shopper, WebhookEvent
-from bot.services.unsend import UNSENT_TEXT
-from handlers.chats import ONE_TO_ONE_ONLY
+from bot.shoppers.unsend import UNSENT_TEXT
 
 
 def _states(app: Flask) -> list[tuple[str, str]]:

@@ -13,8 +13,8 @@ from bot.models import (
     TicketReason,
     WebhookEvent,
 )
-from bot.services.support import escalate
-from bot.services.unsend import UNSENT_TEXT
+from bot.shoppers.unsend import UNSENT_TEXT
+from bot.support.tickets import escalate
 from tests.conftest import load_webhook, signed_post
 from tests.console.conftest import login, make_operator
 

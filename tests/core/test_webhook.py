@@ -5,8 +5,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from bot.line.webhook_events import sign_body
 from bot.models import ConversationMessage, Direction, FollowState, Shopper, WebhookEvent
-from bot.services.webhook_events import sign_body
 from tests.conftest import SHOPPER_ID, TEST_SECRET, load_webhook, signed_post
 
 

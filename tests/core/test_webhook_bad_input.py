@@ -8,8 +8,8 @@ import random
 import pytest
 from sqlalchemy import func, select
 
+from bot.line.webhook_events import sign_body
 from bot.models import WebhookEvent
-from bot.services.webhook_events import sign_body
 from tests.conftest import TEST_SECRET, load_webhook
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -12,10 +13,9 @@ from rq import Retry
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot import jobs
+from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
-from bot.services import shoppers
-from handlers import dispatch
+from bot.shoppers import service as shoppers
 from tests.conftest import load_webhook, signed_post
 
 FOLLOW = load_webhook("follow")
@@ -160,7 +160,10 @@ def test_on_the_last_attempt_a_waiting_event_of_the_user_keeps_its_own_retries(
         drops.append(1)
         raise TRANSIENT["dropped connection"]()
 
-    monkeypatch.setattr(dispatch, "note_shopper_activity", note_shopper_activity)
+    services = app.extensions["bot"]
+    monkeypatch.setattr(
+        services, "router", dataclasses.replace(services.router, on_activity=note_shopper_activity)
+    )
     assert signed_post(client, [FOLLOW, question]).status_code == 200
     app.extensions["bot"].event_writer.drain()
     follow_id = _events(app)[FOLLOW["webhookEventId"]].id

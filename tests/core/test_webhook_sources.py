@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.line.chat_handlers import ONE_TO_ONE_ONLY
+from bot.line.routing import IGNORED_ON_PURPOSE
 from bot.models import IssuedLinkToken, LineChat, Shopper, WebhookEvent
-from handlers.chats import ONE_TO_ONE_ONLY
-from handlers.registry import IGNORED_ON_PURPOSE
 from tests.conftest import SHOPPER_ID, load_webhook, signed_post
 
 GROUP = "C22222222222222222222222222222222"
@@ -121,7 +121,7 @@ def test_member_left_leaves_without_a_word(app, client, run_jobs, line):
 
 
 def test_leave_refused_by_line_still_ends_handled(app, client, run_jobs, line):
-    from bot.line import LineClientError
+    from bot.line.gateway import LineClientError
 
     line.fail_next(LineClientError("Not found", status=404))  # the notice
     line.fail_next(LineClientError("Not found", status=404))  # the leave
@@ -215,7 +215,7 @@ def test_events_ignored_on_purpose(app, client, run_jobs, line, fixture):
 
 
 def test_a_failed_notice_does_not_hold_up_the_leave(app, client, run_jobs, line):
-    from bot.line import LineServerError
+    from bot.line.gateway import LineServerError
 
     line.fail_next(LineServerError("Internal server error", status=500))  # the notice
     assert _handle(app, client, run_jobs, load_webhook("join__group")) == ["handled"]

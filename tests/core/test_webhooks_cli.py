@@ -19,7 +19,7 @@ def _events(app) -> dict[str, WebhookEvent]:
 
 def _failed_follow(app, client, line, run_jobs) -> WebhookEvent:
     """A follow that failed because LINE refused the profile and then the greeting (a 400)."""
-    from bot.line import LineClientError
+    from bot.line.gateway import LineClientError
 
     line.fail_next(LineClientError("The request body has 1 error(s)", status=400))
     line.fail_next(LineClientError("The request body has 1 error(s)", status=400))

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
-from bot import delivery_jobs
-from bot.line import InMemoryLineGateway
+import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
+from bot.delivery import jobs as delivery_jobs
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import Delivery, FollowState, Shopper
 from tests.conftest import SHOPPER_ID, TEST_SECRET, TEST_TOKEN
 from tests.shop_api.conftest import ShopApi

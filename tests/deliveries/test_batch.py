@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import delivery_jobs
-from bot.line import (
+from bot.core.settings import Settings
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.sender import ALREADY_ACCEPTED, RECHECK, DeliverySender
+from bot.line.gateway import (
     InMemoryLineGateway,
     LineClientError,
     LineError,
@@ -21,8 +23,6 @@ from bot.line import (
     SendResult,
 )
 from bot.models import ConversationMessage, Delivery, DeliveryState, Flow
-from bot.services.delivery_send import ALREADY_ACCEPTED, RECHECK, DeliverySender
-from bot.settings import Settings
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import MUG, START, add_shopper, cart_body, order_body, pushes
 

@@ -9,13 +9,19 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from bot import delivery_jobs
-from bot.line import LineClientError, LineMonthlyLimit, LineRateLimited, LineServerError
-from bot.metrics import MONTHLY_LIMIT
+from bot.core.metrics import MONTHLY_LIMIT
+from bot.delivery import engine as deliveries
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.scenarios import ScenarioError, load_scenarios, parse_scenarios
+from bot.line.gateway import (
+    LineClientError,
+    LineMonthlyLimit,
+    LineRateLimited,
+    LineServerError,
+)
 from bot.models import Click, DeliveryState, ShopEvent, SupportTicket, TicketReason
-from bot.services import deliveries, support
-from bot.services.scenarios import ScenarioError, load_scenarios, parse_scenarios
-from bot.services.shoppers import find_shopper
+from bot.shoppers.service import find_shopper
+from bot.support import tickets as support
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import MAMEZARA, MUG, START, cart_body, order_body, pushes
 
@@ -162,7 +168,7 @@ def test_worker_death_mid_send_is_recovered_after_the_lease_without_a_second_pus
         assert delivery_jobs.dispatch_due_deliveries() == 1
     # The worker pushed, then died before recording it; Redis lost the job too.
     reminder = shop.delivery("reminder")
-    from bot.line import retry_key_for
+    from bot.line.gateway import retry_key_for
 
     line.push(
         SHOPPER_ID,
@@ -296,7 +302,7 @@ def test_scenario_file_errors_name_file_scenario_and_field(yaml_text, expected):
 
 
 def test_a_bad_scenario_file_stops_start_up(settings, db, redis, line, tmp_path: Path):
-    from bot import create_app
+    from bot.app import create_app
 
     bad = tmp_path / "scenarios.yaml"
     bad.write_text("scenarios:\n  cart: {trigger: cart.updated, steps: [{delay: 15x}]}\n")

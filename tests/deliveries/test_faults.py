@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from rq import SimpleWorker
 
-from bot import create_app, delivery_jobs
+from bot.app import create_app
+from bot.delivery import jobs as delivery_jobs
 from bot.models import DeliveryState
 from tests.deliveries.conftest import MUG, add_shopper, cart_body
 from tests.shop_api.conftest import ShopApi

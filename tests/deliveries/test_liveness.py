@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.core.schedule import record_run
+from bot.delivery import engine as deliveries
 from bot.models import WebhookEvent, WebhookEventState
-from bot.schedule import record_run
-from bot.services import deliveries
 from tests.deliveries.conftest import START, cart_body
 
 M15 = timedelta(minutes=15)
@@ -77,7 +77,7 @@ def test_rows_claimed_by_a_dead_worker_count_as_late_after_the_lease(shop, clien
     shop.event("cart.updated", cart_body("C1"))
     shop.at(DUE)
     with shop.app.app_context():
-        from bot import delivery_jobs
+        from bot.delivery import jobs as delivery_jobs
 
         assert delivery_jobs.dispatch_due_deliveries() == 1  # claimed; its worker never runs
     lease = shop.app.extensions["bot"].settings.delivery_lease_seconds

@@ -18,9 +18,10 @@ from flask import Flask
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from bot import create_app, delivery_jobs
+from bot.app import create_app
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.tracking import link_key
 from bot.models import Delivery, DeliveryState, TrackedLink
-from bot.tracking import link_key
 from line_messages import URI_MAX, json_size, validate_messages
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import add_shopper, cart_body, cart_item

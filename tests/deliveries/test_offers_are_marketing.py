@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import update
 
+from bot.delivery.scenarios import ScenarioError, load_scenarios, parse_scenarios
 from bot.models import DeliveryState, Shopper
-from bot.services.scenarios import ScenarioError, load_scenarios, parse_scenarios
 from tests.deliveries.conftest import START, cart_body, order_body, pushes
 
 DAY = timedelta(days=1)
@@ -153,8 +153,10 @@ def test_cart_messages_carry_the_help_link(shop: Any, line: Any, client: FlaskCl
 
 
 def test_help_link_follows_the_setting(app: Flask, shop: Any, line: Any, client) -> None:
-    svc = app.extensions["bot"]
-    svc.settings = svc.settings.with_changes(shop_help_url="https://shop.example.jp/contact")
+    services = app.extensions["bot"]
+    services.settings = services.settings.with_changes(
+        shop_help_url="https://shop.example.jp/contact"
+    )
     shop.event("cart.updated", cart_body())
     shop.at(START + timedelta(minutes=15))
     shop.tick()

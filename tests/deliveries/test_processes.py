@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import create_app
+from bot.app import create_app
+from bot.core.schedule import DISPATCHER
+from bot.core.settings import REPO_ROOT
 from bot.devserver import procfile_processes
 from bot.models import Delivery, DeliveryState, PeriodicRun
-from bot.schedule import DISPATCHER
-from bot.settings import REPO_ROOT
 from tests.deliveries.conftest import abandoned_carts, process_env
 
 pytestmark = pytest.mark.skipif(

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot import delivery_jobs
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.engine import abandoned_cart_holders
 from bot.models import CartSku, Flow, ShopEvent
-from bot.services.deliveries import abandoned_cart_holders
 from tests.deliveries.conftest import MAMEZARA, MEMBER, MUG, START, cart_body, pushes
 
 RESTOCK = {

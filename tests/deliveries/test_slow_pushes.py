@@ -13,10 +13,11 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from bot import create_app, delivery_jobs
-from bot.line import InMemoryLineGateway, Message, SendResult
+from bot.app import create_app
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.sender import ALREADY_ACCEPTED, OUT_OF_TIME
+from bot.line.gateway import InMemoryLineGateway, Message, SendResult
 from bot.models import Delivery, DeliveryState
-from bot.services.delivery_send import ALREADY_ACCEPTED, OUT_OF_TIME
 from tests.deliveries.conftest import ShiftedClock, abandoned_carts
 
 PUSH = "/v2/bot/message/push"

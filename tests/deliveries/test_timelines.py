@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.linking import service as linking
 from bot.models import Conversion, DeliveryState, LinkSource
-from bot.services import linking, shoppers
+from bot.shoppers import service as shoppers
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import (
     MAMEZARA,
@@ -278,8 +279,8 @@ def test_same_items_again_within_cooldown_are_not_reminded(shop, line):
     shop.tick()
     assert len(pushes(line)) == 1
     with shop.app.app_context():
-        from bot.services.deliveries import member_flows
-        from bot.services.shoppers import find_shopper
+        from bot.delivery.engine import member_flows
+        from bot.shoppers.service import find_shopper
 
         session = shop.app.extensions["bot"].db.session()
         flows = member_flows(session, find_shopper(session, SHOPPER_ID))

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import create_app, delivery_jobs
+from bot.app import create_app
+from bot.core.settings import batch_bound_seconds
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.sender import ALREADY_ACCEPTED
 from bot.models import Delivery, DeliveryState
-from bot.services.delivery_send import ALREADY_ACCEPTED
-from bot.settings import batch_bound_seconds
 from tests.deliveries.conftest import ShiftedClock, abandoned_carts, process_env
 
 ROOT = Path(__file__).resolve().parents[2]

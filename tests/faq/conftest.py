@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq_file import FaqEntry, load_faq_file
-from bot.services.faq_match import FaqMatcher
+from bot.faq.file_format import FaqEntry, load_faq_file
+from bot.faq.matcher import FaqMatcher
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_FAQ = REPO / ".." / "shared" / "faq"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq_file import FaqEntry
-from bot.services.faq_match import (
+from bot.faq.file_format import FaqEntry
+from bot.faq.matcher import (
     Candidate,
     FaqMatcher,
     MatchResult,

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from redis import Redis
 
-from bot import create_app
-from bot.db import Database
-from bot.settings import Settings
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.settings import Settings
 from line_emulator import EmulatorServer
 from tests.conftest import SHOPPER_ID
 

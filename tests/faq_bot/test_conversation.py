@@ -9,8 +9,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
+from bot.faq.handlers import ALREADY_WITH_STAFF, NO_MATCH, NO_MATCH_AGAIN, RESOLVED_THANKS
 from bot.models import FaqInteraction, SupportTicket, TicketReason, TicketState
-from handlers.faq import ALREADY_WITH_STAFF, NO_MATCH, NO_MATCH_AGAIN, RESOLVED_THANKS
 from tests.conftest import load_webhook, signed_post, strings
 
 pytestmark = pytest.mark.usefixtures("faq_imported")

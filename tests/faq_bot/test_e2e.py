@@ -8,10 +8,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from bot.faq.handlers import NO_MATCH, PERSON_AFTER_MISS
+from bot.faq.matcher import DEFAULT_CALIBRATION, FaqMatcher
+from bot.faq.store import FaqCache
 from bot.models import ConversationMessage, FaqInteraction, SupportTicket, TicketReason
-from bot.services.faq_match import DEFAULT_CALIBRATION, FaqMatcher
-from bot.services.faq_store import FaqCache
-from handlers.faq import NO_MATCH, PERSON_AFTER_MISS
 from line_emulator import EmulatorServer
 from tests.conftest import strings
 

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from freezegun import freeze_time
 
-from bot.services.hours import (
+from bot.core.settings import BusinessHours, ClosedDays, parse_business_hours, parse_closed_days
+from bot.support.hours import (
     closed_reason,
     describe_hours,
     describe_opening,
@@ -17,7 +18,6 @@ from bot.services.hours import (
     is_open,
     next_opening,
 )
-from bot.settings import BusinessHours, ClosedDays, parse_business_hours, parse_closed_days
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS = BusinessHours(frozenset(range(5)), time(10, 0), time(18, 0))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import create_app
+from bot.app import create_app
+from bot.faq import store as faq_store
+from bot.faq.file_format import FaqFileError, load_faq_file
 from bot.models import Faq, FaqState
-from bot.services import faq_store
-from bot.services.faq_file import FaqFileError, load_faq_file
 from tests.faq_bot.conftest import FAQ_FILE
 
 CHANGED = """\

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from bot.delivery.tracking import sign_link
 from bot.shop_api.auth import signed_headers
-from bot.tracking import sign_link
 
 SHOP_SECRET = "test-shop-api-secret"
 OTHER_USER_ID = "U" + "2" * 32

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
-from bot.db import Database
+from bot.core.db import Database
 from bot.models import Shopper
 from line_emulator import EmulatorServer
 from tests.conftest import LiveServer

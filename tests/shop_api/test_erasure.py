@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
-from bot.db import Base, Database
+import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
+from bot.console.operators import create_operator
+from bot.core.db import Base, Database
+from bot.linking import service as linking
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
-from bot.services import linking, support
-from bot.services.operators import create_operator
-from bot.services.shoppers import find_shopper
+from bot.shoppers.service import find_shopper
+from bot.support import tickets as support
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import cart_body
 from tests.shop_api.conftest import OTHER_USER_ID, ShopApi

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events)
-from bot.settings import ConfigError, Settings
-from bot.tracking import has_userinfo, host_allowed
+import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events)
+from bot.core.settings import ConfigError, Settings
+from bot.delivery.tracking import has_userinfo, host_allowed
 from tests.shop_api.conftest import ShopApi, tracking_token
 
 SHOP = "https://shop.example.jp"

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from bot.db import Database
-from bot.line import InMemoryLineGateway
+from bot.core.db import Database
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import IssuedLinkToken, LinkAction, LinkHistory, LinkNonce, Shopper
 from tests.conftest import SHOPPER_ID, load_webhook, signed_post
 from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
@@ -322,7 +322,7 @@ def test_member_state(api: ShopApi, client: FlaskClient, run_jobs: Callable[[], 
 
 
 def test_link_signals_are_sent(api: ShopApi) -> None:
-    from bot import signals
+    from bot.core import signals
 
     seen: list[tuple[str, str]] = []
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
-from bot.services.linking import MEMBER_ID_PATTERN, is_member_id
+import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
+from bot.linking.service import MEMBER_ID_PATTERN, is_member_id
 from bot.shop_api.openapi import document
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import cart_body

@@ -11,11 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from bot import create_app
-from bot.db import Database
-from bot.line import InMemoryLineGateway
-from bot.logs import JsonFormatter
-from bot.settings import Settings
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.logs import JsonFormatter
+from bot.core.settings import Settings
+from bot.line.gateway import InMemoryLineGateway
 from bot.shop_api.auth import BLOCK_SECONDS, FAILURE_LIMIT, sign
 from tests.conftest import SHOPPER_ID
 from tests.shop_api.conftest import ShopApi

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
-from bot.services.linking import is_member_id
+from bot.linking.service import is_member_id
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, request_target
 from bot.shop_api.openapi import document
 from tests.conftest import SHOPPER_ID

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.tracking import link_key, sign_link, verify_link
+from bot.delivery.tracking import link_key, sign_link, verify_link
 from flex_templates import TemplateRegistry
 from flex_templates.registry import TemplateError
 from line_messages import validate_messages

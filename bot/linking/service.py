@@ -1,0 +1,517 @@
+"""Member linking (ID連携): link tokens, nonces, link/unlink, member state and erasure.
+
+One LINE user is linked to at most one shop member and a member to at most one LINE user;
+linking either side to someone new moves the link and records the move in the history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.core import signals
+from bot.models import (
+    Click,
+    ConversationMessage,
+    Conversion,
+    Delivery,
+    ErasureCount,
+    FaqInteraction,
+    Flow,
+    IdempotencyRecord,
+    InternalNote,
+    IssuedLinkToken,
+    LinkAction,
+    LinkHistory,
+    LinkNonce,
+    LinkSource,
+    SatisfactionResponse,
+    Shopper,
+    SupportTicket,
+    WebhookEvent,
+)
+from bot.shoppers.service import get_or_create_shopper
+
+# The one member-id grammar of every route, event field and schema: 1-128 printable ASCII
+# characters, no spaces. Full-width characters and spaces are refused rather than normalised:
+# 「１」 and "1" look the same to staff but would be two members, and an id the URL, the logs
+# and the stored API responses all spell one way is one that erasure can find.
+_MEMBER_ID_BODY = "[!-~]{1,128}"
+MEMBER_ID_MAX = 128
+# For JSON Schema (ECMA-262, where `$` matches only at the very end); in Python use
+# `is_member_id`, since Python's `$` also matches before a final newline.
+MEMBER_ID_PATTERN = f"^{_MEMBER_ID_BODY}$"
+MEMBER_ID_WHAT = "1-128 printable ASCII characters without spaces"
+LINE_USER_ID_PATTERN = r"^U[0-9a-f]{32}$"
+LINK_TOKEN_PATTERN = r"^[A-Za-z0-9_\-]{1,255}$"
+NONCE_TTL = timedelta(minutes=10)
+# LINE link tokens are valid for 10 minutes after issue.
+LINK_TOKEN_TTL = timedelta(minutes=10)
+
+_MEMBER_ID = re.compile(rf"\A{_MEMBER_ID_BODY}\Z")
+
+Eraser = Callable[[Session, str, Sequence[str]], dict[str, int]]
+MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
+
+_ERASERS: list[Eraser] = []
+_MEMBER_EXTRAS: list[MemberExtras] = []
+
+# Every table whose rows belong to one shopper, erased with it (children before parents).
+_SHOPPER_ROWS: list[tuple[str, Any]] = [
+    ("satisfaction_responses", SatisfactionResponse),
+    ("internal_notes", InternalNote),
+    ("support_tickets", SupportTicket),
+    ("conversation_messages", ConversationMessage),
+    ("faq_interactions", FaqInteraction),
+    ("delivery_conversions", Conversion),
+    ("deliveries", Delivery),
+    ("delivery_flows", Flow),
+]
+
+
+class LinkError(Exception):
+    """A linking step was refused; `code` is machine-readable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_member_id(value: object) -> bool:
+    """1-128 printable ASCII characters, no spaces, nothing after them (not even a newline)."""
+    return isinstance(value, str) and _MEMBER_ID.match(value) is not None
+
+
+def mask_member_id(member_id: str) -> str:
+    """Show only the last three characters: 「****123」."""
+    return "****" + member_id[-3:]
+
+
+# -- link tokens and nonces ---------------------------------------------------------------
+
+
+def record_link_token(
+    session: Session, line_user_id: str, link_token: str, now: datetime
+) -> IssuedLinkToken:
+    """Remember which LINE user a link token was issued for (the accountLink event omits it)."""
+    issued = IssuedLinkToken(link_token=link_token, line_user_id=line_user_id, issued_at=now)
+    session.add(issued)
+    session.flush()
+    return issued
+
+
+def create_nonce(session: Session, member_id: str, link_token: str, now: datetime) -> LinkNonce:
+    """A fresh single-use nonce binding `member_id` to a link token the bot issued."""
+    issued = session.scalars(
+        select(IssuedLinkToken).where(IssuedLinkToken.link_token == link_token)
+    ).first()
+    if issued is None:
+        raise LinkError("unknown_link_token", "link_token was not issued by this bot")
+    if issued.used_at is not None:
+        raise LinkError("link_token_used", "link_token has already been used")
+    if issued.issued_at + LINK_TOKEN_TTL <= now:
+        raise LinkError("link_token_expired", "link_token has expired; ask the shopper again")
+    nonce = LinkNonce(
+        nonce=secrets.token_urlsafe(32),  # 256 bits
+        member_id=member_id,
+        link_token=link_token,
+        line_user_id=issued.line_user_id,
+        created_at=now,
+        expires_at=now + NONCE_TTL,
+    )
+    session.add(nonce)
+    session.flush()
+    return nonce
+
+
+def consume_nonce(session: Session, nonce: str, line_user_id: str, now: datetime) -> LinkNonce:
+    """Use a nonce from an accountLink event once; LinkError if unknown, used, expired or
+    made for another LINE user's link token."""
+    found = session.scalars(
+        select(LinkNonce).where(LinkNonce.nonce == nonce).with_for_update()
+    ).first()
+    if found is None:
+        raise LinkError("unknown_nonce", "the nonce is unknown")
+    if found.used_at is not None:
+        raise LinkError("nonce_used", "the nonce has already been used")
+    if found.expires_at <= now:
+        raise LinkError("nonce_expired", "the nonce has expired")
+    if found.line_user_id != line_user_id:
+        raise LinkError("nonce_user_mismatch", "the nonce was made for another LINE user")
+    found.used_at = now
+    # Every nonce of the same link token dies with it: LINE uses a link token only once.
+    session.execute(
+        update(LinkNonce)
+        .where(LinkNonce.link_token == found.link_token, LinkNonce.used_at.is_(None))
+        .values(used_at=now)
+    )
+    session.execute(
+        update(IssuedLinkToken)
+        .where(IssuedLinkToken.link_token == found.link_token)
+        .values(used_at=now)
+    )
+    return found
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Delete nonces and link tokens past any possible use; returns how many rows."""
+    nonces = session.execute(delete(LinkNonce).where(LinkNonce.expires_at <= now - NONCE_TTL))
+    tokens = session.execute(
+        delete(IssuedLinkToken).where(IssuedLinkToken.issued_at <= now - 2 * LINK_TOKEN_TTL)
+    )
+    return int(getattr(nonces, "rowcount", 0) or 0) + int(getattr(tokens, "rowcount", 0) or 0)
+
+
+# -- link and unlink ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What `link_member` did."""
+
+    shopper: Shopper
+    created: bool  # False: this exact link already existed
+    previous_member_id: str | None  # the member this LINE user was linked to before
+    displaced: Shopper | None  # the LINE user this member was linked to before
+    history_id: int | None
+    displaced_history_id: int | None
+
+
+def link_member(
+    session: Session, member_id: str, line_user_id: str, now: datetime, source: LinkSource
+) -> LinkOutcome:
+    """Link a member to a LINE user, moving either side's old link; idempotent."""
+    shopper = get_or_create_shopper(session, line_user_id, now)
+    if shopper.member_id == member_id:
+        return LinkOutcome(shopper, False, None, None, None, None)
+
+    displaced = member_shopper(session, member_id)
+    displaced_history_id = None
+    if displaced is not None:
+        displaced.member_id = None
+        displaced.linked_at = None
+        displaced.updated_at = now
+        session.flush()  # free the unique member_id before it is given to the new LINE user
+        moved = _history(
+            session, LinkAction.UNLINKED, source, member_id, displaced.line_user_id, now
+        )
+        moved.previous_line_user_id = displaced.line_user_id
+        displaced_history_id = moved.id
+        signals.member_unlinked.send(
+            None, session=session, shopper=displaced, now=now, member_id=member_id
+        )
+
+    previous_member_id = shopper.member_id
+    shopper.member_id = member_id
+    shopper.linked_at = now
+    shopper.updated_at = now
+    session.flush()
+    linked = _history(session, LinkAction.LINKED, source, member_id, line_user_id, now)
+    linked.previous_member_id = previous_member_id
+    linked.previous_line_user_id = displaced.line_user_id if displaced else None
+    session.flush()
+    signals.member_linked.send(
+        None,
+        session=session,
+        shopper=shopper,
+        now=now,
+        member_id=member_id,
+        previous_member_id=previous_member_id,
+    )
+    return LinkOutcome(
+        shopper, True, previous_member_id, displaced, linked.id, displaced_history_id
+    )
+
+
+def unlink_shopper(
+    session: Session, shopper: Shopper, now: datetime, source: LinkSource
+) -> LinkHistory | None:
+    """Remove the shopper's link; None if there was none."""
+    member_id = shopper.member_id
+    if member_id is None:
+        return None
+    shopper.member_id = None
+    shopper.linked_at = None
+    shopper.updated_at = now
+    entry = _history(session, LinkAction.UNLINKED, source, member_id, shopper.line_user_id, now)
+    signals.member_unlinked.send(
+        None, session=session, shopper=shopper, now=now, member_id=member_id
+    )
+    return entry
+
+
+def member_shopper(session: Session, member_id: str) -> Shopper | None:
+    """The shopper linked to a member, if any."""
+    return session.scalars(select(Shopper).where(Shopper.member_id == member_id)).first()
+
+
+def history_entry(session: Session, history_id: int) -> LinkHistory | None:
+    """One link history row."""
+    return session.get(LinkHistory, history_id)
+
+
+def _history(
+    session: Session,
+    action: LinkAction,
+    source: LinkSource,
+    member_id: str,
+    line_user_id: str,
+    now: datetime,
+) -> LinkHistory:
+    entry = LinkHistory(
+        action=action,
+        source=source,
+        member_id=member_id,
+        line_user_id=line_user_id,
+        created_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+# -- member state --------------------------------------------------------------------------
+
+
+def register_member_extras(func: MemberExtras) -> MemberExtras:
+    """Add fields to GET /members/{id} (e.g. the delivery engine's pending deliveries)."""
+    _MEMBER_EXTRAS.append(func)
+    return func
+
+
+def member_state(session: Session, member_id: str) -> dict[str, Any] | None:
+    """What the shop may know about a member's LINE side; None if never linked."""
+    shopper = member_shopper(session, member_id)
+    if shopper is None:
+        if not _has_history(session, member_id):
+            return None
+        return {
+            "member_id": member_id,
+            "linked": False,
+            "line_user_id": None,
+            "linked_at": None,
+            "follow_state": None,
+            "marketing_opt_in": None,
+            "consent_changed_at": None,
+        }
+    state: dict[str, Any] = {
+        "member_id": member_id,
+        "linked": True,
+        "line_user_id": shopper.line_user_id,
+        "linked_at": _iso(shopper.linked_at),
+        "follow_state": shopper.follow_state.value,
+        "marketing_opt_in": shopper.marketing_opt_in,
+        "consent_changed_at": _iso(shopper.opt_in_changed_at),
+    }
+    for extra in _MEMBER_EXTRAS:
+        state.update(extra(session, shopper))
+    return state
+
+
+def _has_history(session: Session, member_id: str) -> bool:
+    about_member = select(LinkHistory.id).where(
+        or_(LinkHistory.member_id == member_id, LinkHistory.previous_member_id == member_id)
+    )
+    return session.scalars(about_member.limit(1)).first() is not None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+def register_eraser(func: Eraser) -> Eraser:
+    """Add a feature's eraser: delete that feature's rows about the member and about each
+    LINE user being erased with it (an empty list when none ever linked), return counts per
+    kind."""
+    _ERASERS.append(func)
+    return func
+
+
+ERASED_PREFIX = "erased:"
+
+
+def tombstone(identifier: str, key: bytes) -> str:
+    """What an erased member or LINE user id becomes in the link history.
+
+    A keyed hash: the rows of one erased person still read as one sequence (linked, moved,
+    unlinked) and still count, but nobody holding only the database can test a guessed id
+    against them, as they could against a plain hash of a short member number.
+    """
+    digest = hmac.new(key, b"erased-id\x00" + identifier.encode(), hashlib.sha256).hexdigest()
+    return ERASED_PREFIX + digest[:32]
+
+
+def erase_member(
+    session: Session, member_id: str, now: datetime, key: bytes
+) -> dict[str, int] | None:
+    """Erase everything personal about a member and every LINE user linked to it, now or
+    before; keep anonymous counts. `key` keys the tombstones left in the link history.
+
+    A LINE user once linked to the member but now linked to another member is that member's
+    now and is kept; only the link history stops naming this member. Returns the rows erased
+    or anonymised per kind, or None if nothing is or was stored about the member.
+    """
+    line_user_ids = _line_users_to_erase(session, member_id)
+    counts: dict[str, int] = {}
+
+    def add(name: str, rows: int) -> None:
+        counts[name] = counts.get(name, 0) + rows
+
+    # The shop may have sent events about a member who never linked: features know them too.
+    for eraser in _ERASERS:
+        for name, rows in eraser(session, member_id, line_user_ids).items():
+            add(name, rows)
+    if not line_user_ids and not any(counts.values()) and not _has_history(session, member_id):
+        return None  # nothing is or was stored about this member
+
+    for line_user_id in line_user_ids:
+        for name, rows in _erase_line_user(session, line_user_id).items():
+            add(name, rows)
+    add("link_history_anonymised", _anonymise_history(session, member_id, line_user_ids, key))
+    add("link_nonces", _rows(session, delete(LinkNonce).where(LinkNonce.member_id == member_id)))
+    # Stored API responses and paths may quote the member or LINE user id.
+    for ident in [member_id, *line_user_ids]:
+        pattern = "%" + _like_escape(ident) + "%"
+        add(
+            "idempotency_records",
+            _rows(
+                session,
+                delete(IdempotencyRecord).where(
+                    or_(
+                        IdempotencyRecord.path.like(pattern, escape="\\"),
+                        IdempotencyRecord.response_body.like(pattern, escape="\\"),
+                    )
+                ),
+            ),
+        )
+    session.flush()
+    session.expire_all()  # bulk statements above bypassed the identity map
+    add("members_erased", 1)
+    _bump_counts(session, counts, now)
+    return counts
+
+
+def _line_users_to_erase(session: Session, member_id: str) -> list[str]:
+    """The LINE users linked to the member now or in the past (from the link history),
+    except those linked to another member since."""
+    found: set[str] = set()
+    current = member_shopper(session, member_id)
+    if current is not None:
+        found.add(current.line_user_id)
+    rows = session.execute(
+        select(
+            LinkHistory.member_id,
+            LinkHistory.line_user_id,
+            LinkHistory.previous_member_id,
+            LinkHistory.previous_line_user_id,
+        ).where(
+            or_(LinkHistory.member_id == member_id, LinkHistory.previous_member_id == member_id)
+        )
+    ).all()
+    for member, line_user, previous_member, previous_line_user in rows:
+        if member == member_id:
+            found.add(line_user)  # linked to (or unlinked from) this member
+            if previous_line_user:
+                found.add(previous_line_user)  # had this member before a move
+        elif previous_member == member_id:
+            found.add(line_user)  # moved from this member to another
+    found.discard("")
+    kept = session.scalars(
+        select(Shopper.line_user_id).where(
+            Shopper.line_user_id.in_(found),
+            Shopper.member_id.is_not(None),
+            Shopper.member_id != member_id,
+        )
+    ).all()
+    return sorted(found - set(kept) - {u for u in found if u.startswith(ERASED_PREFIX)})
+
+
+def _erase_line_user(session: Session, line_user_id: str) -> dict[str, int]:
+    """Delete the LINE user's shopper record and everything tied to it; empty the content of
+    its webhook events (the bare event id stays so a LINE redelivery is still a duplicate)."""
+    counts: dict[str, int] = {}
+    shopper = session.scalars(select(Shopper).where(Shopper.line_user_id == line_user_id)).first()
+    if shopper is not None:
+        # Children first, by shopper id: the foreign keys would cascade, but counting each
+        # kind is what leaves the anonymous totals.
+        for name, model in _SHOPPER_ROWS:
+            counts[name] = _rows(session, delete(model).where(model.shopper_id == shopper.id))
+        counts["delivery_clicks_anonymised"] = _rows(
+            session, update(Click).where(Click.shopper_id == shopper.id).values(shopper_id=None)
+        )
+        counts["shoppers"] = _rows(session, delete(Shopper).where(Shopper.id == shopper.id))
+    counts["webhook_events"] = _rows(
+        session,
+        update(WebhookEvent)
+        .where(WebhookEvent.line_user_id == line_user_id)
+        .values(payload=None, line_user_id=None, error=None),
+    )
+    counts["link_nonces"] = _rows(
+        session, delete(LinkNonce).where(LinkNonce.line_user_id == line_user_id)
+    )
+    counts["issued_link_tokens"] = _rows(
+        session, delete(IssuedLinkToken).where(IssuedLinkToken.line_user_id == line_user_id)
+    )
+    return counts
+
+
+def _anonymise_history(
+    session: Session, member_id: str, line_user_ids: list[str], key: bytes
+) -> int:
+    """Replace the erased ids in the link history with their tombstones; rows touched."""
+    columns = [
+        (LinkHistory.member_id, member_id),
+        (LinkHistory.previous_member_id, member_id),
+        *((LinkHistory.line_user_id, u) for u in line_user_ids),
+        *((LinkHistory.previous_line_user_id, u) for u in line_user_ids),
+    ]
+    touched = set(
+        session.scalars(
+            select(LinkHistory.id).where(or_(*(column == value for column, value in columns)))
+        ).all()
+    )
+    for column, value in columns:
+        _rows(
+            session,
+            update(LinkHistory).where(column == value).values({column.key: tombstone(value, key)}),
+        )
+    return len(touched)
+
+
+def erasure_counts(session: Session) -> dict[str, int]:
+    """The anonymous running totals of erased rows."""
+    return {row.name: row.count for row in session.scalars(select(ErasureCount))}
+
+
+def _bump_counts(session: Session, counts: dict[str, int], now: datetime) -> None:
+    for name, rows in counts.items():
+        row = session.get(ErasureCount, name, with_for_update=True)
+        if row is None:
+            session.add(ErasureCount(name=name, count=rows, updated_at=now))
+        else:
+            row.count += rows
+            row.updated_at = now
+    session.flush()
+
+
+def _rows(session: Session, statement: Any) -> int:
+    # Bulk statements leave loaded objects stale; erase_member expires them all at the end.
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
