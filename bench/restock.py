@@ -139,6 +139,7 @@ def main() -> None:
             shop_api_secret=SHOP_SECRET,
             quiet_hours=None,
             daily_marketing_cap=1000,
+            link_hosts=("shop.example.jp",),
         )
         app = create_app(settings, line=InMemoryLineGateway(), database=db)
         client = app.test_client()
