@@ -1,4 +1,4 @@
-"""Scheduler process: enqueues the periodic jobs of `bot/schedule.py` from its own clock.
+"""Scheduler process: enqueues the periodic jobs of `bot/core/schedule.py` from its own clock.
 
 Several scheduler processes may run: a Redis lock per job and tick lets exactly one of them
 enqueue each tick. It survives Redis being unreachable (logs, retries every second) and

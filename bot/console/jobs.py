@@ -1,4 +1,4 @@
-"""Periodic console jobs (registered in bot/schedule.py)."""
+"""Periodic console jobs (registered in bot/core/schedule.py)."""
 
 from __future__ import annotations
 

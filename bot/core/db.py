@@ -105,7 +105,7 @@ def make_engine(url: str) -> Engine:
     # Pre-ping: after PostgreSQL restarts or fails over, every pooled connection is dead and
     # without a check each would fail one request with a 500 (a webhook LINE may not
     # redeliver, a shop event). It costs a round-trip per checkout; the webhook's hot path
-    # keeps its connection across batches and checks out rarely (see bot/ingest.py).
+    # keeps its connection across batches and checks out rarely (see bot/line/ingest.py).
     return create_engine(
         url,
         pool_size=10,

@@ -8,10 +8,13 @@ Prometheus gauges all report what `health_report` and `read_liveness` find.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app, has_app_context
+from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
@@ -142,3 +145,41 @@ def health_report(services: Services) -> tuple[bool, dict[str, Any]]:
     else:
         checks["deliveries"] = "ok"
     return all(value == "ok" for value in checks.values()), report
+
+
+class LivenessCollector:
+    """Gauges computed at scrape time from the app's database (see the module docstring)."""
+
+    def collect(self) -> Iterator[Metric]:
+        if not has_app_context() or "bot" not in current_app.extensions:
+            return
+        services = current_app.extensions["bot"]
+        session = services.db.session()
+        try:
+            live = read_liveness(
+                session,
+                services.clock.now(),
+                timedelta(seconds=services.settings.delivery_lease_seconds),
+            )
+            failed = current_app.extensions.setdefault("failed_events", FailedEventsCount())
+            failed_count = failed.get(session)
+            session.commit()
+        except Exception:  # the database is down: /healthz says so; leave the gauges out
+            session.rollback()
+            return
+        if live.dispatcher_age is not None:
+            yield GaugeMetricFamily(
+                "bot_dispatcher_last_run_age_seconds",
+                "Seconds since the delivery dispatcher last finished a run",
+                value=live.dispatcher_age,
+            )
+        yield GaugeMetricFamily(
+            "bot_deliveries_oldest_due_age_seconds",
+            "Seconds the oldest due but unsent delivery has waited (0: none late)",
+            value=live.due_age,
+        )
+        yield GaugeMetricFamily(
+            "bot_webhook_events_failed",
+            "Webhook events whose handling failed (replayable); counted every 30 s at most",
+            value=failed_count,
+        )

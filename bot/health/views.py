@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from bot.core.metrics import render_metrics
 from bot.core.services import current_services
 from bot.core.settings import Settings
-from bot.health.liveness import health_report
+from bot.health.liveness import LivenessCollector, health_report
 
 bp = Blueprint("health", __name__)
 
@@ -28,7 +28,7 @@ def metrics() -> Response:
     refusal = _metrics_refusal(current_services().settings)
     if refusal is not None:
         return refusal
-    body, content_type = render_metrics()
+    body, content_type = render_metrics(LivenessCollector())
     return Response(body, content_type=content_type)
 
 

@@ -165,7 +165,7 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 ENTRY_POINTS = {
     "worker": [sys.executable, "worker.py", "--burst"],
     "scheduler": [sys.executable, "scheduler.py"],
-    "release": [sys.executable, "-m", "bot.core.release"],
+    "release": [sys.executable, "-m", "bot.release"],
     "flask": [sys.executable, "-m", "flask", "deliveries", "list", "--member", "M123"],
 }
 

@@ -1,4 +1,4 @@
-"""Release phase: migrate the database to head (`python -m bot.core.release`)."""
+"""Release phase: migrate the database to head (`python -m bot.release`)."""
 
 from __future__ import annotations
 
