@@ -146,11 +146,6 @@ class Report:
             )
         return found
 
-    def chat_problems(self) -> list[str]:
-        """The broken promises to chatting shoppers (a subset of `problems`)."""
-        marks = ("webhook events not handled", "follows not greeted", "chatters without")
-        return [p for p in self.problems() if any(mark in p for mark in marks)]
-
     def summary(self) -> str:
         """The figures, one per line."""
         return "\n".join(
