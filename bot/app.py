@@ -94,8 +94,9 @@ def create_app(
 
     # The shop API's endpoint modules add their routes to its blueprint when imported
     # (events_api, links_api, members_api, openapi above).
-    for blueprint in (health.bp, shop_api.bp, tracking_view.bp, console.bp):
+    for blueprint in (health.bp, shop_api.bp, tracking_view.bp):
         app.register_blueprint(blueprint)
+    console.init_app(app)
     if settings.env == "development":
         app.register_blueprint(dev_shop.bp)
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up

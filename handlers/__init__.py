@@ -20,7 +20,8 @@ from bot.linking import handlers as linking
 from bot.shoppers import consent, follow
 from bot.shoppers.service import get_or_create_shopper
 from bot.support import handlers as support
-from bot.support.tickets import CSAT_ACTION, note_shopper_activity
+from bot.support.escalation import note_shopper_activity
+from bot.support.satisfaction import CSAT_ACTION
 from handlers import message, postback
 
 ROUTES: tuple[tuple[Sequence[RouteKey], Handler], ...] = (

@@ -31,6 +31,8 @@ from line_emulator import EmulatorServer
 TEST_SECRET = "test-channel-secret"
 TEST_TOKEN = "test-channel-access-token"
 WEBHOOK_FIXTURES = Path(__file__).parent / "webhooks"
+# One PBKDF2 round instead of scrypt for operator passwords: the console tests sign in often.
+FAST_PASSWORD_HASH = "pbkdf2:sha256:1"
 
 
 def _database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -102,7 +104,8 @@ def settings(database: Database) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway) -> Flask:
-    return create_app(settings, line=line, redis=redis, database=db)
+    fast = settings.with_changes(password_hash_method=FAST_PASSWORD_HASH)
+    return create_app(fast, line=line, redis=redis, database=db)
 
 
 @pytest.fixture

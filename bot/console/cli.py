@@ -35,7 +35,13 @@ def create_command(email: str, name: str, role: str, password_stdin: bool) -> No
     session = services.db.session()
     try:
         operator = create_operator(
-            session, email, name, password, OperatorRole(role), services.clock.now()
+            session,
+            email,
+            name,
+            password,
+            OperatorRole(role),
+            services.clock.now(),
+            hash_method=services.settings.password_hash_method,
         )
     except OperatorError as exc:
         session.rollback()
@@ -52,13 +58,20 @@ def create_command(email: str, name: str, role: str, password_stdin: bool) -> No
 def set_password_command(email: str, temporary: bool, password_stdin: bool) -> None:
     """Set an account's password (e.g. the only admin forgot theirs); ends its sessions and
     lifts its lockout."""
-    session = current_services().db.session()
+    services = current_services()
+    session = services.db.session()
     operator = find_operator(session, email)
     if operator is None:
         raise click.ClickException(f"no console account {email!r}")
     password = _read_password(password_stdin)
     try:
-        set_password(session, operator, password, temporary=temporary)
+        set_password(
+            session,
+            operator,
+            password,
+            temporary=temporary,
+            hash_method=services.settings.password_hash_method,
+        )
     except OperatorError as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from None

@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -20,8 +21,10 @@ MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_IP = 20
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Checked when the e-mail is unknown, so the answer takes as long as for a real account.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+# werkzeug's method for new password hashes: scrypt, slow on purpose (about 75 ms a hash).
+# Settings.password_hash_method passes it in; only the test suite chooses a cheaper one, and
+# a production app refuses to start with anything else (bot.console.init_app).
+PASSWORD_HASH_METHOD = "scrypt"
 
 
 class OperatorError(ValueError):
@@ -45,9 +48,18 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def hash_password(password: str) -> str:
-    """A salted scrypt hash."""
-    return generate_password_hash(password, method="scrypt")
+def hash_password(password: str, method: str = PASSWORD_HASH_METHOD) -> str:
+    """A salted hash (scrypt unless the caller's settings say otherwise)."""
+    return generate_password_hash(password, method=method)
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Checked when the e-mail is unknown, so the answer takes as long as for a real account."""
+    return hash_password("not-a-real-password", method)
+
+
+_dummy_hash(PASSWORD_HASH_METHOD)  # made at import, as before: the first miss costs no more
 
 
 def check_new_password(password: str) -> None:
@@ -67,6 +79,8 @@ def create_operator(
     password: str,
     role: OperatorRole,
     now: datetime,
+    *,
+    hash_method: str = PASSWORD_HASH_METHOD,
 ) -> Operator:
     """Add an account; OperatorError for a bad address, short password or duplicate."""
     email = normalize_email(email)
@@ -81,7 +95,7 @@ def create_operator(
     operator = Operator(
         email=email,
         name=name,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, hash_method),
         role=role,
         active=True,
         session_epoch=new_session_epoch(),
@@ -122,16 +136,26 @@ def is_locked(session: Session, email: str, ip: str, now: datetime) -> bool:
 
 
 def authenticate(
-    session: Session, email: str, password: str, ip: str, now: datetime
+    session: Session,
+    email: str,
+    password: str,
+    ip: str,
+    now: datetime,
+    *,
+    hash_method: str = PASSWORD_HASH_METHOD,
 ) -> LoginResult:
-    """Check a sign-in; records the attempt unless locked (so a lock ends on time)."""
+    """Check a sign-in; records the attempt unless locked (so a lock ends on time).
+
+    `hash_method` is that of the stand-in hash checked for an unknown e-mail; stored hashes
+    name their own method.
+    """
     email = normalize_email(email)[:254]
     ip = ip[:64]
     if is_locked(session, email, ip, now):
         return LoginResult(None, locked=True)
     operator = session.scalar(select(Operator).where(Operator.email == email))
     if operator is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(hash_method), password)
         ok = False
     else:
         ok = check_password_hash(operator.password_hash, password) and operator.active
@@ -185,6 +209,8 @@ def change_password(
     new_again: str,
     ip: str,
     now: datetime,
+    *,
+    hash_method: str = PASSWORD_HASH_METHOD,
 ) -> None:
     """The operator replaces their own password; it ends all their sessions.
 
@@ -208,24 +234,38 @@ def change_password(
     if new == current:
         # Otherwise a temporary password set by an admin could simply be kept.
         raise OperatorError("現在のパスワードとは別のパスワードを設定してください。")
-    operator.password_hash = hash_password(new)
+    operator.password_hash = hash_password(new, hash_method)
     operator.must_change_password = False
     end_sessions(operator)
 
 
-def reset_password(session: Session, operator: Operator, password: str, acting: Operator) -> None:
+def reset_password(
+    session: Session,
+    operator: Operator,
+    password: str,
+    acting: Operator,
+    *,
+    hash_method: str = PASSWORD_HASH_METHOD,
+) -> None:
     """An admin sets a temporary password: sessions and lockout end, a change is required."""
     if operator.id == acting.id:
         raise OperatorError("自分のパスワードは「パスワード変更」から変更してください。")
-    set_password(session, operator, password, temporary=True)
+    set_password(session, operator, password, temporary=True, hash_method=hash_method)
 
 
-def set_password(session: Session, operator: Operator, password: str, *, temporary: bool) -> None:
+def set_password(
+    session: Session,
+    operator: Operator,
+    password: str,
+    *,
+    temporary: bool,
+    hash_method: str = PASSWORD_HASH_METHOD,
+) -> None:
     """Set a password from outside the account (an admin, or the command line for the last
     admin who forgot theirs): sessions and the account's lockout end; a temporary one must be
     changed at the next sign-in."""
     check_new_password(password)
-    operator.password_hash = hash_password(password)
+    operator.password_hash = hash_password(password, hash_method)
     operator.must_change_password = temporary
     end_sessions(operator)
     # The account lock is counted from these rows; the per-address limit stays as it is.

@@ -154,6 +154,9 @@ class Settings:
     # The 「お問い合わせ」 link of the messages; None: the shop's top page (SHOP_LINK_URL's).
     shop_help_url: str | None = None
     metrics_token: str | None = None
+    # werkzeug's method for operator password hashes. Not read from the environment: only the
+    # test suite sets a cheaper one, and a production app refuses anything but scrypt.
+    password_hash_method: str = "scrypt"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -26,8 +26,14 @@ from bot.core.settings import Settings
 from bot.faq.file_format import FaqEntry
 from bot.faq.matcher import FaqMatcher, MatchResult, normalize_text
 from bot.models import FaqInteraction, Shopper, SupportTicket, TicketReason
-from bot.support import tickets as support
-from bot.support.hours import describe_hours, describe_wait, is_open, next_opening
+from bot.support import escalation as support
+from bot.support.hours import (
+    current_business_hours,
+    describe_hours,
+    describe_wait,
+    is_open,
+    next_opening,
+)
 
 TurnKind = Literal["answer", "suggest", "none", "human", "silent"]
 
@@ -148,7 +154,7 @@ def escalate(
 def _escalation(
     session: Session, ticket: SupportTicket, created: bool, now: datetime, settings: Settings
 ) -> Escalation:
-    hours = support.current_business_hours(session, settings)
+    hours = current_business_hours(session, settings)
     open_now = is_open(hours, settings.tz, now)
     return Escalation(
         ticket_id=ticket.id,

@@ -13,7 +13,7 @@ from bot.line.gateway import Message
 from bot.line.messaging import log_inbound
 from bot.line.routing import HandlerContext, postback_params, text
 from bot.models import Shopper, TicketReason
-from bot.support import tickets as support
+from bot.support import escalation as support
 from bot.support.hours import describe_opening
 from flex_templates import TemplateDataError, TemplateError
 

@@ -7,7 +7,7 @@ import logging
 from bot.line.event import LineEvent
 from bot.line.messaging import log_inbound
 from bot.line.routing import HandlerContext, postback_params, text
-from bot.support.tickets import CSAT_LABELS, record_satisfaction
+from bot.support.satisfaction import CSAT_LABELS, record_satisfaction
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,69 @@
-"""Business hours: whether staff are in now, and when they are next."""
+"""Business hours: the staffed hours in force (BUSINESS_HOURS, or an admin's override from the
+console), whether staff are in now, when they are next, and how to say so to shoppers."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import logging
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import jpholiday
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.core.clock import ensure_utc
-from bot.core.settings import BusinessHours, ClosedDays
+from bot.core.settings import BusinessHours, ClosedDays, Settings
+from bot.models import BusinessHoursOverride
+from bot.support.errors import TicketError
+
+log = logging.getLogger(__name__)
 
 WEEKDAY_NAMES = ("月曜日", "火曜日", "水曜日", "木曜日", "金曜日", "土曜日", "日曜日")
 _SHORT_DAYS = "月火水木金土日"
+
+
+def current_business_hours(session: Session, settings: Settings) -> BusinessHours:
+    """Staffed hours: the admin's override from the console, else BUSINESS_HOURS."""
+    row = session.scalars(select(BusinessHoursOverride).order_by(BusinessHoursOverride.id)).first()
+    if row is None:
+        return settings.business_hours
+    try:
+        return replace(  # the override sets days and times; closed days stay as configured
+            settings.business_hours,
+            weekdays=frozenset(int(day) for day in row.weekdays.split(",") if day),
+            start=time.fromisoformat(row.start),
+            end=time.fromisoformat(row.end),
+        )
+    except ValueError:
+        log.error("business hours override unreadable, using the setting", extra={"id": row.id})
+        return settings.business_hours
+
+
+def business_hours_override(session: Session) -> BusinessHoursOverride | None:
+    """The stored override, if an admin set one."""
+    return session.scalars(select(BusinessHoursOverride).order_by(BusinessHoursOverride.id)).first()
+
+
+def set_business_hours(
+    session: Session, hours: BusinessHours | None, operator_id: int, now: datetime
+) -> None:
+    """Store an override (None removes it, so BUSINESS_HOURS applies again)."""
+    if hours is not None and (not hours.weekdays or hours.start >= hours.end):
+        raise TicketError("営業日を1日以上選び、終了時刻は開始時刻より後にしてください。")
+    row = business_hours_override(session)
+    if hours is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        row = BusinessHoursOverride(weekdays="", start="", end="", updated_at=now)
+        session.add(row)
+    row.weekdays = ",".join(str(day) for day in sorted(hours.weekdays))
+    row.start = hours.start.strftime("%H:%M")
+    row.end = hours.end.strftime("%H:%M")
+    row.updated_by = operator_id
+    row.updated_at = now
 
 
 def closed_reason(closed: ClosedDays, day: date) -> str | None:

@@ -12,7 +12,7 @@ from bot.console.operators import create_operator
 from bot.line.messaging import log_inbound
 from bot.models import Operator, OperatorRole, Shopper, SupportTicket, TicketReason
 from bot.shoppers.service import get_or_create_shopper
-from bot.support.tickets import escalate
+from bot.support.escalation import escalate
 from tests.conftest import SHOPPER_ID
 
 PASSWORD = "とても長いパスワード123"
@@ -24,8 +24,17 @@ def make_operator(
 ) -> int:
     """Create an account and return its id."""
     with app.app_context():
-        session = app.extensions["bot"].db.session()
-        operator = create_operator(session, email, name, PASSWORD, role, NOW)
+        services = app.extensions["bot"]
+        session = services.db.session()
+        operator = create_operator(
+            session,
+            email,
+            name,
+            PASSWORD,
+            role,
+            NOW,
+            hash_method=services.settings.password_hash_method,
+        )
         session.commit()
         return operator.id
 

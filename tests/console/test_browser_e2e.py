@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.models import Shopper, SupportTicket, TicketReason
-from bot.support.tickets import active_ticket, escalate
+from bot.support.escalation import active_ticket, escalate
 from line_emulator import EmulatorServer
 from tests.console.conftest import PASSWORD, make_operator
 from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body

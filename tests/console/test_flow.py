@@ -12,7 +12,8 @@ from bot.core import signals
 from bot.line.gateway import InMemoryLineGateway, LineClientError, LineServerError
 from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender, SupportTicket, TicketReason, TicketState
-from bot.support import tickets as support
+from bot.support.actions import claim_ticket
+from bot.support.escalation import is_with_staff, note_shopper_activity
 from tests.conftest import SHOPPER_ID
 from tests.console.conftest import open_ticket, post, shopper, ticket
 
@@ -220,7 +221,7 @@ def test_note_shopper_activity_keeps_ticket_open(app: Flask, ticket_id: int) -> 
         session = app.extensions["bot"].db.session()
         row = session.get(SupportTicket, ticket_id)
         later = row.last_activity_at + timedelta(minutes=30)
-        assert support.note_shopper_activity(session, row.shopper, later) is row
+        assert note_shopper_activity(session, row.shopper, later) is row
         assert row.last_activity_at == later
 
 
@@ -229,7 +230,7 @@ def _claim(app: Flask, ident: int, operator_id: int) -> None:
     # freezegun, and itsdangerous rejects it.
     with app.app_context():
         services = app.extensions["bot"]
-        assert support.claim_ticket(services.db.session(), ident, operator_id, services.clock.now())
+        assert claim_ticket(services.db.session(), ident, operator_id, services.clock.now())
         services.db.session().commit()
 
 
@@ -254,7 +255,7 @@ def test_idle_claimed_ticket_goes_back_to_the_bot(
     assert (row.state, row.resolution) == (TicketState.RESOLVED, "timeout")
     assert "チャットを終了しました" in line.sent("push")[-1]["messages"][0]["text"]
     with app.app_context():
-        assert not support.is_with_staff(app.extensions["bot"].db.session(), shopper(app))
+        assert not is_with_staff(app.extensions["bot"].db.session(), shopper(app))
 
 
 def test_waiting_ticket_left_overnight_is_not_returned_at_opening(app: Flask) -> None:
@@ -273,7 +274,7 @@ def test_shopper_activity_resets_the_idle_clock(app: Flask, operator_id: int) ->
         _claim(app, ident, operator_id)
     with freeze_time("2024-05-08 02:40:00"), app.app_context():
         session = app.extensions["bot"].db.session()
-        support.note_shopper_activity(
+        note_shopper_activity(
             session,
             session.get(SupportTicket, ident).shopper,
             app.extensions["bot"].clock.now(),
@@ -289,16 +290,13 @@ def test_resolved_chat_goes_to_the_bot_again(
 ) -> None:
     post(as_operator, f"/console/tickets/{ticket_id}/claim")
     with app.app_context():
-        assert support.is_with_staff(app.extensions["bot"].db.session(), shopper(app))
+        assert is_with_staff(app.extensions["bot"].db.session(), shopper(app))
     post(as_operator, f"/console/tickets/{ticket_id}/resolve")
     with app.app_context():
         session = app.extensions["bot"].db.session()
         person = shopper(app)
-        assert not support.is_with_staff(session, person)
-        assert (
-            support.note_shopper_activity(session, person, app.extensions["bot"].clock.now())
-            is None
-        )
+        assert not is_with_staff(session, person)
+        assert note_shopper_activity(session, person, app.extensions["bot"].clock.now()) is None
     # A new escalation later opens a new ticket rather than reviving the old one.
     again = open_ticket(app, "また質問です")
     assert again != ticket_id

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from bot.core.settings import ConfigError, Settings
-from bot.support.tickets import staff_sender
+from bot.support.actions import staff_sender
 from tests.console.conftest import login, make_operator, post
 
 ICON = "https://shop.example.jp/staff/icon.png"

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from bot.line.gateway import Profile
 from bot.models import WebhookEvent
-from bot.support.tickets import staff_sender, survey_message
+from bot.support.actions import staff_sender
+from bot.support.satisfaction import survey_message
 from flex_templates import load_templates
 from flex_templates.registry import SPECS
 from tests.conftest import SHOPPER_ID, WEBHOOK_FIXTURES, load_webhook, signed_post

@@ -14,7 +14,7 @@ from bot.models import (
     WebhookEvent,
 )
 from bot.shoppers.unsend import UNSENT_TEXT
-from bot.support.tickets import escalate
+from bot.support.escalation import escalate
 from tests.conftest import load_webhook, signed_post
 from tests.console.conftest import login, make_operator
 

@@ -21,7 +21,7 @@ from bot.line.gateway import (
 )
 from bot.models import Click, DeliveryState, ShopEvent, SupportTicket, TicketReason
 from bot.shoppers.service import find_shopper
-from bot.support import tickets as support
+from bot.support.escalation import escalate
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import MAMEZARA, MUG, START, cart_body, order_body, pushes
 
@@ -143,9 +143,7 @@ def test_with_staff_postpones_marketing(shop, line):
     shop.event("cart.updated", cart_body())
     with shop.app.app_context():
         session = shop.app.extensions["bot"].db.session()
-        support.escalate(
-            session, find_shopper(session, SHOPPER_ID), TicketReason.ASKED_FOR_PERSON, START
-        )
+        escalate(session, find_shopper(session, SHOPPER_ID), TicketReason.ASKED_FOR_PERSON, START)
         session.commit()
     shop.at(START + M15)
     shop.tick()

@@ -14,7 +14,9 @@ from bot.core.db import Base, Database
 from bot.linking import service as linking
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
 from bot.shoppers.service import find_shopper
-from bot.support import tickets as support
+from bot.support.escalation import escalate
+from bot.support.notes import add_note
+from bot.support.satisfaction import record_satisfaction
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import cart_body
 from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
@@ -42,7 +44,7 @@ def test_erasure_leaves_no_personal_data(
     typed(client, run_jobs, "こんにちは、山田です。注文の件で相談があります")
     typed(client, run_jobs, "会員連携")
     session = db.session()
-    support.escalate(
+    escalate(
         session,
         find_shopper(session, SHOPPER_ID),
         TicketReason.ASKED_FOR_PERSON,
@@ -125,13 +127,13 @@ def _support_history(db: Database, line_user_id: str) -> None:
     operator = create_operator(
         session, "sato@example.jp", "佐藤", "とても長いパスワード123", OperatorRole.OPERATOR, now
     )
-    ticket, _ = support.escalate(
+    ticket, _ = escalate(
         session, shopper, TicketReason.ASKED_FOR_PERSON, now, "山田様から注文のご相談"
     )
     session.flush()
-    support.add_note(session, ticket, operator, "山田様は再配達を希望、090-1234-5678", now)
+    add_note(session, ticket, operator, "山田様は再配達を希望、090-1234-5678", now)
     ticket.state, ticket.resolved_at = TicketState.RESOLVED, now
-    assert support.record_satisfaction(session, shopper, ticket.id, 5, now)
+    assert record_satisfaction(session, shopper, ticket.id, 5, now)
     session.commit()
 
 
