@@ -65,11 +65,32 @@ def describe(
         where.append(ctx[FIELD_KEY])
     field = field_path(where)
     kind = error["type"]
-    if kind == "missing" or (null_is_missing and error.get("input", 0) is None):
+    # A null list entry is not a missing field: it reads "must be an object" (or so).
+    null_field = error.get("input", 0) is None and bool(where) and isinstance(where[-1], str)
+    if kind == "missing" or (null_is_missing and null_field):
         return FieldError("missing_field", field, "is required")
     if kind == "extra_forbidden":
         return FieldError("unknown_field", field, "is not a field of this request")
     return FieldError("invalid_field", field, _reason(kind, ctx, patterns) or error["msg"])
+
+
+# The reason for each kind of pydantic error, filled in from the error's context.
+_REASONS: Mapping[str, str] = {
+    "string_type": "must be a string",
+    # JSON can escape a lone surrogate; no database (or LINE) can store it.
+    "string_unicode": "contains an unpaired surrogate",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "int_type": "must be a whole number (yen amounts have no decimals)",
+    "int_from_float": "must be a whole number (yen amounts have no decimals)",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "too_long": "must have at most {max_length} entries",
+}
 
 
 def _reason(kind: str, ctx: Mapping[str, object], patterns: Mapping[str, str]) -> str | None:
@@ -78,22 +99,9 @@ def _reason(kind: str, ctx: Mapping[str, object], patterns: Mapping[str, str]) -
         return f"must be {patterns.get(pattern, f'text matching {pattern}')}"
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return "must not be empty"
-    reasons = {
-        "string_type": "must be a string",
-        # JSON can escape a lone surrogate; no database (or LINE) can store it.
-        "string_unicode": "contains an unpaired surrogate",
-        "string_too_long": "must be at most {max_length} characters",
-        "string_too_short": "must be at least {min_length} characters",
-        "int_type": "must be a whole number (yen amounts have no decimals)",
-        "int_from_float": "must be a whole number (yen amounts have no decimals)",
-        "greater_than_equal": "must be at least {ge}",
-        "less_than_equal": "must be at most {le}",
-        "model_type": "must be an object",
-        "model_attributes_type": "must be an object",
-        "dict_type": "must be an object",
-        "list_type": "must be a list",
-        "too_long": "must have at most {max_length} entries",
-        "literal_error": "must be {expected}",
-    }
-    reason = reasons.get(kind)
+    if kind == "literal_error":
+        # pydantic quotes the allowed values as Python does ('JPY'); a JSON client reads "JPY".
+        expected = str(ctx["expected"]).replace("'", '"')
+        return f"must be {expected}"
+    reason = _REASONS.get(kind)
     return reason.format(**ctx) if reason is not None else None
