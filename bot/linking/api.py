@@ -42,7 +42,7 @@ def init_api(api: ShopApi) -> None:
         methods=["DELETE"],
         merge_slashes=False,
     )
-    api.add_paths(OPENAPI_PATHS, _schemas())
+    api.add_paths(OPENAPI_PATHS, {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS})
 
 
 @shop_endpoint
@@ -121,14 +121,10 @@ def _notify(*history_ids: int | None) -> None:
             on_commit(lambda hid=history_id: enqueue_link_notice(queues, hid))
 
 
-def _schemas() -> dict[str, dict[str, Any]]:
-    return {
-        **component_schemas("LinkRequest", LinkRequest),
-        **component_schemas("LinkNonceRequest", LinkNonceRequest),
-        **RESPONSE_SCHEMAS,
-    }
-
-
+REQUEST_SCHEMAS = {
+    **component_schemas("LinkRequest", LinkRequest),
+    **component_schemas("LinkNonceRequest", LinkNonceRequest),
+}
 # Responses are written out: the models above are the request shapes.
 RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "Link": {
