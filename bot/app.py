@@ -20,7 +20,7 @@ from bot.core.logs import configure_logging
 from bot.core.queues import Queues, connect_redis
 from bot.core.services import Services
 from bot.core.settings import Settings
-from bot.delivery import api as events_api  # noqa: F401
+from bot.delivery import api as events_api
 from bot.delivery import receivers as delivery
 from bot.delivery import tracking_view
 from bot.faq.store import FaqCache
@@ -28,16 +28,29 @@ from bot.health import views as health
 from bot.line import jobs as line_jobs
 from bot.line import webhook_endpoint
 from bot.line.gateway import LineGateway, sdk_gateway_factory
-from bot.linking import api as links_api  # noqa: F401
-from bot.linking import (
-    dev_shop,
-    members_api,  # noqa: F401
-)
-from bot.shop_api import api as shop_api
-from bot.shop_api import openapi  # noqa: F401
+from bot.linking import api as links_api
+from bot.linking import dev_shop, members_api
+from bot.linking.service import MemberHooks
+from bot.shop_api import openapi
+from bot.shop_api.api import ShopApi
 from flex_templates import load_templates
 
-__all__ = ["create_app"]
+__all__ = ["build_shop_api", "create_app"]
+
+
+def build_shop_api() -> ShopApi:
+    """The shop API (/api/v1) with every feature's endpoints and their OpenAPI description.
+
+    A fresh one for each app: Flask adds no routes to a blueprint once registered, and the
+    member hooks the features add belong to one app.
+    """
+    api = ShopApi()
+    members = MemberHooks()  # what other features show and erase with a member
+    links_api.init_api(api)
+    members_api.init_api(api, members)
+    events_api.init_api(api, members)  # deliveries: in member views, erased with the member
+    openapi.init_api(api)
+    return api
 
 
 def create_app(
@@ -92,9 +105,7 @@ def create_app(
     services = app.extensions["bot"]
     services.event_writer = line_jobs.event_writer(services)
 
-    # The shop API's endpoint modules add their routes to its blueprint when imported
-    # (events_api, links_api, members_api, openapi above).
-    for blueprint in (health.bp, shop_api.bp, tracking_view.bp):
+    for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
     if settings.env == "development":

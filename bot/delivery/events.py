@@ -1,11 +1,13 @@
-"""Cart and order events from the EC site: validation, state, and the flows they start or end."""
+"""Cart and order events from the EC site: the state they change and the flows they start or end.
+
+Their shapes, and the checks of a posted event, are `bot.delivery.schemas`.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -13,34 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.delivery import engine as deliveries
+from bot.delivery import schemas
 from bot.delivery.scenarios import Scenario, ScenarioBook
-from bot.delivery.tracking import has_userinfo, host_allowed, is_web_url
-from bot.linking import service as linking
+from bot.delivery.schemas import PRODUCT_EVENTS
 from bot.models import Cart, CartState, Order, ProductStock, ShopEvent, Shopper
 
-EVENT_TYPES = (
-    "cart.updated",
-    "cart.cleared",
-    "order.placed",
-    "order.shipped",
-    "order.delivered",
-    "product.restocked",
-    "product.stock_changed",
-)
-# Events about the catalogue rather than one customer.
-PRODUCT_EVENTS = ("product.restocked", "product.stock_changed")
-MAX_ITEMS = 200
-_LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 SHOP_WIDE = "shop"  # customer key of events about the catalogue, not a customer
-
-
-class EventInvalid(ValueError):
-    """A field of a shop event is missing or wrong; `field` is its dotted path."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -62,231 +42,21 @@ class EngineRules:
     abandonment_cooldown: timedelta
 
 
-# -- validation ------------------------------------------------------------------------------
-
-
-# What counts as white space, spelled out so the OpenAPI schema's pattern says the same thing
-# (JSON Schema's `\s` and Python's str.strip() disagree on control characters).
-WHITESPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-# Some character that is not white space, and no NUL anywhere (PostgreSQL text can't hold it).
-NOT_BLANK_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
-_NOT_BLANK = re.compile(NOT_BLANK_PATTERN)  # Python's re reads these escapes as JSON Schema does
-
-
-def _str(
-    obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, max_len: int = 200
-) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise EventInvalid(f"{path}{key}", "is required")
-        return None
-    if not isinstance(value, str) or not _NOT_BLANK.search(value):
-        raise EventInvalid(f"{path}{key}", "must be a non-empty string without NUL characters")
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        # JSON can escape a lone surrogate; no database (or LINE) can store it.
-        raise EventInvalid(f"{path}{key}", "contains an unpaired surrogate")
-    if len(value) > max_len:
-        raise EventInvalid(f"{path}{key}", f"must be at most {max_len} characters")
-    return value
-
-
-# Amounts, quantities and stock must fit a 32-bit database integer (2,147,483,647 yen is
-# far beyond any order).
-MAX_WHOLE = 2**31 - 1
-
-
-def _int(
-    obj: Mapping[str, Any], key: str, path: str, *, required: bool = True, minimum: int = 0
-) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise EventInvalid(f"{path}{key}", "is required")
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # JSON has one number type: 3.0 is the whole number 3
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EventInvalid(f"{path}{key}", "must be a whole number (yen amounts have no decimals)")
-    if value < minimum:
-        raise EventInvalid(f"{path}{key}", f"must be at least {minimum}")
-    if value > MAX_WHOLE:
-        raise EventInvalid(f"{path}{key}", f"must be at most {MAX_WHOLE}")
-    return value
-
-
-def _url(obj: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str | None:
-    value = _str(obj, key, path, required=required, max_len=2000)
-    if value is not None and has_userinfo(value):
-        raise EventInvalid(f"{path}{key}", "must not carry a user name or password (user@host)")
-    if value is not None and not is_web_url(value):
-        raise EventInvalid(f"{path}{key}", "must be an absolute http(s) URL")
-    return value
-
-
-# Fields a shopper opens through a tracking link: they must point at the shop's own hosts.
-# Images (`image_url`) are fetched by LINE, never redirected to, so they may live on a CDN.
-LINK_FIELDS = frozenset({"url", "product_url", "tracking_url"})
-
-
-def _check_links(node: Any, hosts: Collection[str], path: str = "") -> None:
-    """EventInvalid naming the first link field whose host is not one of the shop's."""
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else key
-            if key in LINK_FIELDS and isinstance(value, str):
-                if not host_allowed(value, hosts):
-                    raise EventInvalid(
-                        where, "must link to one of the shop's own hosts (LINK_HOSTS)"
-                    )
-            else:
-                _check_links(value, hosts, where)
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            _check_links(value, hosts, f"{path}[{index}]")
-
-
-def _object(obj: Mapping[str, Any], key: str, path: str = "") -> Mapping[str, Any]:
-    value = obj.get(key)
-    if value is None:
-        raise EventInvalid(f"{path}{key}", "is required")
-    if not isinstance(value, Mapping):
-        raise EventInvalid(f"{path}{key}", "must be an object")
-    return value
-
-
-def _items(obj: Mapping[str, Any], path: str, *, cart: bool) -> list[dict[str, Any]]:
-    raw = obj.get("items")
-    if not isinstance(raw, list):
-        raise EventInvalid(f"{path}items", "must be a list" if raw is not None else "is required")
-    if len(raw) > MAX_ITEMS:
-        raise EventInvalid(f"{path}items", f"must have at most {MAX_ITEMS} entries")
-    items = []
-    for index, item in enumerate(raw):
-        where = f"{path}items[{index}]."
-        if not isinstance(item, Mapping):
-            raise EventInvalid(where[:-1], "must be an object")
-        items.append(
-            {
-                "sku": _str(item, "sku", where, max_len=128),
-                "name": _str(item, "name", where),
-                "price": _int(item, "price", where),
-                "quantity": _int(item, "quantity", where, minimum=1),
-                "image_url": _url(item, "image_url", where, required=False),
-                "product_url": _url(item, "product_url", where, required=cart),
-                "stock": _int(item, "stock", where, required=False),
-            }
-        )
-    return items
-
-
-MIN_EVENT_YEAR, MAX_EVENT_YEAR = 2000, 2999
-EVENT_TIME_PATTERN = r"^2[0-9]{3}-"  # the same bounds for the OpenAPI schema
-
-
-def _timestamp(payload: Mapping[str, Any]) -> datetime:
-    raw = payload.get("occurred_at")
-    if not isinstance(raw, str):
-        raise EventInvalid("occurred_at", "is required (ISO 8601 with a UTC offset)")
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise EventInvalid("occurred_at", f"{raw!r} is not an ISO 8601 date-time") from None
-    if value.tzinfo is None:
-        raise EventInvalid("occurred_at", "needs a UTC offset such as +09:00 or Z")
-    # The engine adds days and months to this time, and 0001-01-01T00:00+14:00 has no UTC
-    # date at all: keep well inside what datetime can hold (the year as written).
-    if not MIN_EVENT_YEAR <= value.year <= MAX_EVENT_YEAR:
-        raise EventInvalid(
-            "occurred_at", f"must fall between the years {MIN_EVENT_YEAR} and {MAX_EVENT_YEAR}"
-        )
-    return value.astimezone(UTC)
-
-
-def _body(kind: str, p: Mapping[str, Any]) -> dict[str, Any]:
-    if kind == "cart.updated":
-        cart = _object(p, "cart")
-        currency = cart.get("currency")
-        if currency != "JPY":
-            raise EventInvalid("cart.currency", 'must be "JPY"')
-        return {
-            "cart": {
-                "id": _str(cart, "id", "cart.", max_len=128),
-                "url": _url(cart, "url", "cart."),
-                "currency": "JPY",
-                "subtotal": _int(cart, "subtotal", "cart."),
-                "items": _items(cart, "cart.", cart=True),
-            }
-        }
-    if kind == "cart.cleared":
-        return {"cart_id": _str(p, "cart_id", "", max_len=128)}
-    if kind == "order.placed":
-        order = _object(p, "order")
-        return {
-            "order": {
-                "id": _str(order, "id", "order.", max_len=128),
-                "cart_id": _str(order, "cart_id", "order.", required=False, max_len=128),
-                "total": _int(order, "total", "order."),
-                "items": _items(order, "order.", cart=False),
-                "url": _url(order, "url", "order.", required=False),
-            }
-        }
-    if kind == "order.shipped":
-        estimated = _str(p, "estimated_delivery_date", "", required=False, max_len=10)
-        if estimated is not None:
-            try:
-                date.fromisoformat(estimated)
-            except ValueError:
-                raise EventInvalid("estimated_delivery_date", "must be a date YYYY-MM-DD") from None
-        return {
-            "order_id": _str(p, "order_id", "", max_len=128),
-            "carrier": _str(p, "carrier", "", max_len=60),
-            "tracking_number": _str(p, "tracking_number", "", max_len=60),
-            "tracking_url": _url(p, "tracking_url", "", required=False),
-            "estimated_delivery_date": estimated,
-        }
-    if kind == "order.delivered":
-        return {"order_id": _str(p, "order_id", "", max_len=128)}
-    if kind == "product.stock_changed":
-        return {"sku": _str(p, "sku", "", max_len=128), "stock": _int(p, "stock", "")}
-    return {  # product.restocked
-        "sku": _str(p, "sku", "", max_len=128),
-        "name": _str(p, "name", ""),
-        "product_url": _url(p, "product_url", ""),
-        "image_url": _url(p, "image_url", "", required=False),
-    }
+# -- intake ----------------------------------------------------------------------------------
 
 
 def validate_event(payload: Any, link_hosts: Collection[str] | None = None) -> ShopEventIn:
-    """Check a POSTed event strictly; EventInvalid names the first bad field.
+    """Check a POSTed event against its shape (`schemas`) and key it by its customer;
+    EventInvalid names the first bad field.
 
     With `link_hosts`, every link field must open one of those hosts.
     """
-    if not isinstance(payload, Mapping):
-        raise EventInvalid("(body)", "must be a JSON object")
-    kind = payload.get("type")
-    if kind not in EVENT_TYPES:
-        raise EventInvalid("type", f"must be one of {', '.join(EVENT_TYPES)}")
-    event_id = _str(payload, "event_id", "", max_len=128)
-    occurred_at = _timestamp(payload)
-    member_id = _str(payload, "member_id", "", required=False, max_len=128)
-    if member_id is not None and not linking.is_member_id(member_id):
-        # The grammar of DELETE /members/{id}: every id accepted here can be erased there.
-        raise EventInvalid("member_id", f"must be {linking.MEMBER_ID_WHAT}")
-    line_user_id = _str(payload, "line_user_id", "", required=False, max_len=64)
-    if line_user_id is not None and not _LINE_USER_ID.match(line_user_id):
-        raise EventInvalid("line_user_id", "must be a LINE user ID (U followed by 32 hex digits)")
-    if kind in PRODUCT_EVENTS:
+    event = schemas.parse_event(payload, link_hosts)
+    if event.type in PRODUCT_EVENTS:
         key = SHOP_WIDE
-    elif member_id is None and line_user_id is None:
-        raise EventInvalid("member_id", "is required (or line_user_id)")
     else:
-        key = deliveries.customer_key(member_id, line_user_id)
-    assert event_id is not None
-    body = _body(kind, payload)
-    if link_hosts is not None:
-        _check_links(body, link_hosts)
-    return ShopEventIn(kind, event_id, occurred_at, key, body)
+        key = deliveries.customer_key(event.member_id, event.line_user_id)
+    return ShopEventIn(event.type, event.event_id, event.occurred_at, key, event.body())
 
 
 # -- recording and applying ------------------------------------------------------------------

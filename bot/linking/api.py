@@ -1,7 +1,8 @@
-"""Member links: direct links, account-link nonces and unlinking."""
+"""Member links: direct links, account-link nonces and unlinking (`init_api` adds them)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, jsonify
@@ -9,41 +10,46 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.core.services import current_services
 from bot.linking import service as linking
+from bot.linking.schemas import (
+    MEMBER_PATH_PARAM,
+    LinkNonceRequest,
+    LinkRequest,
+    member_id_param,
+    parse_request,
+)
 from bot.models import LinkSource
-from bot.shop_api.api import bp, json_body, on_commit, register_openapi_paths, shop_endpoint
+from bot.shop_api.api import ShopApi, json_body, on_commit, shop_endpoint
 from bot.shop_api.errors import ApiError
 from bot.shop_api.openapi import (
-    LINE_USER_ID_SCHEMA,
-    MEMBER_ID_SCHEMA,
-    MEMBER_PATH_PARAM,
     common_errors,
+    component_schemas,
     error,
     json_request,
     json_response,
     signed,
 )
-from bot.shop_api.validation import (
-    member_id_field,
-    member_id_param,
-    no_other_fields,
-    string_field,
-)
 
 ACCOUNT_LINK_URL = "https://access.line.me/dialog/bot/accountLink"
-LINE_USER_ID_WHAT = "'U' followed by 32 lowercase hex digits"
-LINK_TOKEN_WHAT = "the link token from the bot's login link"
 
 
-@bp.post("/links")
+def init_api(api: ShopApi) -> None:
+    """Add POST /links, POST /link-nonces and DELETE /links/{member_id} to `api`."""
+    api.bp.add_url_rule("/links", view_func=create_link, methods=["POST"])
+    api.bp.add_url_rule("/link-nonces", view_func=create_link_nonce, methods=["POST"])
+    api.bp.add_url_rule(
+        "/links/<member:member_id>",
+        view_func=delete_link,
+        methods=["DELETE"],
+        merge_slashes=False,
+    )
+    api.add_paths(OPENAPI_PATHS, {**REQUEST_SCHEMAS, **RESPONSE_SCHEMAS})
+
+
 @shop_endpoint
 def create_link() -> tuple[Response, int]:
     """Link a member to a LINE user id known from LINE Login; 201 new, 200 already linked."""
-    body = json_body()
-    no_other_fields(body, {"member_id", "line_user_id"})
-    member_id = member_id_field(body)
-    line_user_id = string_field(
-        body, "line_user_id", linking.LINE_USER_ID_PATTERN, LINE_USER_ID_WHAT
-    )
+    body = parse_request(LinkRequest, json_body())
+    member_id, line_user_id = body.member_id, body.line_user_id
     services = current_services()
     session = services.db.session()
     try:
@@ -60,14 +66,11 @@ def create_link() -> tuple[Response, int]:
     )
 
 
-@bp.post("/link-nonces")
 @shop_endpoint
 def create_link_nonce() -> tuple[Response, int]:
     """A nonce for the account-link flow and the LINE URL to send the shopper to."""
-    body = json_body()
-    no_other_fields(body, {"member_id", "link_token"})
-    member_id = member_id_field(body)
-    link_token = string_field(body, "link_token", linking.LINK_TOKEN_PATTERN, LINK_TOKEN_WHAT)
+    body = parse_request(LinkNonceRequest, json_body())
+    member_id, link_token = body.member_id, body.link_token
     services = current_services()
     try:
         nonce = linking.create_nonce(
@@ -84,7 +87,6 @@ def create_link_nonce() -> tuple[Response, int]:
     ), 201
 
 
-@bp.delete("/links/<member:member_id>", merge_slashes=False)
 @shop_endpoint
 def delete_link(member_id: str) -> tuple[str, int]:
     """Unlink a member (the shopper is told); 404 if not linked."""
@@ -119,13 +121,12 @@ def _notify(*history_ids: int | None) -> None:
             on_commit(lambda hid=history_id: enqueue_link_notice(queues, hid))
 
 
-LINK_SCHEMAS = {
-    "LinkRequest": {
-        "type": "object",
-        "required": ["member_id", "line_user_id"],
-        "additionalProperties": False,
-        "properties": {"member_id": MEMBER_ID_SCHEMA, "line_user_id": LINE_USER_ID_SCHEMA},
-    },
+REQUEST_SCHEMAS = {
+    **component_schemas("LinkRequest", LinkRequest),
+    **component_schemas("LinkNonceRequest", LinkNonceRequest),
+}
+# Responses are written out: the models above are the request shapes.
+RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "Link": {
         "type": "object",
         "required": ["member_id", "line_user_id", "linked_at"],
@@ -133,15 +134,6 @@ LINK_SCHEMAS = {
             "member_id": {"type": "string"},
             "line_user_id": {"type": "string"},
             "linked_at": {"type": ["string", "null"], "format": "date-time"},
-        },
-    },
-    "LinkNonceRequest": {
-        "type": "object",
-        "required": ["member_id", "link_token"],
-        "additionalProperties": False,
-        "properties": {
-            "member_id": MEMBER_ID_SCHEMA,
-            "link_token": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]{1,255}$"},
         },
     },
     "LinkNonce": {
@@ -155,50 +147,47 @@ LINK_SCHEMAS = {
     },
 }
 
-register_openapi_paths(
-    {
-        "/links": {
-            "post": {
-                "operationId": "createLink",
-                "summary": "Link a member to a LINE user id obtained through LINE Login",
-                "parameters": signed(idempotent=True),
-                "requestBody": json_request("LinkRequest"),
-                "responses": {
-                    "201": json_response("Linked now.", "Link"),
-                    "200": json_response("Already linked exactly so; nothing changed.", "Link"),
-                    **common_errors(body=True, idempotent=True),
-                    "409": error("Idempotency-Key reuse, or the link changed concurrently."),
-                },
-            }
-        },
-        "/link-nonces": {
-            "post": {
-                "operationId": "createLinkNonce",
-                "summary": "Start the account-link flow for a member who just logged in",
-                "parameters": signed(idempotent=True),
-                "requestBody": json_request("LinkNonceRequest"),
-                "responses": {
-                    "201": json_response("Redirect the shopper to redirect_url.", "LinkNonce"),
-                    **common_errors(body=True, idempotent=True),
-                    "404": error("The link token was not issued by this bot."),
-                    "409": error(
-                        "The link token is used or expired, or the Idempotency-Key was reused."
-                    ),
-                },
-            }
-        },
-        "/links/{member_id}": {
-            "delete": {
-                "operationId": "deleteLink",
-                "summary": "Unlink a member; the shopper is told on LINE",
-                "parameters": [MEMBER_PATH_PARAM, *signed(idempotent=True)],
-                "responses": {
-                    "204": {"description": "Unlinked."},
-                    **common_errors(body=False, idempotent=True),
-                    "404": error("The member is not linked."),
-                },
-            }
-        },
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/links": {
+        "post": {
+            "operationId": "createLink",
+            "summary": "Link a member to a LINE user id obtained through LINE Login",
+            "parameters": signed(idempotent=True),
+            "requestBody": json_request("LinkRequest"),
+            "responses": {
+                "201": json_response("Linked now.", "Link"),
+                "200": json_response("Already linked exactly so; nothing changed.", "Link"),
+                **common_errors(body=True, idempotent=True),
+                "409": error("Idempotency-Key reuse, or the link changed concurrently."),
+            },
+        }
     },
-    LINK_SCHEMAS,
-)
+    "/link-nonces": {
+        "post": {
+            "operationId": "createLinkNonce",
+            "summary": "Start the account-link flow for a member who just logged in",
+            "parameters": signed(idempotent=True),
+            "requestBody": json_request("LinkNonceRequest"),
+            "responses": {
+                "201": json_response("Redirect the shopper to redirect_url.", "LinkNonce"),
+                **common_errors(body=True, idempotent=True),
+                "404": error("The link token was not issued by this bot."),
+                "409": error(
+                    "The link token is used or expired, or the Idempotency-Key was reused."
+                ),
+            },
+        }
+    },
+    "/links/{member_id}": {
+        "delete": {
+            "operationId": "deleteLink",
+            "summary": "Unlink a member; the shopper is told on LINE",
+            "parameters": [MEMBER_PATH_PARAM, *signed(idempotent=True)],
+            "responses": {
+                "204": {"description": "Unlinked."},
+                **common_errors(body=False, idempotent=True),
+                "404": error("The member is not linked."),
+            },
+        }
+    },
+}

@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,11 +59,21 @@ LINK_TOKEN_TTL = timedelta(minutes=10)
 
 _MEMBER_ID = re.compile(rf"\A{_MEMBER_ID_BODY}\Z")
 
+# A feature's eraser deletes that feature's rows about the member and about each LINE user
+# being erased with it (an empty list when none ever linked) and returns counts per kind.
 Eraser = Callable[[Session, str, Sequence[str]], dict[str, int]]
+# Extra fields of GET /members/{id} (e.g. the delivery engine's deliveries).
 MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
 
-_ERASERS: list[Eraser] = []
-_MEMBER_EXTRAS: list[MemberExtras] = []
+
+@dataclass
+class MemberHooks:
+    """What other features add to a member, per app (`create_app` fills it in): their
+    erasers, run by `erase_member`, and their fields of `member_state`."""
+
+    erasers: list[Eraser] = field(default_factory=list)
+    extras: list[MemberExtras] = field(default_factory=list)
+
 
 # Every table whose rows belong to one shopper, erased with it (children before parents).
 _SHOPPER_ROWS: list[tuple[str, Any]] = [
@@ -283,14 +293,11 @@ def _history(
 # -- member state --------------------------------------------------------------------------
 
 
-def register_member_extras(func: MemberExtras) -> MemberExtras:
-    """Add fields to GET /members/{id} (e.g. the delivery engine's pending deliveries)."""
-    _MEMBER_EXTRAS.append(func)
-    return func
-
-
-def member_state(session: Session, member_id: str) -> dict[str, Any] | None:
-    """What the shop may know about a member's LINE side; None if never linked."""
+def member_state(
+    session: Session, member_id: str, extras: Sequence[MemberExtras]
+) -> dict[str, Any] | None:
+    """What the shop may know about a member's LINE side, with the fields `extras` add;
+    None if never linked."""
     shopper = member_shopper(session, member_id)
     if shopper is None:
         if not _has_history(session, member_id):
@@ -313,7 +320,7 @@ def member_state(session: Session, member_id: str) -> dict[str, Any] | None:
         "marketing_opt_in": shopper.marketing_opt_in,
         "consent_changed_at": _iso(shopper.opt_in_changed_at),
     }
-    for extra in _MEMBER_EXTRAS:
+    for extra in extras:
         state.update(extra(session, shopper))
     return state
 
@@ -332,14 +339,6 @@ def _iso(value: datetime | None) -> str | None:
 # -- erasure -------------------------------------------------------------------------------
 
 
-def register_eraser(func: Eraser) -> Eraser:
-    """Add a feature's eraser: delete that feature's rows about the member and about each
-    LINE user being erased with it (an empty list when none ever linked), return counts per
-    kind."""
-    _ERASERS.append(func)
-    return func
-
-
 ERASED_PREFIX = "erased:"
 
 
@@ -355,10 +354,11 @@ def tombstone(identifier: str, key: bytes) -> str:
 
 
 def erase_member(
-    session: Session, member_id: str, now: datetime, key: bytes
+    session: Session, member_id: str, now: datetime, key: bytes, erasers: Sequence[Eraser]
 ) -> dict[str, int] | None:
     """Erase everything personal about a member and every LINE user linked to it, now or
-    before; keep anonymous counts. `key` keys the tombstones left in the link history.
+    before; keep anonymous counts. `key` keys the tombstones left in the link history;
+    `erasers` delete what other features store about the member first.
 
     A LINE user once linked to the member but now linked to another member is that member's
     now and is kept; only the link history stops naming this member. Returns the rows erased
@@ -371,7 +371,7 @@ def erase_member(
         counts[name] = counts.get(name, 0) + rows
 
     # The shop may have sent events about a member who never linked: features know them too.
-    for eraser in _ERASERS:
+    for eraser in erasers:
         for name, rows in eraser(session, member_id, line_user_ids).items():
             add(name, rows)
     if not line_user_ids and not any(counts.values()) and not _has_history(session, member_id):

@@ -10,7 +10,6 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
 from tests.conftest import SHOPPER_ID
 from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
 from tests.shop_api.conftest import ShopApi

@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from sqlalchemy import select
 
-import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
 from bot.delivery import jobs as delivery_jobs
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import Delivery, FollowState, Shopper

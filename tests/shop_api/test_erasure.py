@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
 from bot.console.operators import create_operator
 from bot.core.db import Base, Database
 from bot.linking import service as linking
+from bot.linking.members_api import HOOKS_KEY
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
 from bot.shoppers.service import find_shopper
 from bot.support.escalation import escalate
@@ -77,21 +78,20 @@ def test_erasure_leaves_no_personal_data(
     assert api.delete(f"/members/{MEMBER}").status_code == 404
 
 
-def test_counts_accumulate_and_registered_erasers_run(api: ShopApi, db: Database) -> None:
+def test_counts_accumulate_and_registered_erasers_run(
+    app: Flask, api: ShopApi, db: Database
+) -> None:
     calls: list[str] = []
 
     def eraser(session: object, member_id: str, line_user_ids: list[str]) -> dict[str, int]:
         calls.append(f"{member_id}:{','.join(line_user_ids)}")
         return {"deliveries": 2}
 
-    linking.register_eraser(eraser)
-    try:
-        api.post("/links", {"member_id": "M1", "line_user_id": SHOPPER_ID})
-        api.post("/links", {"member_id": "M2", "line_user_id": OTHER_USER_ID})
-        assert api.delete("/members/M1").status_code == 204
-        assert api.delete("/members/M2").status_code == 204
-    finally:
-        linking._ERASERS.remove(eraser)
+    app.extensions[HOOKS_KEY].erasers.append(eraser)  # this app's only
+    api.post("/links", {"member_id": "M1", "line_user_id": SHOPPER_ID})
+    api.post("/links", {"member_id": "M2", "line_user_id": OTHER_USER_ID})
+    assert api.delete("/members/M1").status_code == 204
+    assert api.delete("/members/M2").status_code == 204
     assert calls == [f"M1:{SHOPPER_ID}", f"M2:{OTHER_USER_ID}"]
     counts = linking.erasure_counts(db.session())
     assert counts["members_erased"] == 2

@@ -14,7 +14,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events)
 from bot.core.settings import ConfigError, Settings
 from bot.delivery.tracking import has_userinfo, host_allowed
 from tests.shop_api.conftest import ShopApi, tracking_token
