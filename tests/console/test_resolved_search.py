@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from bot.models import SupportTicket
 from bot.support import tickets as support
-from tests.console.conftest import NOW, open_ticket
+from tests.helpers.console import NOW, open_ticket
 
 YAMADA = "U" + "a1" * 16
 TANAKA = "U" + "b2" * 16

@@ -23,8 +23,8 @@ from bot.line.gateway import (
     SendResult,
 )
 from bot.models import ConversationMessage, Delivery, DeliveryState, Flow
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import MUG, START, add_shopper, cart_body, order_body, pushes
+from tests.helpers.delivery import MUG, START, add_shopper, cart_body, order_body, pushes
+from tests.helpers.line import SHOPPER_ID
 
 M15 = timedelta(minutes=15)
 # One marketing step that stays fresh for days, so a daily-cap postponement is not stale.

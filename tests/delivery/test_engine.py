@@ -22,8 +22,8 @@ from bot.line.gateway import (
 from bot.models import Click, DeliveryState, ShopEvent, SupportTicket, TicketReason
 from bot.shoppers.service import find_shopper
 from bot.support import tickets as support
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import MAMEZARA, MUG, START, cart_body, order_body, pushes
+from tests.helpers.delivery import MAMEZARA, MUG, START, cart_body, order_body, pushes
+from tests.helpers.line import SHOPPER_ID
 
 M15 = timedelta(minutes=15)
 

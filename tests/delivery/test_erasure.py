@@ -7,7 +7,7 @@ import json
 from sqlalchemy import select
 
 from bot.models import Cart, Delivery, Order, ShopEvent
-from tests.deliveries.conftest import MEMBER, MUG, cart_body, order_body
+from tests.helpers.delivery import MEMBER, MUG, cart_body, order_body
 
 
 def _dump(shop, model) -> str:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.deliveries.conftest import MEMBER, cart_body, order_body
+from tests.helpers.delivery import MEMBER, cart_body, order_body
 
 
 def _post(shop, **fields):

@@ -13,8 +13,8 @@ from rq import SimpleWorker
 from bot.app import create_app
 from bot.delivery import jobs as delivery_jobs
 from bot.models import DeliveryState
-from tests.deliveries.conftest import MUG, add_shopper, cart_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.delivery import MUG, add_shopper, cart_body
+from tests.helpers.shop_api import ShopApi
 
 
 class SteppedClock:

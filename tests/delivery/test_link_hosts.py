@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events)
 from bot.core.settings import ConfigError, Settings
 from bot.delivery.tracking import has_userinfo, host_allowed
-from tests.shop_api.conftest import ShopApi, tracking_token
+from tests.helpers.shop_api import ShopApi, tracking_token
 
 SHOP = "https://shop.example.jp"
 EVIL = "https://shop.example.jp@evil.example/p/2"

@@ -23,9 +23,9 @@ from bot.delivery import jobs as delivery_jobs
 from bot.delivery.tracking import link_key
 from bot.models import Delivery, DeliveryState, TrackedLink
 from line_messages import URI_MAX, json_size, validate_messages
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import add_shopper, cart_body, cart_item
-from tests.shop_api.conftest import ShopApi, tracking_token
+from tests.helpers.delivery import add_shopper, cart_body, cart_item
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi, tracking_token
 
 NOW = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.deliveries.conftest import MEMBER, cart_body, later, order_body
+from tests.helpers.delivery import MEMBER, cart_body, later, order_body
 
 
 def test_member_endpoint_lists_pending_then_cancelled_reminders(shop):

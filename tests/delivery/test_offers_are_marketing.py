@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from bot.delivery.scenarios import ScenarioError, load_scenarios, parse_scenarios
 from bot.models import DeliveryState, Shopper
-from tests.deliveries.conftest import START, cart_body, order_body, pushes
+from tests.helpers.delivery import START, cart_body, order_body, pushes
 
 DAY = timedelta(days=1)
 OPTOUT = {

@@ -21,7 +21,7 @@ from bot.core.schedule import DISPATCHER
 from bot.core.settings import REPO_ROOT
 from bot.devserver import procfile_processes
 from bot.models import Delivery, DeliveryState, PeriodicRun
-from tests.deliveries.conftest import abandoned_carts, process_env
+from tests.helpers.delivery import abandoned_carts, process_env
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TEST_REDIS_URL"),

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bot.delivery import jobs as delivery_jobs
 from bot.delivery.engine import abandoned_cart_holders
 from bot.models import CartSku, Flow, ShopEvent
-from tests.deliveries.conftest import MAMEZARA, MEMBER, MUG, START, cart_body, pushes
+from tests.helpers.delivery import MAMEZARA, MEMBER, MUG, START, cart_body, pushes
 
 RESTOCK = {
     "sku": MAMEZARA["sku"],

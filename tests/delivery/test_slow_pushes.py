@@ -18,7 +18,7 @@ from bot.delivery import jobs as delivery_jobs
 from bot.delivery.sender import ALREADY_ACCEPTED, OUT_OF_TIME
 from bot.line.gateway import InMemoryLineGateway, Message, SendResult
 from bot.models import Delivery, DeliveryState
-from tests.deliveries.conftest import ShiftedClock, abandoned_carts
+from tests.helpers.delivery import ShiftedClock, abandoned_carts
 
 PUSH = "/v2/bot/message/push"
 

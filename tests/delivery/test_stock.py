@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.models import DeliveryState, ProductStock, ShopEvent
-from tests.deliveries.conftest import MAMEZARA, MUG, START, cart_body, pushes
+from tests.helpers.delivery import MAMEZARA, MUG, START, cart_body, pushes
 
 M15 = timedelta(minutes=15)
 DAY = timedelta(days=1)

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from bot.linking import service as linking
 from bot.models import Conversion, DeliveryState, LinkSource
 from bot.shoppers import service as shoppers
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import (
+from tests.helpers.delivery import (
     MAMEZARA,
     MUG,
     START,
@@ -20,6 +19,7 @@ from tests.deliveries.conftest import (
     order_body,
     pushes,
 )
+from tests.helpers.line import SHOPPER_ID
 
 M15 = timedelta(minutes=15)
 DAY = timedelta(days=1)

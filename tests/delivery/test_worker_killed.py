@@ -22,7 +22,7 @@ from bot.core.settings import batch_bound_seconds
 from bot.delivery import jobs as delivery_jobs
 from bot.delivery.sender import ALREADY_ACCEPTED
 from bot.models import Delivery, DeliveryState
-from tests.deliveries.conftest import ShiftedClock, abandoned_carts, process_env
+from tests.helpers.delivery import ShiftedClock, abandoned_carts, process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPPERS = 24

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.faq.handlers import ALREADY_WITH_STAFF, NO_MATCH, NO_MATCH_AGAIN, RESOLVED_THANKS
 from bot.models import FaqInteraction, SupportTicket, TicketReason, TicketState
-from tests.conftest import load_webhook, signed_post, strings
+from tests.helpers.line import load_webhook, signed_post, strings
 
 pytestmark = pytest.mark.usefixtures("faq_imported")
 

@@ -13,7 +13,7 @@ from bot.faq.matcher import DEFAULT_CALIBRATION, FaqMatcher
 from bot.faq.store import FaqCache
 from bot.models import ConversationMessage, FaqInteraction, SupportTicket, TicketReason
 from line_emulator import EmulatorServer
-from tests.conftest import strings
+from tests.helpers.line import strings
 
 
 def quick_reply_data(message: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from bot.app import create_app
 from bot.faq import store as faq_store
 from bot.faq.file_format import FaqFileError, load_faq_file
 from bot.models import Faq, FaqState
-from tests.faq_bot.conftest import FAQ_FILE
+from tests.helpers.faq import FAQ_FILE
 
 CHANGED = """\
 faqs:

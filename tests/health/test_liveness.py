@@ -10,7 +10,7 @@ from datetime import timedelta
 from bot.core.schedule import record_run
 from bot.delivery import engine as deliveries
 from bot.models import WebhookEvent, WebhookEventState
-from tests.deliveries.conftest import START, cart_body
+from tests.helpers.delivery import START, cart_body
 
 M15 = timedelta(minutes=15)
 DUE = START + M15  # the fixture shopper's cart reminder is due then

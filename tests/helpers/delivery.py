@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from freezegun import freeze_time
 from sqlalchemy import select
 
 import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
 from bot.delivery import jobs as delivery_jobs
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import Delivery, FollowState, Shopper
-from tests.conftest import SHOPPER_ID, TEST_SECRET, TEST_TOKEN
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.line import SHOPPER_ID, TEST_SECRET, TEST_TOKEN
+from tests.helpers.shop_api import ShopApi
 
 # 2025-07-01 10:00 in Tokyo: a weekday morning, outside quiet hours.
 START = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)
@@ -148,13 +146,6 @@ def add_shopper(
         session.add(shopper)
         session.commit()
         return shopper.id
-
-
-@pytest.fixture
-def shop(app: Flask, client: FlaskClient, run_jobs: Callable[[], int]) -> Iterator[Shop]:
-    with freeze_time(START) as frozen:
-        add_shopper(app)
-        yield Shop(app, client, run_jobs, frozen)
 
 
 def pushes(line: InMemoryLineGateway) -> list[dict[str, Any]]:

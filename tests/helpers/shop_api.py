@@ -7,7 +7,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -98,8 +97,3 @@ def tracking_token(app: Flask, url: str, *, stored: bool = False) -> str:
         expires_at=datetime.now(UTC) + timedelta(days=1),
         stored=stored,
     )
-
-
-@pytest.fixture
-def api(client: FlaskClient) -> ShopApi:
-    return ShopApi(client)

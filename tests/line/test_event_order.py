@@ -6,7 +6,7 @@ from sqlalchemy import func, select, update
 
 from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
-from tests.conftest import load_webhook, signed_post
+from tests.helpers.line import load_webhook, signed_post
 
 FOLLOW = load_webhook("follow")
 QUESTION = load_webhook(

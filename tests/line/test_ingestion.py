@@ -14,7 +14,7 @@ from bot.core.clock import SystemClock
 from bot.line import ingest, jobs
 from bot.line.ingest import EventWriter
 from bot.models import WebhookEvent, WebhookEventState
-from tests.conftest import load_webhook, signed_post
+from tests.helpers.line import load_webhook, signed_post
 
 
 def _event(event_id: str) -> dict:

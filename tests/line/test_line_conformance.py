@@ -19,8 +19,8 @@ from bot.models import WebhookEvent
 from bot.support.tickets import staff_sender, survey_message
 from flex_templates import load_templates
 from flex_templates.registry import SPECS
-from tests.conftest import SHOPPER_ID, WEBHOOK_FIXTURES, load_webhook, signed_post
-from tests.faq_bot.conftest import FAQ_FILE
+from tests.helpers.faq import FAQ_FILE
+from tests.helpers.line import SHOPPER_ID, WEBHOOK_FIXTURES, load_webhook, signed_post
 from tests.line_spec.schemas import event_types, violations
 
 API = "messaging-api"

@@ -16,7 +16,8 @@ from bot.line.gateway import (
     retry_key_for,
 )
 from line_emulator import MONTHLY_LIMIT_BODY
-from tests.conftest import TEST_TOKEN, LiveServer
+from tests.helpers.line import TEST_TOKEN
+from tests.helpers.live_server import LiveServer
 
 HELLO = [{"type": "text", "text": "ご注文ありがとうございます!"}]
 

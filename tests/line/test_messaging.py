@@ -10,7 +10,7 @@ from bot.line.gateway import LineInvalidReplyToken, LineTimeout, retry_key_for
 from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender
 from bot.shoppers.service import get_or_create_shopper
-from tests.conftest import SHOPPER_ID
+from tests.helpers.line import SHOPPER_ID
 
 THANKS = [{"type": "text", "text": "お問い合わせありがとうございます。"}]
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.line.webhook_events import sign_body
 from bot.models import ConversationMessage, Direction, FollowState, Shopper, WebhookEvent
-from tests.conftest import SHOPPER_ID, TEST_SECRET, load_webhook, signed_post
+from tests.helpers.line import SHOPPER_ID, TEST_SECRET, load_webhook, signed_post
 
 
 def _count(app, model) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.line.webhook_events import sign_body
 from bot.models import WebhookEvent
-from tests.conftest import TEST_SECRET, load_webhook
+from tests.helpers.line import TEST_SECRET, load_webhook
 
 
 def _post(client, body: bytes):

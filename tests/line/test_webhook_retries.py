@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
 from bot.shoppers import service as shoppers
-from tests.conftest import load_webhook, signed_post
+from tests.helpers.line import load_webhook, signed_post
 
 FOLLOW = load_webhook("follow")
 POISON = load_webhook("message__not_an_object")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.line.chat_handlers import ONE_TO_ONE_ONLY
 from bot.line.routing import IGNORED_ON_PURPOSE
 from bot.models import IssuedLinkToken, LineChat, Shopper, WebhookEvent
-from tests.conftest import SHOPPER_ID, load_webhook, signed_post
+from tests.helpers.line import SHOPPER_ID, load_webhook, signed_post
 
 GROUP = "C22222222222222222222222222222222"
 ROOM = "R33333333333333333333333333333333"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.models import WebhookEvent, WebhookEventState
-from tests.conftest import load_webhook, signed_post
+from tests.helpers.line import load_webhook, signed_post
 
 POISON = load_webhook("message__not_an_object")
 FOLLOW = load_webhook("follow")

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from bot.core.db import Database
 from bot.models import Shopper
 from line_emulator import EmulatorServer
-from tests.conftest import LiveServer
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.live_server import LiveServer
+from tests.helpers.shop_api import ShopApi
 
 USER = "U" + "a1" * 16
 

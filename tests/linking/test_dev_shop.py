@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.models import Shopper
-from tests.conftest import LiveServer
+from tests.helpers.live_server import LiveServer
 
 
 def test_dev_login_page_links_the_member(settings, db, redis, emulator):

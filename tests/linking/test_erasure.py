@@ -15,10 +15,9 @@ from bot.linking import service as linking
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
 from bot.shoppers.service import find_shopper
 from bot.support import tickets as support
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import cart_body
-from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
-from tests.shop_api.test_linking import send, typed
+from tests.helpers.delivery import cart_body
+from tests.helpers.line import SHOPPER_ID, send, typed
+from tests.helpers.shop_api import OTHER_USER_ID, ShopApi
 
 MEMBER = "MEMBER-7788"
 

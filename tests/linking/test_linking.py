@@ -16,27 +16,10 @@ from sqlalchemy import select
 from bot.core.db import Database
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import IssuedLinkToken, LinkAction, LinkHistory, LinkNonce, Shopper
-from tests.conftest import SHOPPER_ID, load_webhook, signed_post
-from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
+from tests.helpers.line import SHOPPER_ID, send, typed
+from tests.helpers.shop_api import OTHER_USER_ID, ShopApi
 
 START = datetime(2025, 3, 3, 3, 0, tzinfo=UTC)
-_event_counter = iter(range(1, 10_000))
-
-
-def _event_id() -> str:
-    return f"01JTEST{next(_event_counter):019d}"
-
-
-def send(client: FlaskClient, run_jobs: Callable[[], int], name: str, **overrides: Any) -> None:
-    """Post one fixture event (with a fresh event id) and run the jobs it queues."""
-    event = load_webhook(name, webhookEventId=_event_id(), **overrides)
-    assert signed_post(client, [event]).status_code == 200
-    run_jobs()
-
-
-def typed(client: FlaskClient, run_jobs: Callable[[], int], body: str, user: str = SHOPPER_ID):
-    message = {"id": "5000000009", "type": "text", "text": body, "quoteToken": "q-9"}
-    send(client, run_jobs, "message__text", message=message, source=_source(user))
 
 
 def account_link(

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events before any app exists)
 from bot.linking.service import MEMBER_ID_PATTERN, is_member_id
 from bot.shop_api.openapi import document
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import cart_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.delivery import cart_body
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi
 
 FIXTURE_SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

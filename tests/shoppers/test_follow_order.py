@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from bot.core.migrate import upgrade
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import FollowState, Shopper
-from tests.conftest import load_webhook, signed_post
+from tests.helpers.line import load_webhook, signed_post
 
 T0 = 1795000000000  # follow.json's timestamp (epoch ms)
 T1 = T0 + 60_000

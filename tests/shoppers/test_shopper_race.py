@@ -19,8 +19,8 @@ from sqlalchemy import select
 from bot.line import jobs
 from bot.models import Shopper, WebhookEvent, WebhookEventState
 from bot.shoppers import service as shoppers
-from tests.conftest import load_webhook, signed_post
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.line import load_webhook, signed_post
+from tests.helpers.shop_api import ShopApi
 
 ROUNDS = 3
 

@@ -15,8 +15,8 @@ from bot.models import (
 )
 from bot.shoppers.unsend import UNSENT_TEXT
 from bot.support.tickets import escalate
-from tests.conftest import load_webhook, signed_post
-from tests.console.conftest import login, make_operator
+from tests.helpers.console import login, make_operator
+from tests.helpers.line import load_webhook, signed_post
 
 ORIGINAL = "こんにちは!送料について教えてください😊"
 
