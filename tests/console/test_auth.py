@@ -8,7 +8,7 @@ from freezegun import freeze_time
 
 from bot.console.operators import MAX_FAILURES_PER_ACCOUNT
 from bot.models import LoginAttempt
-from tests.console.conftest import PASSWORD, csrf, login, operator, post
+from tests.helpers.console import PASSWORD, csrf, login, operator, post
 
 
 def test_login_page_is_japanese_and_strict(client: FlaskClient) -> None:

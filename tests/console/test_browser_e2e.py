@@ -16,9 +16,9 @@ from sqlalchemy import select
 from bot.models import Shopper, SupportTicket, TicketReason
 from bot.support.escalation import active_ticket, escalate
 from line_emulator import EmulatorServer
-from tests.console.conftest import PASSWORD, make_operator
-from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.console import PASSWORD, make_operator
+from tests.helpers.delivery import MAMEZARA, MUG, cart_body, order_body
+from tests.helpers.shop_api import ShopApi
 
 # Debian's chromium package (never a browser downloaded by Playwright); CHROMIUM_PATH overrides.
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"

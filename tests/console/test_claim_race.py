@@ -9,7 +9,7 @@ from flask import Flask
 
 from bot.models import SupportTicket, TicketState
 from bot.support.actions import claim_ticket
-from tests.console.conftest import make_operator, open_ticket
+from tests.helpers.console import make_operator, open_ticket
 
 
 def test_concurrent_claims_have_one_winner(app: Flask) -> None:

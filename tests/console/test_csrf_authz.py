@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import CannedReply, OperatorRole, TicketState
-from tests.console.conftest import csrf, login, operator, post, ticket
+from tests.helpers.console import csrf, login, operator, post, ticket
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])

@@ -14,8 +14,8 @@ from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender, SupportTicket, TicketReason, TicketState
 from bot.support.actions import claim_ticket
 from bot.support.escalation import is_with_staff, note_shopper_activity
-from tests.conftest import SHOPPER_ID
-from tests.console.conftest import open_ticket, post, shopper, ticket
+from tests.helpers.console import open_ticket, post, shopper, ticket
+from tests.helpers.line import SHOPPER_ID
 
 REPLY_TOKEN = "7d1c1f7e-1111-4111-8111-000000000001"
 
@@ -313,7 +313,7 @@ def test_satisfaction_survey_via_webhook(
     run_jobs,
     line: InMemoryLineGateway,
 ) -> None:
-    from tests.conftest import load_webhook, signed_post
+    from tests.helpers.line import load_webhook, signed_post
 
     post(as_operator, f"/console/tickets/{ticket_id}/claim")
     post(as_operator, f"/console/tickets/{ticket_id}/resolve", survey="1")

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from bot.models import SupportTicket
 from bot.support.actions import resolve_ticket
 from bot.support.queue import PageKey
-from tests.console.conftest import NOW, open_ticket
+from tests.helpers.console import NOW, open_ticket
 
 YAMADA = "U" + "a1" * 16
 TANAKA = "U" + "b2" * 16

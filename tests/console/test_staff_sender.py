@@ -8,7 +8,7 @@ import pytest
 
 from bot.core.settings import ConfigError, Settings
 from bot.support.actions import staff_sender
-from tests.console.conftest import login, make_operator, post
+from tests.helpers.console import login, make_operator, post
 
 ICON = "https://shop.example.jp/staff/icon.png"
 REPLY_TOKEN = "6f9b8c2e-7a1d-4e3f-9b2a-1c0d5e4f3a2b"

@@ -18,8 +18,8 @@ from bot.core.settings import ConfigError, Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import LoginAttempt, SupportTicket, TicketState
 from bot.support.actions import claim_ticket
-from tests.conftest import FAST_PASSWORD_HASH
 from tests.console.conftest import make_operator, open_ticket
+from tests.helpers.console import FAST_PASSWORD_HASH
 
 # (rule, endpoint, methods): templates and redirects build URLs from these endpoint names.
 ROUTES = {

@@ -21,8 +21,8 @@ from bot.line.gateway import InMemoryLineGateway
 from bot.models import Shopper
 from bot.shop_api.auth import request_target, sign
 from bot.shoppers.service import find_shopper
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import OTHER_USER_ID, SHOP_SECRET, ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import OTHER_USER_ID, SHOP_SECRET, ShopApi
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 TS = str(int(NOW.timestamp()))

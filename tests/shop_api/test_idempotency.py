@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from bot.core.db import Database
 from bot.models import IdempotencyRecord, LinkHistory
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import OTHER_USER_ID, ShopApi
 
 BODY = {"member_id": "M123", "line_user_id": SHOPPER_ID}
 

@@ -17,8 +17,8 @@ from bot.core.logs import JsonFormatter
 from bot.core.settings import Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.shop_api.auth import BLOCK_SECONDS, FAILURE_LIMIT, sign
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi
 
 BODY = {"member_id": "M123", "line_user_id": SHOPPER_ID}
 DATA = json.dumps(BODY).encode()

@@ -20,8 +20,8 @@ from bot.app import build_shop_api
 from bot.linking.service import is_member_id
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, request_target
 from bot.shop_api.openapi import document
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import ShopApi, Signer
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi, Signer
 
 SIGN_MARK = "X-Test-Sign-In-Transport"
 
