@@ -18,8 +18,7 @@ from bot.core.settings import ConfigError, Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import LoginAttempt, SupportTicket, TicketState
 from bot.support.actions import claim_ticket
-from tests.console.conftest import make_operator, open_ticket
-from tests.helpers.console import FAST_PASSWORD_HASH
+from tests.helpers.console import FAST_PASSWORD_HASH, make_operator, open_ticket
 
 # (rule, endpoint, methods): templates and redirects build URLs from these endpoint names.
 ROUTES = {

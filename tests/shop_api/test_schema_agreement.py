@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi
 
 SHOP = "https://shop.example.jp"
 ITEM = {
