@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import engine as deliveries
 from bot.delivery.scenarios import Scenario, ScenarioBook
-from bot.delivery.tracking import has_userinfo, host_allowed, is_web_url
+from bot.delivery.tracking import host_allowed
 from bot.linking import service as linking
 from bot.models import Cart, CartState, Order, ProductStock, ShopEvent, Shopper
+from line_messages.links import has_userinfo, is_web_url
 
 EVENT_TYPES = (
     "cart.updated",

@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 
 import bot.delivery.api  # noqa: F401  (registers POST /api/v1/events)
 from bot.core.settings import ConfigError, Settings
-from bot.delivery.tracking import has_userinfo, host_allowed
+from bot.delivery.tracking import host_allowed
+from line_messages.links import has_userinfo
 from tests.shop_api.conftest import ShopApi, tracking_token
 
 SHOP = "https://shop.example.jp"
