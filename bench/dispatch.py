@@ -378,7 +378,7 @@ def bench_redis_memory(url: str, count: int) -> None:
         settings = Settings(env="test", database_url=url, redis_url=REDIS_URL)
         app = create_app(settings, redis=redis, database=db)
         from bot.delivery import events as shop_events
-        from bot.delivery.receivers import engine_rules
+        from bot.delivery.receivers import delivery_rules
 
         keys_before = redis.dbsize()
         before = int(redis.info("memory")["used_memory"])
@@ -400,7 +400,9 @@ def bench_redis_memory(url: str, count: int) -> None:
                         },
                     }
                 )
-                shop_events.record_event(session, event, engine_rules(app), datetime.now(UTC))
+                shop_events.record_event(
+                    session, event, delivery_rules(app.extensions["bot"]), datetime.now(UTC)
+                )
             session.commit()
         after = int(redis.info("memory")["used_memory"])
         keys = redis.dbsize() - keys_before

@@ -30,10 +30,14 @@ with `enqueue_at`/`enqueue_in` working.
 Every periodic run goes through `run_periodic`, which records in the database when the job
 last finished (`periodic_runs`): `/healthz` and the gauges read the dispatcher's age there,
 so a Redis flush cannot hide a stopped dispatcher.
+
+The table names each job's function by dotted path, as RQ enqueues functions, and the path is
+imported only when the job runs: core does not import the features whose jobs it schedules.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import time
@@ -50,14 +54,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.console.jobs import return_idle_tickets
 from bot.core.jobs import job_context
 from bot.core.queues import DISPATCH_QUEUE, Queues
 from bot.core.settings import Settings
-from bot.delivery import jobs as delivery_jobs
-from bot.health.liveness import DISPATCHER
-from bot.line import jobs
-from bot.linking.maintenance import purge_expired_link_records
 from bot.models import PeriodicRun
 
 log = logging.getLogger(__name__)
@@ -65,19 +64,26 @@ log = logging.getLogger(__name__)
 LEGACY_PREFIX = "periodic-"  # rq-scheduler registrations of the earlier design, removed at start
 WAITING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 REDIS_DOWN_LOG_EVERY = 60.0  # seconds between "still unreachable" log lines
+DISPATCHER = "dispatch_due_deliveries"  # the run record /healthz reads the dispatcher's age from
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     """A job function the scheduler enqueues every `interval` seconds on `queue`.
 
-    `name` keys its run record and its tick locks (the function's name, kept stable).
+    `name` keys its run record and its tick locks (the function's name, kept stable); `path`
+    is the function's dotted path (`package.module.function`), imported when the job runs.
     """
 
     name: str
-    func: Callable[[], Any]
+    path: str
     interval: int
     queue: str = DISPATCH_QUEUE
+
+    def function(self) -> Callable[[], Any]:
+        """The job's function, imported now (a test's monkeypatch on its module applies)."""
+        module, _, attribute = self.path.rpartition(".")
+        return getattr(importlib.import_module(module), attribute)
 
 
 def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
@@ -85,13 +91,17 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
     return [
         PeriodicJob(
             DISPATCHER,
-            delivery_jobs.dispatch_due_deliveries,
+            "bot.delivery.jobs.dispatch_due_deliveries",
             settings.dispatch_interval_seconds,
         ),
-        PeriodicJob("requeue_stale_webhook_events", jobs.requeue_stale_webhook_events, 15),
-        PeriodicJob("requeue_pending_restocks", delivery_jobs.requeue_pending_restocks, 60),
-        PeriodicJob("return_idle_tickets", return_idle_tickets, 60),
-        PeriodicJob("purge_expired_link_records", purge_expired_link_records, 3600),
+        PeriodicJob(
+            "requeue_stale_webhook_events", "bot.line.jobs.requeue_stale_webhook_events", 15
+        ),
+        PeriodicJob("requeue_pending_restocks", "bot.delivery.jobs.requeue_pending_restocks", 60),
+        PeriodicJob("return_idle_tickets", "bot.console.jobs.return_idle_tickets", 60),
+        PeriodicJob(
+            "purge_expired_link_records", "bot.linking.maintenance.purge_expired_link_records", 3600
+        ),
     ]
 
 
@@ -101,8 +111,9 @@ def run_periodic(name: str) -> Any:
         job = next((j for j in periodic_jobs(services.settings) if j.name == name), None)
         if job is None:
             raise ValueError(f"unknown periodic job {name!r}")
+        function = job.function()
         started = services.clock.now()
-        result = job.func()  # commits on its own
+        result = function()  # commits on its own
         record_run(services.db.session(), name, started, services.clock.now())
     return result
 

@@ -35,7 +35,7 @@ def init_api(api: ShopApi, members: MemberHooks) -> None:
 @shop_endpoint
 def post_event() -> tuple[Response, int]:
     """Record one shop event; 202 when accepted, 200 `{"duplicate": true}` for a known event_id."""
-    from bot.delivery.receivers import engine_rules
+    from bot.delivery.receivers import delivery_rules
 
     services = current_services()
     try:
@@ -43,7 +43,7 @@ def post_event() -> tuple[Response, int]:
     except EventInvalid as exc:
         raise ApiError(400, "invalid_field", exc.message, exc.field) from None
     row = shop_events.record_event(
-        services.db.session(), event, engine_rules(), services.clock.now()
+        services.db.session(), event, delivery_rules(services), services.clock.now()
     )
     if row is None:
         return jsonify(duplicate=True), 200

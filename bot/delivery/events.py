@@ -35,7 +35,7 @@ class ShopEventIn:
 
 
 @dataclass(frozen=True)
-class EngineRules:
+class DeliveryRules:
     """The settings the event handling needs (kept apart from Flask and Settings)."""
 
     book: ScenarioBook
@@ -63,7 +63,7 @@ def validate_event(payload: Any, link_hosts: Collection[str] | None = None) -> S
 
 
 def record_event(
-    session: Session, event: ShopEventIn, rules: EngineRules, now: datetime
+    session: Session, event: ShopEventIn, rules: DeliveryRules, now: datetime
 ) -> ShopEvent | None:
     """Store and apply an event; None (and no effect) if its event_id was seen before.
 
@@ -231,12 +231,12 @@ def _order(session: Session, order_id: str, key: str, now: datetime) -> Order:
     return order
 
 
-def _cooldown(scenario: Scenario, rules: EngineRules) -> timedelta:
+def _cooldown(scenario: Scenario, rules: DeliveryRules) -> timedelta:
     return scenario.cooldown if scenario.cooldown is not None else rules.abandonment_cooldown
 
 
 def _start_cart_flows(
-    session: Session, shopper: Shopper, cart: Cart, rules: EngineRules, now: datetime
+    session: Session, shopper: Shopper, cart: Cart, rules: DeliveryRules, now: datetime
 ) -> None:
     for scenario in rules.book.triggered_by("cart.updated"):
         deliveries.start_flow(
@@ -258,7 +258,7 @@ def _start_order_flows(
     order: Order,
     trigger: str,
     anchor: datetime,
-    rules: EngineRules,
+    rules: DeliveryRules,
     now: datetime,
 ) -> None:
     for scenario in rules.book.triggered_by(trigger):
@@ -275,7 +275,7 @@ def _start_order_flows(
 
 
 def _run_flows(
-    session: Session, event: ShopEventIn, shopper: Shopper, rules: EngineRules, now: datetime
+    session: Session, event: ShopEventIn, shopper: Shopper, rules: DeliveryRules, now: datetime
 ) -> None:
     body, at = event.body, event.occurred_at
     book = rules.book
@@ -318,7 +318,7 @@ def _run_flows(
         _start_order_flows(session, shopper, order, event.type, at, rules, now)
 
 
-def apply_restock(session: Session, shop_event_id: int, rules: EngineRules, now: datetime) -> int:
+def apply_restock(session: Session, shop_event_id: int, rules: DeliveryRules, now: datetime) -> int:
     """Start the restock flows of a stored `product.restocked` event, once; returns how many.
 
     The event row is locked while its audience is worked out, so that a second run (a retry,
@@ -378,7 +378,7 @@ def _still_running(scenario: Scenario, anchor: datetime, now: datetime) -> bool:
 
 
 def replay_for_shopper(
-    session: Session, shopper: Shopper, rules: EngineRules, now: datetime
+    session: Session, shopper: Shopper, rules: DeliveryRules, now: datetime
 ) -> int:
     """Start the flows of events kept while the customer was not a linked shopper yet.
 

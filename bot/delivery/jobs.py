@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask
 from rq import Retry
 
 from bot.core.jobs import job_context
 from bot.core.queues import Queues
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
-from bot.delivery.scenarios import ScenarioBook, load_scenarios
+from bot.delivery.receivers import delivery_rules
 from bot.delivery.sender import DeliverySender
 
 log = logging.getLogger(__name__)
@@ -25,16 +24,6 @@ MAX_PER_TICK = 50_000  # bounds one tick; the next tick takes the rest
 # rows stay pending (the database is the backlog), so a slow LINE or a stopped sender cannot
 # make rows wait in the queue past their lease. 100 batches per 10 s tick allow 1,000/s.
 MAX_QUEUED_BATCHES = 100
-
-
-def scenario_book(app: Flask) -> ScenarioBook:
-    """The app's scenarios, loaded (and validated) once by `init_app`."""
-    book = app.extensions.get("scenarios")
-    if book is None:
-        settings = app.extensions["bot"].settings
-        book = load_scenarios(settings.scenarios_path, settings.templates_path)
-        app.extensions["scenarios"] = book
-    return book
 
 
 def dispatch_due_deliveries() -> int:
@@ -78,15 +67,12 @@ def dispatch_due_deliveries() -> int:
 
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Send a batch of claimed deliveries: one read, pushes on a few threads, one write."""
-    from flask import current_app
-
     with job_context("send_deliveries") as services:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
         sender = DeliverySender(
             line=services.line,
             clock=services.clock,
             settings=services.settings,
-            book=scenario_book(app),
+            book=delivery_rules(services).book,
             templates=services.templates,
             postgres=services.db.dialect == "postgresql",
             threads=services.settings.delivery_send_threads,
@@ -104,11 +90,9 @@ def enqueue_restock(queues: Queues, shop_event_id: int) -> None:
 
 def apply_restock(shop_event_id: int) -> int:
     """Start the restock flows of one stored event; a second run finds it applied."""
-    from bot.delivery.receivers import engine_rules
-
     with job_context("apply_restock") as services:
         started = shop_events.apply_restock(
-            services.db.session(), shop_event_id, engine_rules(), services.clock.now()
+            services.db.session(), shop_event_id, delivery_rules(services), services.clock.now()
         )
         log.info("restock applied", extra={"shop_event_id": shop_event_id, "flows": started})
         return started

@@ -1,4 +1,7 @@
-"""Wires the step-delivery engine into the app: scenarios at start-up, domain-signal receivers.
+"""Wires the step-delivery engine into the app: its rules at start-up, domain-signal receivers.
+
+The scenario file is read and checked once, by `init_app`, and kept on the app's services
+(`Services.delivery_rules`), where jobs, handlers and the shop API find it.
 
 Receivers run inside the sender's transaction (a webhook job, a shop API request) and never
 commit; they stop flows on unfollow/opt-out and start kept flows when a member links.
@@ -10,13 +13,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, has_app_context
 from sqlalchemy.orm import Session
 
 from bot.core import signals
+from bot.core.services import Services, current_services
+from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
-from bot.delivery.events import EngineRules
+from bot.delivery.events import DeliveryRules
 from bot.delivery.scenarios import load_scenarios
 from bot.models import Shopper
 
@@ -25,20 +30,23 @@ log = logging.getLogger(__name__)
 
 def init_app(app: Flask) -> None:
     """Load and validate the scenario file (fails start-up with a clear error) and connect."""
-    settings = app.extensions["bot"].settings
-    app.extensions["scenarios"] = load_scenarios(settings.scenarios_path, settings.templates_path)
+    services: Services = app.extensions["bot"]
+    services.delivery_rules = load_rules(services.settings)
     connect_signals()
 
 
-def engine_rules(app: Flask | None = None) -> EngineRules:
-    """The scenarios and settings that event handling needs, for the current app."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = app.extensions["bot"].settings
-    book = app.extensions.get("scenarios")
-    if book is None:
-        book = load_scenarios(settings.scenarios_path, settings.templates_path)
-        app.extensions["scenarios"] = book
-    return EngineRules(book, timedelta(hours=settings.abandonment_cooldown_hours))
+def load_rules(settings: Settings) -> DeliveryRules:
+    """The scenario file, read and checked (ScenarioError names the file and the field)."""
+    book = load_scenarios(settings.scenarios_path, settings.templates_path)
+    return DeliveryRules(book, timedelta(hours=settings.abandonment_cooldown_hours))
+
+
+def delivery_rules(services: Services | None = None) -> DeliveryRules:
+    """The rules loaded at start-up (default: the current app's)."""
+    rules = (services or current_services()).delivery_rules
+    if rules is None:
+        raise RuntimeError("delivery rules not loaded: bot.delivery.receivers.init_app not called")
+    return rules
 
 
 def connect_signals() -> None:
@@ -75,7 +83,7 @@ def on_member_linked(
     """Start the flows of shop events kept while the member was not linked yet."""
     if not has_app_context():
         return
-    taken = shop_events.replay_for_shopper(session, shopper, engine_rules(), now)
+    taken = shop_events.replay_for_shopper(session, shopper, delivery_rules(), now)
     if taken:
         log.info(
             "kept shop events applied on link", extra={"shopper_id": shopper.id, "events": taken}
@@ -87,7 +95,7 @@ def on_followed(
 ) -> None:
     """A first follow may make events sent by LINE user id before it applicable."""
     if has_app_context():
-        shop_events.replay_for_shopper(session, shopper, engine_rules(), now)
+        shop_events.replay_for_shopper(session, shopper, delivery_rules(), now)
 
 
 def on_member_unlinked(

@@ -1,12 +1,15 @@
-"""Sending a batch of claimed deliveries: re-check the shoppers' state now, render, push, record.
+"""Sending a batch of claimed deliveries: read the facts, decide, render, push, record.
 
 A send reads everything fresh (is the cart still unpaid, is the shopper still following and
 opted in, not talking to staff, under the daily cap, outside quiet hours) and renders with the
 data as it is at that moment. It does so per batch: the rows and everything the decisions need
-are read in a handful of set-based queries, the decisions are made in memory, the pushes go out
-on a few threads (HTTP only), and the outcomes are written back in bulk with one commit. The
-delivery's id is the push's retry key, so a send repeated after a crash can never reach the
-shopper twice.
+are read in a handful of set-based queries, the decisions are made in memory (the rules are in
+`send_rules`, the rendering in `render`), the pushes go out on a few threads (HTTP only), and
+the outcomes are written back in bulk with one commit. The delivery's id is the push's retry
+key, so a send repeated after a crash can never reach the shopper twice.
+
+One coherent piece (the batch's reads, its push threads and its bulk write share the rows and
+the locking), hence over the usual module size.
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,10 +31,17 @@ from bot.core.clock import Clock
 from bot.core.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
-from bot.delivery.scenarios import ScenarioBook, Step
-from bot.delivery.tracking import link_key, sign_link
+from bot.delivery import render, send_rules
+from bot.delivery.scenarios import ScenarioBook
+from bot.delivery.send_rules import (
+    ALREADY_ACCEPTED,
+    MONTHLY_LIMIT_RECHECK,
+    BatchState,
+    Blocked,
+    Decision,
+    local_day_start,
+)
 from bot.line.gateway import (
-    LineClientError,
     LineError,
     LineGateway,
     LineMonthlyLimit,
@@ -45,7 +53,6 @@ from bot.line.gateway import (
 from bot.line.messaging import message_summary
 from bot.models import (
     Cart,
-    CartState,
     ConversationMessage,
     Delivery,
     DeliveryState,
@@ -60,21 +67,11 @@ from bot.models import (
     TicketState,
     TrackedLink,
 )
-from line_messages import URI_MAX
 
 if TYPE_CHECKING:
     from flex_templates import TemplateRegistry
 
 log = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 10
-BACKOFF_SECONDS = (5, 15, 60, 120, 300, 600, 1200, 1800, 3600)
-STAFF_RECHECK = timedelta(minutes=30)
-MONTHLY_LIMIT_RECHECK = timedelta(hours=1)
-LINK_LIFETIME = timedelta(days=90)
-ALREADY_ACCEPTED = "already accepted by LINE (retry key)"
-RECHECK = "re-check: an earlier message of this batch was not sent"
-OUT_OF_TIME = "batch time limit: sent on the next tick"
 
 _DELIVERIES = Delivery.__table__
 # One statement for every outcome, run as executemany: each row carries all the columns a send
@@ -94,199 +91,6 @@ _WRITE_BACK = (
     )
 )
 _LOG_MESSAGES = insert(ConversationMessage.__table__)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What to do with a claimed delivery."""
-
-    action: str  # "send", "postpone", "skip", "cancel", "fail"
-    reason: str | None = None
-    due_at: datetime | None = None
-    message: Message | None = None
-
-
-def _local_midnight_after(now: datetime, settings: Settings) -> datetime:
-    local = now.astimezone(settings.tz)
-    next_day = (local + timedelta(days=1)).date()
-    return datetime.combine(next_day, datetime.min.time(), tzinfo=settings.tz).astimezone(UTC)
-
-
-def local_day_start(now: datetime, settings: Settings) -> datetime:
-    """The start of the shop-local day `now` falls in (aware UTC)."""
-    local = now.astimezone(settings.tz)
-    start = datetime.combine(local.date(), datetime.min.time(), tzinfo=settings.tz)
-    return start.astimezone(UTC)
-
-
-def quiet_until(at: datetime, settings: Settings) -> datetime | None:
-    """The end of the quiet period `at` falls in (aware UTC), or None outside quiet hours."""
-    quiet = settings.quiet_hours
-    if quiet is None:
-        return None
-    local = at.astimezone(settings.tz)
-    if not quiet.contains(local.time()):
-        return None
-    end = datetime.combine(local.date(), quiet.end, tzinfo=settings.tz)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(UTC)
-
-
-def _stock(item: Mapping[str, Any]) -> int | None:
-    stock = item.get("stock")
-    return stock if isinstance(stock, int) and not isinstance(stock, bool) else None
-
-
-def sold_out(item: Mapping[str, Any]) -> bool:
-    """True if the shop reports none left (unknown stock is never sold out)."""
-    stock = _stock(item)
-    return stock is not None and stock <= 0
-
-
-def low_stock_items(items: list[dict[str, Any]], at_most: int) -> list[dict[str, Any]]:
-    """Items the shop reports with 1 to `at_most` left (unknown stock is never low; none left
-    is sold out, which is not a reason to hurry)."""
-    return [i for i in items if (s := _stock(i)) is not None and 0 < s <= at_most]
-
-
-def with_latest_stock(
-    items: list[dict[str, Any]], stock: Mapping[str, int]
-) -> list[dict[str, Any]]:
-    """The cart's items with the newest stock figure known for their SKU."""
-    return [{**i, "stock": stock[i["sku"]]} if i.get("sku") in stock else i for i in items]
-
-
-def _template_item(item: dict[str, Any], *, low: bool = False) -> dict[str, Any]:
-    out = {
-        "name": item["name"],
-        "price": item.get("price"),
-        "quantity": item.get("quantity") or 1,
-        "image_url": item.get("image_url"),
-        "url": item.get("product_url") or item.get("url"),
-    }
-    if low:
-        out["stock"] = item.get("stock")
-        out["low_stock"] = True
-    if sold_out(item):
-        out["stock"] = item.get("stock")
-        out["sold_out"] = True
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def _origin(url: str | None) -> str | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/"
-
-
-class NotSendable(Exception):
-    """The subject of the delivery no longer allows it (carries the skip/cancel decision)."""
-
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.reason)
-        self.decision = decision
-
-
-def template_data(
-    delivery: Delivery,
-    flow: Flow,
-    step: Step,
-    shopper: Shopper,
-    settings: Settings,
-    *,
-    carts: Mapping[str, Cart],
-    orders: Mapping[str, Order],
-    stock: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """The template's data from the cart/order as it is now; NotSendable if moot.
-
-    Cart items carry the latest stock known for their SKU (`stock`), which may be newer
-    than the cart's own report.
-    """
-    context = flow.context or {}
-    data: dict[str, Any] = {"shop_name": settings.shop_name, "help_url": settings.help_url}
-    if shopper.display_name:
-        data["shopper_name"] = shopper.display_name
-    if "cart_id" in context:
-        cart = carts.get(context["cart_id"])
-        if cart is None or cart.state is not CartState.OPEN:
-            state = cart.state.value if cart else "gone"
-            raise NotSendable(Decision("cancel", f"cart {state}"))
-        items = with_latest_stock(list(cart.data.get("items") or []), stock or {})
-        if items and all(sold_out(i) for i in items):
-            # Nothing in the cart can be bought: a reminder would only disappoint.
-            raise NotSendable(Decision("skip", "condition: every item is sold out"))
-        flagged: list[dict[str, Any]] = []
-        if step.low_stock_at_most is not None:
-            flagged = low_stock_items(items, step.low_stock_at_most)
-            if not flagged:
-                # Never fake scarcity: without a really low item this step is not sent.
-                raise NotSendable(
-                    Decision(
-                        "skip", f"condition: no item has {step.low_stock_at_most} or fewer left"
-                    )
-                )
-        flagged_skus = {i["sku"] for i in flagged}
-        data.update(
-            cart_url=cart.data["url"],
-            subtotal=cart.data.get("subtotal"),
-            items=[_template_item(i, low=i["sku"] in flagged_skus) for i in items],
-        )
-    elif "order_id" in context:
-        order = orders.get(context["order_id"])
-        if order is None:
-            raise NotSendable(Decision("cancel", "order unknown"))
-        odata = order.data or {}
-        items = [_template_item(i) for i in odata.get("items") or []]
-        data.update(order_number=order.order_id, items=items)
-        if odata.get("total") is not None:
-            data["total"] = odata["total"]
-        if odata.get("url"):
-            data["order_url"] = odata["url"]
-        shipping = order.shipping or {}
-        for key in ("carrier", "tracking_number", "tracking_url"):
-            if shipping.get(key):
-                data[key] = shipping[key]
-        if shipping.get("estimated_delivery_date"):
-            data["estimated_delivery"] = shipping["estimated_delivery_date"]
-        shop_url = _origin(next((i.get("url") for i in items if i.get("url")), None))
-        if shop_url:
-            data["shop_url"] = shop_url
-    elif "item" in context:
-        item = dict(context["item"])
-        if sold_out({"stock": (stock or {}).get(item.get("sku"))}):
-            # Restocked, then sold out again before the notice went out.
-            raise NotSendable(Decision("skip", "condition: sold out again"))
-        data["item"] = {k: v for k, v in item.items() if k != "sku" and v is not None}
-    data.update(step.data)
-    variant = next((v for v in step.variants if v.name == delivery.variant), None)
-    if variant is not None:
-        data.update(variant.data)
-    return data
-
-
-@dataclass
-class BatchState:
-    """Everything the batch's decisions need, read in a few set-based queries.
-
-    The counters are updated as the batch decides, so a shopper's second delivery in the batch
-    sees the first one; `tentative_*` remember which in-batch pushes a count relies on.
-    """
-
-    flows: dict[int, Flow]
-    shoppers: dict[int, Shopper]
-    flow_sent: dict[int, int]
-    marketing_today: dict[int, int]
-    with_staff: set[int]
-    paused_until: datetime | None
-    carts: dict[str, Cart]
-    orders: dict[str, Order]
-    stock: dict[str, int] = field(default_factory=dict)  # latest known stock per SKU
-    new_links: dict[str, str] = field(default_factory=dict)  # link key → target to store
-    tentative_by_flow: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
 @dataclass
@@ -402,19 +206,7 @@ class DeliverySender:
         return list(session.scalars(query))
 
     def _marketing(self, delivery: Delivery) -> bool:
-        if delivery.marketing:
-            return True
-        # The scenario as configured now: a row planned before its step became marketing
-        # (it makes an offer) follows the current rule.
-        scenario = self.book.get(delivery.scenario_id)
-        if scenario is not None and any(
-            s.id == delivery.step_id and s.marketing for s in scenario.steps
-        ):
-            return True
-        try:
-            return self.templates.is_marketing(delivery.template)
-        except Exception:  # unknown template: the render fails later and says so
-            return False
+        return send_rules.is_marketing(delivery, self.book, self.templates)
 
     def load(self, session: Session, claimed: Sequence[Delivery], now: datetime) -> BatchState:
         """Read what the decisions need for these deliveries, a query per kind of fact."""
@@ -542,77 +334,47 @@ class DeliverySender:
         if decision.action == "send":
             # Counted before the push: a later delivery of the same flow or shopper in this
             # batch is decided as if this one went out (and re-checked if it did not).
-            state.flow_sent[delivery.flow_id] = state.flow_sent.get(delivery.flow_id, 0) + 1
-            state.tentative_by_flow[delivery.flow_id].append(delivery.id)
-            if self._marketing(delivery):
-                shopper_id = delivery.shopper_id
-                state.marketing_today[shopper_id] = state.marketing_today.get(shopper_id, 0) + 1
-                state.tentative_by_shopper[shopper_id].append(delivery.id)
+            state.count_send(delivery, marketing=self._marketing(delivery))
         return _Planned(delivery, decision, depends_on)
 
     def decide(
         self, delivery: Delivery, state: BatchState, now: datetime
     ) -> tuple[Decision, tuple[int, ...]]:
-        """Every check that must pass right now before the message may go out.
+        """Every check that must pass right now, then the message rendered for LINE.
 
         Returns the decision and the in-batch pushes it relies on: a skip for max_messages or
         a postponement for the daily cap that only holds if those earlier pushes went out.
         """
-        flow = state.flows.get(delivery.flow_id)
-        shopper = state.shoppers.get(delivery.shopper_id)
-        if flow is None or shopper is None:
-            return Decision("cancel", "flow or shopper removed"), ()
-        if flow.state is FlowState.ENDED:
-            return Decision("cancel", flow.end_reason or "flow ended"), ()
-        if not shopper.is_following:
-            return Decision("cancel", "unfollowed"), ()
-        scenario = self.book.get(delivery.scenario_id)
-        if scenario is None:
-            return Decision("cancel", "scenario no longer configured"), ()
-        try:
-            step = scenario.step(delivery.step_id)
-        except KeyError:
-            return Decision("cancel", "step no longer configured"), ()
         marketing = self._marketing(delivery)
-        if marketing and not shopper.marketing_opt_in:
-            return Decision("cancel", "opted out"), ()
-        if state.flow_sent.get(flow.id, 0) >= scenario.max_messages:
-            return (
-                Decision("skip", "max_messages: enough messages for this flow"),
-                tuple(state.tentative_by_flow.get(flow.id, ())),
-            )
-        if delivery.expires_at is not None and now > delivery.expires_at:
-            return Decision("skip", f"stale: was due {delivery.due_at:%Y-%m-%d %H:%M} UTC"), ()
-        if marketing:
-            later = self._marketing_wait(state, shopper, now)
-            if later is not None:
-                due, why, depends_on = later
-                if delivery.expires_at is not None and due > delivery.expires_at:
-                    return Decision("skip", f"{why}; would be stale by then"), depends_on
-                return Decision("postpone", why, due_at=due), depends_on
+        checked = send_rules.check(
+            delivery, state, self.book, self.settings, now, marketing=marketing
+        )
+        if isinstance(checked, Blocked):
+            return checked.decision, checked.depends_on
+        step = checked
+        flow = state.flows[delivery.flow_id]
+        moot = send_rules.subject_decision(
+            flow.context or {}, step, carts=state.carts, orders=state.orders, stock=state.stock
+        )
+        if moot is not None:
+            return moot, ()
+        data = render.template_data(
+            delivery,
+            flow,
+            step,
+            state.shoppers[delivery.shopper_id],
+            self.settings,
+            carts=state.carts,
+            orders=state.orders,
+            stock=state.stock,
+        )
         try:
-            data = template_data(
+            message, degraded = render.render_message(
+                self.templates,
                 delivery,
-                flow,
                 step,
-                shopper,
-                self.settings,
-                carts=state.carts,
-                orders=state.orders,
-                stock=state.stock,
-            )
-        except NotSendable as exc:
-            return exc.decision, ()
-        variant = next((v for v in step.variants if v.name == delivery.variant), None)
-        try:
-            # Checked against LINE's limits here: a message LINE refuses would fail with a
-            # 400 on every retry. Too big, it is sent smaller or as text; never valid, it
-            # fails now with LINE's reason.
-            message, degraded = self.templates.render_for_line(
-                delivery.template,
                 data,
-                variant=variant.template_variant if variant else None,
-                link=self._linker(delivery, state.new_links),
+                link=render.tracking_linker(delivery, self.settings, state.new_links),
                 marketing=marketing,
             )
         except Exception as exc:  # TemplateError / TemplateDataError: fix the data, then retry
@@ -623,60 +385,6 @@ class DeliverySender:
                 extra={"delivery_id": delivery.id, "reason": degraded},
             )
         return Decision("send", message=message), ()
-
-    def _marketing_wait(
-        self, state: BatchState, shopper: Shopper, now: datetime
-    ) -> tuple[datetime, str, tuple[int, ...]] | None:
-        if state.paused_until is not None:
-            return state.paused_until, "postponed: LINE monthly limit reached", ()
-        if shopper.id in state.with_staff:
-            return now + STAFF_RECHECK, "postponed: chat is with staff", ()
-        quiet = quiet_until(now, self.settings)
-        if quiet is not None:
-            return quiet, "postponed: quiet hours", ()
-        if state.marketing_today.get(shopper.id, 0) >= self.settings.daily_marketing_cap:
-            tomorrow = _local_midnight_after(now, self.settings)
-            due = quiet_until(tomorrow, self.settings) or tomorrow
-            return (
-                due,
-                "postponed: daily cap",
-                tuple(state.tentative_by_shopper.get(shopper.id, ())),
-            )
-        return None
-
-    def _linker(self, delivery: Delivery, stored: dict[str, str]) -> Callable[[str, str], str]:
-        """The tracking wrapper for a delivery's links.
-
-        The token carries its target while the link stays within LINE's URI limit; past it
-        (a long product URL) it carries a key instead, and the target goes into `stored`
-        to be kept in `tracked_links` with the batch.
-        """
-        secret = self.settings.secret_key.encode()
-        base = self.settings.public_base_url.rstrip("/")
-        content = f"{delivery.step_id}-{delivery.variant or 'default'}"
-        expires = delivery.created_at + LINK_LIFETIME
-
-        def link(url: str, _label: str) -> str:
-            def tracked(stored_target: bool) -> str:
-                token = sign_link(
-                    secret,
-                    url=url,
-                    delivery_id=delivery.id,
-                    shopper_id=delivery.shopper_id,
-                    campaign=delivery.scenario_id,
-                    content=content,
-                    expires_at=expires,
-                    stored=stored_target,
-                )
-                return f"{base}/r/{token}"
-
-            inline = tracked(False)
-            if len(inline) <= URI_MAX:
-                return inline
-            stored[link_key(url)] = url
-            return tracked(True)
-
-        return link
 
     def _store_links(self, session: Session, links: Mapping[str, str], now: datetime) -> None:
         """Keep the targets of this batch's long links (a key seen before is kept as it is)."""
@@ -794,20 +502,14 @@ class DeliverySender:
                 if plan.depends_on and not all(
                     pushes[i].result is not None for i in plan.depends_on
                 ):
-                    # The cap or max_messages was only reached by counting a push that did
-                    # not go out: decide again on the next tick, from what was recorded.
-                    decision = Decision("postpone", RECHECK, due_at=now)
+                    decision = send_rules.recheck(now)
                 rows.append(self._outcome(delivery, decision, now))
                 continue
             if push.in_flight:
                 counts["in_flight"] = counts.get("in_flight", 0) + 1
                 continue  # left `sending`: the lease brings it back (see push_all)
             if push.held or push.late:
-                outcome = (
-                    Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK)
-                    if push.held
-                    else Decision("postpone", OUT_OF_TIME, now)
-                )
+                outcome = send_rules.not_tried(now, held=push.held)
                 rows.append(self._outcome(delivery, outcome, now))
                 continue
             attempts = delivery.attempts + 1
@@ -854,22 +556,12 @@ class DeliverySender:
                 "push", str(exc.status) if exc.status else type(exc).__name__
             ).inc()
             messages.append({**log_row, "status": "failed", "error": str(exc)})
+            outcome = send_rules.after_push_error(exc, attempts, now)
             if isinstance(exc, LineMonthlyLimit):
                 monthly_limit = exc
                 # Not the message's fault: its retries are not used up.
-                outcome = Decision("postpone", "LINE monthly limit", now + MONTHLY_LIMIT_RECHECK)
                 rows.append(self._outcome(delivery, outcome, now))
-            elif isinstance(exc, LineClientError):
-                outcome = Decision("fail", f"LINE {exc.status}: {exc}")
-                rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
-            elif not exc.retriable or attempts >= MAX_ATTEMPTS:
-                outcome = Decision("fail", f"gave up: {exc}")
-                rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
             else:
-                wait = BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1]
-                wait = max(wait, exc.retry_after or 0)
-                reason = f"retrying: {type(exc).__name__} {exc.status or ''}".strip()
-                outcome = Decision("postpone", reason, now + timedelta(seconds=wait))
                 rows.append(self._outcome(delivery, outcome, now, attempts=attempts))
         for row in rows:
             key = row["b_state"].value

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
+from line_messages.links import is_web_url
+
 TOKEN_VERSION = 1  # the token carries the target URL itself
 STORED_VERSION = 2  # the token carries the key of a stored target (see `link_key`)
 # A 128-bit truncated HMAC-SHA256 keeps the token short and is still far beyond guessing range.
 SIGNATURE_BYTES = 16
-ALLOWED_SCHEMES = frozenset({"http", "https"})
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
 
 
@@ -36,29 +37,6 @@ class LinkClaims:
     content: str
     expires_at: datetime
     link_key: str | None = None
-
-
-def is_web_url(url: str) -> bool:
-    """True if the URL is an absolute http(s) URL with a host and no user name or password."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ALLOWED_SCHEMES and bool(parts.netloc) and not has_userinfo(url)
-
-
-def has_userinfo(url: str) -> bool:
-    """True if the URL's authority holds `user@` (or a backslash browsers read as a slash).
-
-    `https://shop.example@evil.example/` opens evil.example: whatever stands before the `@`
-    only looks like the host. Browsers also read `\\` as `/`, so `https://evil.example\\.shop`
-    goes to evil.example while Python sees one odd host name; neither belongs in a link.
-    """
-    try:
-        netloc = urlsplit(url).netloc
-    except ValueError:
-        return False
-    return "@" in netloc or "\\" in netloc
 
 
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")

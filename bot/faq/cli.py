@@ -12,8 +12,9 @@ from bot.core.db import transaction
 from bot.core.services import current_services
 from bot.core.settings import REPO_ROOT
 from bot.faq import store as faq_store
+from bot.faq.calibration import evaluate, read_eval_rows
 from bot.faq.file_format import FaqFileError
-from bot.faq.matcher import FaqMatcher, evaluate, read_eval_rows
+from bot.faq.matcher import FaqMatcher
 
 SAMPLE_FAQ = REPO_ROOT / "data" / "faq_sample.yaml"
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from bot.core.settings import Settings
 from bot.faq.file_format import FaqEntry
-from bot.faq.matcher import FaqMatcher, MatchResult, normalize_text
+from bot.faq.matcher import FaqMatcher, MatchResult
+from bot.faq.normalize import normalize_text
 from bot.models import FaqInteraction, Shopper, SupportTicket, TicketReason
 from bot.support import escalation as support
 from bot.support.hours import (

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from bot.core.settings import Settings
 from bot.delivery import jobs as delivery_jobs
-from bot.delivery.sender import ALREADY_ACCEPTED, RECHECK, DeliverySender
+from bot.delivery.send_rules import ALREADY_ACCEPTED, RECHECK
+from bot.delivery.sender import DeliverySender
 from bot.line.gateway import (
     InMemoryLineGateway,
     LineClientError,

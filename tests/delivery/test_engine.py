@@ -308,6 +308,25 @@ def test_a_bad_scenario_file_stops_start_up(settings, db, redis, line, tmp_path:
         create_app(settings.with_changes(scenarios_path=bad), line=line, redis=redis, database=db)
 
 
+def test_the_scenario_file_is_read_once_at_start_up(settings, db, redis, line, tmp_path: Path):
+    from bot.app import create_app
+    from bot.delivery.receivers import delivery_rules
+
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(
+        "scenarios:\n  cart: {trigger: cart.updated, cooldown: 2h,"
+        " steps: [{delay: 15m, template: cart_reminder}]}\n"
+    )
+    changed = settings.with_changes(scenarios_path=path, abandonment_cooldown_hours=5)
+    app = create_app(changed, line=line, redis=redis, database=db)
+    path.write_text("scenarios: [1, 2]")  # a later edit is not read by the running app
+    rules = app.extensions["bot"].delivery_rules
+    assert [s.id for s in rules.book.scenarios] == ["cart"]
+    assert rules.abandonment_cooldown == timedelta(hours=5)
+    with app.app_context():
+        assert delivery_rules() is rules
+
+
 def test_shipped_scenarios_load():
     book = load_scenarios()
     assert [s.id for s in book.scenarios] == [

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.delivery import jobs as delivery_jobs
-from bot.delivery.sender import ALREADY_ACCEPTED, OUT_OF_TIME
+from bot.delivery.send_rules import ALREADY_ACCEPTED, OUT_OF_TIME
 from bot.line.gateway import InMemoryLineGateway, Message, SendResult
 from bot.models import Delivery, DeliveryState
 from tests.helpers.delivery import ShiftedClock, abandoned_carts

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.core.settings import batch_bound_seconds
 from bot.delivery import jobs as delivery_jobs
-from bot.delivery.sender import ALREADY_ACCEPTED
+from bot.delivery.send_rules import ALREADY_ACCEPTED
 from bot.models import Delivery, DeliveryState
 from tests.helpers.delivery import ShiftedClock, abandoned_carts, process_env
 
