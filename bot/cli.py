@@ -14,9 +14,11 @@ def register_cli(app: Flask) -> None:
     from bot.console.cli import operators_group
     from bot.delivery.cli import deliveries_cli
     from bot.faq.cli import faq_group
+    from bot.health.cli import health_command
     from bot.line.cli import webhooks_cli
     from flex_templates.cli import templates_cli
 
+    deliveries_cli.add_command(health_command)
     app.cli.add_command(init_db_command)
     app.cli.add_command(templates_cli)
     app.cli.add_command(faq_group)

@@ -21,7 +21,11 @@ PACKAGES = ("bot", "handlers", "flex_templates", "line_messages", "line_emulator
 # shoppers ← linking ← delivery, and shoppers ← support ← faq.
 # The tables (bot.models) are the shared schema, one module per feature; core's database
 # helpers and scheduler read them, so core and models may import each other.
-LOWER = {"line_messages": set(), "bot.core": {"bot.models"}, "bot.models": {"bot.core"}}
+LOWER = {
+    "line_messages": set(),
+    "bot.core": {"bot.models", "line_messages"},
+    "bot.models": {"bot.core"},
+}
 LOWER["flex_templates"] = {"bot.core", "line_messages"}
 LOWER["bot.line"] = {*LOWER["bot.models"], "bot.models", "flex_templates", "line_messages"}
 LOWER["bot.shop_api"] = {*LOWER["bot.line"], "bot.line"}

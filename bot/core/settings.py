@@ -13,7 +13,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.delivery.tracking import host_allowed, link_host, normalise_host
+from line_messages.links import host_allowed, link_host, normalise_host
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "bot.sqlite3"

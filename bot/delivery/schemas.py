@@ -26,11 +26,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from bot.delivery.tracking import host_allowed, is_web_url
 from bot.linking.schemas import PATTERNS as LINKING_PATTERNS
 from bot.linking.schemas import LineUserId, MemberId
 from bot.shop_api.openapi import LINK_MARK, component_schemas
 from bot.shop_api.validation import FIELD_KEY, describe, first_error
+from line_messages.links import host_allowed, is_web_url
 
 
 class EventInvalid(ValueError):

@@ -7,8 +7,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
@@ -37,41 +35,6 @@ class LinkClaims:
     content: str
     expires_at: datetime
     link_key: str | None = None
-
-
-_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
-
-
-def normalise_host(text: str) -> str | None:
-    """A host name lower-cased without a trailing dot, or None if it is not a plain DNS name.
-
-    A `*.` prefix is kept: it stands for any subdomain in the allowed-host list.
-    """
-    host = text.strip().lower().rstrip(".")
-    bare = host[2:] if host.startswith("*.") else host
-    return host if _HOST.match(bare) else None
-
-
-def link_host(url: str) -> str | None:
-    """The host an http(s) link opens, normalised; None if the URL is not a plain web link."""
-    if not is_web_url(url):
-        return None
-    try:
-        hostname = urlsplit(url).hostname
-    except ValueError:
-        return None
-    host = normalise_host(hostname or "")
-    return host if host is not None and not host.startswith("*.") else None
-
-
-def host_allowed(url: str, hosts: Collection[str]) -> bool:
-    """True if the link opens one of `hosts` (exact names, or `*.name` for its subdomains)."""
-    host = link_host(url)
-    if host is None:
-        return False
-    return any(
-        host.endswith(entry[1:]) if entry.startswith("*.") else host == entry for entry in hosts
-    )
 
 
 def _b64encode(raw: bytes) -> str:

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from bot.core.services import current_services
 from bot.delivery.engine import record_click
-from bot.delivery.tracking import InvalidLink, add_utm, host_allowed, verify_link
+from bot.delivery.tracking import InvalidLink, add_utm, verify_link
 from bot.models import TrackedLink
+from line_messages.links import host_allowed
 
 bp = Blueprint("tracking", __name__)
 log = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from bot.core.schedule import DISPATCHER
 from bot.delivery.engine import marketing_paused_until
 from bot.line.chats import chat_control_summary
 from bot.models import Delivery, DeliveryState, PeriodicRun, WebhookEvent, WebhookEventState
@@ -25,7 +26,6 @@ from bot.models import Delivery, DeliveryState, PeriodicRun, WebhookEvent, Webho
 if TYPE_CHECKING:
     from bot.core.services import Services
 
-DISPATCHER = "dispatch_due_deliveries"  # the name bot.core.schedule records its runs under
 FAILED_EVENTS_CACHE_SECONDS = 30.0
 
 

@@ -235,7 +235,7 @@ def _claim(app: Flask, ident: int, operator_id: int) -> None:
 
 
 def _run_idle_job(app: Flask) -> int:
-    from bot.console.jobs import return_idle_tickets
+    from bot.support.jobs import return_idle_tickets
 
     with app.app_context():
         return return_idle_tickets()

@@ -11,13 +11,14 @@ from redis import Redis
 from werkzeug.security import check_password_hash
 
 from bot.app import create_app
-from bot.console.jobs import LOGIN_ATTEMPTS_KEPT, return_idle_tickets
+from bot.console.jobs import LOGIN_ATTEMPTS_KEPT, prune_login_attempts
 from bot.console.operators import PASSWORD_HASH_METHOD, hash_password
 from bot.core.db import Database
 from bot.core.settings import ConfigError, Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import LoginAttempt, SupportTicket, TicketState
 from bot.support.actions import claim_ticket
+from bot.support.jobs import return_idle_tickets
 from tests.helpers.console import FAST_PASSWORD_HASH, make_operator, open_ticket
 
 # (rule, endpoint, methods): templates and redirects build URLs from these endpoint names.
@@ -83,7 +84,7 @@ def test_each_app_gets_the_whole_console(
     assert second.test_client().get("/console/login").status_code == 200
 
 
-def test_periodic_run_returns_idle_tickets_and_prunes_old_sign_ins(app: Flask) -> None:
+def test_periodic_runs_return_idle_tickets_and_prune_old_sign_ins(app: Flask) -> None:
     ident = open_ticket(app)
     staff = make_operator(app, "sato@example.jp", "佐藤")
     with app.app_context():
@@ -99,6 +100,7 @@ def test_periodic_run_returns_idle_tickets_and_prunes_old_sign_ins(app: Flask) -
         session.commit()
 
         assert return_idle_tickets() == 1
+        assert prune_login_attempts() == 1
 
         session = services.db.session()
         assert session.get(SupportTicket, ident).state is TicketState.RESOLVED

@@ -15,8 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.core.settings import ConfigError, Settings
-from bot.delivery.tracking import host_allowed
-from line_messages.links import has_userinfo
+from line_messages.links import has_userinfo, host_allowed
 from tests.helpers.shop_api import ShopApi, tracking_token
 
 SHOP = "https://shop.example.jp"
