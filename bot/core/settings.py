@@ -1,4 +1,8 @@
-"""Settings read once from the environment into a frozen dataclass."""
+"""Settings read once from the environment into a frozen dataclass.
+
+One coherent thing at over 400 lines: every setting, its default and its check, in one
+place, so a deployment's whole configuration reads top to bottom.
+"""
 
 from __future__ import annotations
 

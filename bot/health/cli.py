@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import click
+from flask.cli import with_appcontext
 
 from bot.core.services import current_services
 from bot.health.liveness import FailedEventsCount, health_report
 
 
 @click.command("health")
+@with_appcontext
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (what /healthz answers).")
 def health_command(as_json: bool) -> None:
     """What /healthz reports; exits 1 when unhealthy (for cron jobs and scripts)."""
