@@ -30,7 +30,7 @@ from bot.line import webhook_endpoint
 from bot.line.gateway import LineGateway, sdk_gateway_factory
 from bot.linking import api as links_api
 from bot.linking import dev_shop, members_api
-from bot.linking.service import MemberHooks
+from bot.linking.members import MemberHooks
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
 from flex_templates import load_templates

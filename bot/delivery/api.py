@@ -12,7 +12,7 @@ from bot.delivery import events as shop_events
 from bot.delivery.engine import erase_customer, member_deliveries
 from bot.delivery.jobs import enqueue_restock
 from bot.delivery.schemas import EVENT_SCHEMAS, EventInvalid
-from bot.linking.service import MemberHooks
+from bot.linking.members import MemberHooks
 from bot.models import Shopper
 from bot.shop_api.api import ShopApi, json_body, on_commit, shop_endpoint
 from bot.shop_api.errors import ApiError

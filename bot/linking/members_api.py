@@ -11,16 +11,16 @@ from flask import Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 
 from bot.core.services import current_services
-from bot.linking import service as linking
+from bot.linking import members
 from bot.linking.schemas import MEMBER_PATH_PARAM, member_id_param
 from bot.shop_api.api import ShopApi, shop_endpoint
 from bot.shop_api.errors import ApiError
 from bot.shop_api.openapi import common_errors, error, json_response, signed
 
-HOOKS_KEY = "member_hooks"  # app.extensions[HOOKS_KEY]: the app's linking.MemberHooks
+HOOKS_KEY = "member_hooks"  # app.extensions[HOOKS_KEY]: the app's members.MemberHooks
 
 
-def init_api(api: ShopApi, hooks: linking.MemberHooks) -> None:
+def init_api(api: ShopApi, hooks: members.MemberHooks) -> None:
     """Add GET and DELETE /members/{member_id} to `api`; they use `hooks`, which other
     features may still add to (until the app serves requests)."""
     path = "/members/<member:member_id>"
@@ -34,7 +34,7 @@ def init_api(api: ShopApi, hooks: linking.MemberHooks) -> None:
     api.add_paths(OPENAPI_PATHS, {"Member": MEMBER_SCHEMA})
 
 
-def member_hooks() -> linking.MemberHooks:
+def member_hooks() -> members.MemberHooks:
     """The current app's member hooks."""
     return current_app.extensions[HOOKS_KEY]
 
@@ -43,7 +43,7 @@ def member_hooks() -> linking.MemberHooks:
 def get_member(member_id: str) -> Response:
     """Link state, LINE follow state and marketing consent of a member."""
     member_id_param(member_id)
-    state = linking.member_state(current_services().db.session(), member_id, member_hooks().extras)
+    state = members.member_state(current_services().db.session(), member_id, member_hooks().extras)
     if state is None:
         raise ApiError(404, "unknown_member", "this member has never been linked", "member_id")
     return jsonify(state)
@@ -54,7 +54,7 @@ def erase_member(member_id: str) -> tuple[str, int]:
     """Erase the member's personal data; only anonymous counts remain."""
     member_id_param(member_id)
     services = current_services()
-    counts = linking.erase_member(
+    counts = members.erase_member(
         services.db.session(),
         member_id,
         services.clock.now(),

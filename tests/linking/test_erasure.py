@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.console.operators import create_operator
 from bot.core.db import Base, Database
-from bot.linking import service as linking
+from bot.linking import members
 from bot.linking.members_api import HOOKS_KEY
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
 from bot.shoppers.service import find_shopper
@@ -92,7 +92,7 @@ def test_counts_accumulate_and_registered_erasers_run(
     assert api.delete("/members/M1").status_code == 204
     assert api.delete("/members/M2").status_code == 204
     assert calls == [f"M1:{SHOPPER_ID}", f"M2:{OTHER_USER_ID}"]
-    counts = linking.erasure_counts(db.session())
+    counts = members.erasure_counts(db.session())
     assert counts["members_erased"] == 2
     assert counts["deliveries"] == 4
 
@@ -168,7 +168,7 @@ def test_an_unlinked_member_is_erased_everywhere_the_link_history_leads(
     assert len(history) == 2
     assert all(row[0].startswith("erased:") and row[1].startswith("erased:") for row in history)
     assert history[0][:2] == history[1][:2]  # still one person's sequence
-    counts = linking.erasure_counts(db.session())
+    counts = members.erasure_counts(db.session())
     assert counts["shoppers"] == 1
     assert counts["link_history_anonymised"] == 2
     assert counts["internal_notes"] == 1
@@ -195,7 +195,7 @@ def test_every_line_user_the_member_ever_had_is_erased(
     after = _everything(db)
     for personal in (SHOPPER_ID, THIRD_USER_ID, MEMBER, "山田"):
         assert personal not in after
-    assert linking.erasure_counts(db.session())["shoppers"] == 2
+    assert members.erasure_counts(db.session())["shoppers"] == 2
 
 
 def test_a_line_user_now_linked_to_another_member_is_kept(
@@ -215,10 +215,10 @@ def test_a_line_user_now_linked_to_another_member_is_kept(
     # The move is still recorded, from a member that is now only a tombstone.
     linked_new = [row for row in _history(db) if row[0] == "M-NEW"]
     assert linked_new and linked_new[0][2] is not None and linked_new[0][2].startswith("erased:")
-    assert linking.erasure_counts(db.session()).get("shoppers", 0) == 0
+    assert members.erasure_counts(db.session()).get("shoppers", 0) == 0
 
 
 def test_tombstones_are_keyed_so_a_guessed_id_cannot_be_tested() -> None:
-    assert linking.tombstone("M123", b"key-one") == linking.tombstone("M123", b"key-one")
-    assert linking.tombstone("M123", b"key-one") != linking.tombstone("M123", b"key-two")
-    assert linking.tombstone("M123", b"key-one") != linking.tombstone("M124", b"key-one")
+    assert members.tombstone("M123", b"key-one") == members.tombstone("M123", b"key-one")
+    assert members.tombstone("M123", b"key-one") != members.tombstone("M123", b"key-two")
+    assert members.tombstone("M123", b"key-one") != members.tombstone("M124", b"key-one")
