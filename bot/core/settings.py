@@ -154,6 +154,8 @@ class Settings:
     # The 「お問い合わせ」 link of the messages; None: the shop's top page (SHOP_LINK_URL's).
     shop_help_url: str | None = None
     metrics_token: str | None = None
+    # The playground (/dev/playground): always on in development; elsewhere only when set.
+    playground_enabled: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -163,6 +165,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def playground_on(self) -> bool:
+        """Whether /dev/playground is served: in development, or when PLAYGROUND_ENABLED."""
+        return self.env == "development" or self.playground_enabled
 
     @property
     def allowed_link_hosts(self) -> frozenset[str]:
@@ -253,6 +260,7 @@ class Settings:
                 reader.url("SHOP_HELP_URL", None) if reader.get("SHOP_HELP_URL") else None
             ),
             metrics_token=reader.get("METRICS_TOKEN") or None,
+            playground_enabled=reader.flag("PLAYGROUND_ENABLED", False),
         )
         _check_help_url(settings)
         if (
