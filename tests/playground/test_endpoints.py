@@ -137,7 +137,8 @@ def test_bad_input_gets_4xx_with_a_reason(
 
 
 @pytest.mark.parametrize(
-    "query", ["/api/chat", "/api/chat?user=bad", "/api/state?user=U1", "/api/where?url=javascript:x"]
+    "query",
+    ["/api/chat", "/api/chat?user=bad", "/api/state?user=U1", "/api/where?url=javascript:x"],
 )
 def test_bad_queries_get_400(pg: Playground, query: str) -> None:
     assert pg.get(query).status_code == 400

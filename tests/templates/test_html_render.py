@@ -277,31 +277,76 @@ def test_keyword_and_pixel_sizes_colours_and_text_styles() -> None:
 
 def test_buttons_separators_spacers_icons_and_boxes() -> None:
     contents = [
-        {"type": "button", "style": "primary", "height": "sm", "color": "#123456",
-         "action": {"type": "postback", "label": "買う", "data": "buy=1", "displayText": "買います"}},
-        {"type": "button", "style": "secondary",
-         "action": {"type": "message", "label": "質問", "text": "送料は?"}},
+        {
+            "type": "button",
+            "style": "primary",
+            "height": "sm",
+            "color": "#123456",
+            "action": {
+                "type": "postback",
+                "label": "買う",
+                "data": "buy=1",
+                "displayText": "買います",
+            },
+        },
+        {
+            "type": "button",
+            "style": "secondary",
+            "action": {"type": "message", "label": "質問", "text": "送料は?"},
+        },
         {"type": "button", "action": {"type": "uri", "label": "電話", "uri": "tel:0312345678"}},
-        {"type": "button", "action": {"type": "uri", "label": "危険", "uri": "javascript:alert(1)"}},
+        {
+            "type": "button",
+            "action": {"type": "uri", "label": "危険", "uri": "javascript:alert(1)"},
+        },
         {"type": "separator", "color": "#CCCCCC", "margin": "lg"},
         {"type": "spacer", "size": "xl"},
-        {"type": "box", "layout": "baseline", "contents": [
-            {"type": "icon", "url": "https://example.jp/star.png", "size": "sm"},
-            {"type": "text", "text": "4.5", "contents": [{"type": "span", "text": "★", "color": "#FFAA00"}]},
-        ]},
-        {"type": "box", "layout": "vertical", "paddingAll": "12px", "cornerRadius": "md",
-         "borderWidth": "light", "borderColor": "#000000", "backgroundColor": "#FFFFFFCC",
-         "justifyContent": "center", "alignItems": "flex-end", "width": "50%",
-         "position": "absolute", "offsetTop": "4px", "contents": []},
-    ]  # fmt: skip
+        {
+            "type": "box",
+            "layout": "baseline",
+            "contents": [
+                {"type": "icon", "url": "https://example.jp/star.png", "size": "sm"},
+                {
+                    "type": "text",
+                    "text": "4.5",
+                    "contents": [{"type": "span", "text": "★", "color": "#FFAA00"}],
+                },
+            ],
+        },
+        {
+            "type": "box",
+            "layout": "vertical",
+            "paddingAll": "12px",
+            "cornerRadius": "md",
+            "borderWidth": "light",
+            "borderColor": "#000000",
+            "backgroundColor": "#FFFFFFCC",
+            "justifyContent": "center",
+            "alignItems": "flex-end",
+            "width": "50%",
+            "position": "absolute",
+            "offsetTop": "4px",
+            "contents": [],
+        },
+    ]
     message = {
         "type": "flex",
         "altText": "x",
-        "contents": {"type": "bubble", "size": "kilo", "direction": "rtl",
-                     "body": {"type": "box", "layout": "vertical", "contents": contents}},
-        "quickReply": {"items": [{"type": "action", "action": {"type": "postback",
-                                  "label": "配信停止", "data": "action=optout"}}]},
-    }  # fmt: skip
+        "contents": {
+            "type": "bubble",
+            "size": "kilo",
+            "direction": "rtl",
+            "body": {"type": "box", "layout": "vertical", "contents": contents},
+        },
+        "quickReply": {
+            "items": [
+                {
+                    "type": "action",
+                    "action": {"type": "postback", "label": "配信停止", "data": "action=optout"},
+                }
+            ]
+        },
+    }
     source = render_message(message)
     markup = assert_safe(source)
     classes = set(markup.classes())
