@@ -11,9 +11,9 @@ from flask import Flask
 from redis import Redis
 
 import handlers
-from bot import console
+from bot import console, playground
 from bot.cli import register_cli
-from bot.core.clock import Clock, SystemClock
+from bot.core.clock import Clock, DevClock, SystemClock
 from bot.core.db import Database
 from bot.core.db import init_app as init_db
 from bot.core.logs import configure_logging
@@ -89,7 +89,7 @@ def create_app(
     app.extensions["bot"] = Services(
         settings=settings,
         db=database,
-        clock=clock or SystemClock(),
+        clock=clock or _default_clock(settings, redis),
         redis=redis,
         queues=Queues(redis),
         line_factory=(lambda: line) if line is not None else sdk_gateway_factory(settings),
@@ -110,8 +110,18 @@ def create_app(
     console.init_app(app)
     if settings.env == "development":
         app.register_blueprint(dev_shop.bp)
+    if settings.playground_on:
+        playground.init_app(app)
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
     app.wsgi_app = webhook_endpoint.WebhookEndpoint(app.wsgi_app, services)  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})
     return app
+
+
+def _default_clock(settings: Settings, redis: Redis) -> Clock:
+    """The system clock; with the playground on (never in production) its shared dev clock,
+    so that time travel moves every process of dev mode at once."""
+    if settings.playground_on and not settings.is_production:
+        return DevClock(redis)
+    return SystemClock()

@@ -211,6 +211,8 @@ def banner(port: int, emulator_port: int) -> str:
     user = "U" + "0" * 31 + "1"
     post = "curl -s -XPOST -H 'Content-Type: application/json'"
     return f"""
+  playground: {web}/dev/playground   ← start here: chat as a shopper, run the shop, travel in time
+
 LINE bot (dev mode) is running: SQLite under instance/, embedded Redis, LINE emulator.
   health:    {web}/healthz        metrics: {web}/metrics
   console:   {web}/console

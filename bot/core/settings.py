@@ -161,6 +161,8 @@ class Settings:
     # werkzeug's method for operator password hashes. Not read from the environment: only the
     # test suite sets a cheaper one, and a production app refuses anything but scrypt.
     password_hash_method: str = "scrypt"
+    # The playground (/dev/playground): always on in development; elsewhere only when set.
+    playground_enabled: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -170,6 +172,11 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def playground_on(self) -> bool:
+        """Whether /dev/playground is served: in development, or when PLAYGROUND_ENABLED."""
+        return self.env == "development" or self.playground_enabled
 
     @property
     def allowed_link_hosts(self) -> frozenset[str]:
@@ -260,6 +267,7 @@ class Settings:
                 reader.url("SHOP_HELP_URL", None) if reader.get("SHOP_HELP_URL") else None
             ),
             metrics_token=reader.get("METRICS_TOKEN") or None,
+            playground_enabled=reader.flag("PLAYGROUND_ENABLED", False),
         )
         _check_help_url(settings)
         if (
