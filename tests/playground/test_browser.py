@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer
-from tests.console.test_browser_e2e import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _missing_browser
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, missing_browser
+from tests.helpers.live_server import LiveServer
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    reason = _missing_browser()
+    reason = missing_browser()
     if reason:
         import os
 
