@@ -1,17 +1,17 @@
-"""Scheduler process: enqueues the periodic jobs of `bot/schedule.py` from its own clock.
+"""Scheduler process: enqueues the periodic jobs of `bot/core/schedule.py` from its own clock.
 
 Several scheduler processes may run: a Redis lock per job and tick lets exactly one of them
 enqueue each tick. It survives Redis being unreachable (logs, retries every second) and
-Redis losing its data (the next tick enqueues afresh); see `bot.schedule`.
+Redis losing its data (the next tick enqueues afresh); see `bot.core.schedule`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot import create_app
-from bot.schedule import PeriodicScheduler, periodic_jobs
-from bot.settings import exit_on_config_error
+from bot.app import create_app
+from bot.core.schedule import PeriodicScheduler, periodic_jobs
+from bot.core.settings import exit_on_config_error
 
 log = logging.getLogger("scheduler")
 

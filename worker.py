@@ -15,9 +15,10 @@ import logging
 
 from rq import SimpleWorker
 
-from bot import create_app
-from bot.queues import QUEUE_NAMES
-from bot.settings import exit_on_config_error
+from bot import job_paths
+from bot.app import create_app
+from bot.core.queues import QUEUE_NAMES
+from bot.core.settings import exit_on_config_error
 
 log = logging.getLogger("worker")
 
@@ -31,6 +32,7 @@ def main() -> None:
         help=f"comma-separated queues, drained in this order (default: {','.join(QUEUE_NAMES)})",
     )
     args = parser.parse_args()
+    job_paths.install()  # jobs the previous release queued still run
     app = exit_on_config_error(create_app)
     services = app.extensions["bot"]
     try:

@@ -33,10 +33,11 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import create_app, delivery_jobs  # noqa: E402
-from bot.db import Base, Database  # noqa: E402
-from bot.services import deliveries  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app import create_app  # noqa: E402
+from bot.core.db import Base, Database  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
+from bot.delivery import engine as deliveries  # noqa: E402
+from bot.delivery import jobs as delivery_jobs  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_deliveries"
@@ -376,8 +377,8 @@ def bench_redis_memory(url: str, count: int) -> None:
     try:
         settings = Settings(env="test", database_url=url, redis_url=REDIS_URL)
         app = create_app(settings, redis=redis, database=db)
-        from bot.services import shop_events
-        from handlers.deliveries import engine_rules
+        from bot.delivery import events as shop_events
+        from bot.delivery.receivers import delivery_rules
 
         keys_before = redis.dbsize()
         before = int(redis.info("memory")["used_memory"])
@@ -399,7 +400,9 @@ def bench_redis_memory(url: str, count: int) -> None:
                         },
                     }
                 )
-                shop_events.record_event(session, event, engine_rules(app), datetime.now(UTC))
+                shop_events.record_event(
+                    session, event, delivery_rules(app.extensions["bot"]), datetime.now(UTC)
+                )
             session.commit()
         after = int(redis.info("memory")["used_memory"])
         keys = redis.dbsize() - keys_before

@@ -17,15 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.services.faq_file import FaqEntry, load_faq_file  # noqa: E402
-from bot.services.faq_match import (  # noqa: E402
-    FaqMatcher,
+from bot.faq.analyzer import default_analyzer  # noqa: E402
+from bot.faq.calibration import (  # noqa: E402
     calibration_samples,
-    default_analyzer,
     evaluate,
     fit_calibration,
     read_eval_rows,
 )
+from bot.faq.file_format import FaqEntry, load_faq_file  # noqa: E402
+from bot.faq.matcher import FaqMatcher  # noqa: E402
 
 SHARED_FAQ = ROOT / ".." / "shared" / "faq"
 SAMPLE_FAQ = ROOT / "data" / "faq_sample.yaml"

@@ -28,10 +28,10 @@ from sqlalchemy import create_engine, func, insert, select, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import create_app  # noqa: E402
-from bot.db import Base, Database  # noqa: E402
-from bot.line import InMemoryLineGateway  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.app import create_app  # noqa: E402
+from bot.core.db import Base, Database  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
+from bot.line.gateway import InMemoryLineGateway  # noqa: E402
 from bot.shop_api.auth import signed_headers  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -163,7 +163,7 @@ def main() -> None:
             raise SystemExit(f"restock event refused: {response.status_code} {response.json}")
         from rq import SimpleWorker
 
-        from bot.services.deliveries import abandoned_cart_holders
+        from bot.delivery.engine import abandoned_cart_holders
 
         with app.app_context():
             began = time.perf_counter()

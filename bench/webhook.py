@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.services.webhook_events import sign_body  # noqa: E402
+from bot.line.webhook_events import sign_body  # noqa: E402
 
 # Production refuses secrets written in the repository, so the run makes its own; load
 # processes read it from the environment they inherit, however they are started.
@@ -312,7 +312,7 @@ def main() -> None:
     if args.seconds > 60:
         raise SystemExit("--seconds is capped at 60")
 
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-webhook-")
     embedded = None

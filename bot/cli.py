@@ -6,17 +6,19 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from bot.extensions import services
+from bot.core.services import current_services
 
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
-    from bot.console_cli import operators_group
-    from bot.delivery_cli import deliveries_cli
-    from bot.faq_cli import faq_group
-    from bot.webhooks_cli import webhooks_cli
+    from bot.console.cli import operators_group
+    from bot.delivery.cli import deliveries_cli
+    from bot.faq.cli import faq_group
+    from bot.health.cli import health_command
+    from bot.line.cli import webhooks_cli
     from flex_templates.cli import templates_cli
 
+    deliveries_cli.add_command(health_command)
     app.cli.add_command(init_db_command)
     app.cli.add_command(templates_cli)
     app.cli.add_command(faq_group)
@@ -29,7 +31,7 @@ def register_cli(app: Flask) -> None:
 @with_appcontext
 def init_db_command() -> None:
     """Create the schema with Alembic (same as `alembic upgrade head`)."""
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
-    upgrade(services().settings.database_url)
+    upgrade(current_services().settings.database_url)
     click.echo("database is at the latest migration")

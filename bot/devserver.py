@@ -22,8 +22,8 @@ from pathlib import Path
 
 import requests
 
-from bot.migrate import upgrade
-from bot.settings import DEV_SECRETS, REPO_ROOT
+from bot.core.migrate import upgrade
+from bot.core.settings import DEV_SECRETS, REPO_ROOT
 
 # Procfile entries dev mode does not run as written: migrations run before the children start
 # and gunicorn gets a development-sized command line below.
@@ -164,7 +164,8 @@ class DevServer:
                 "--threads",
                 "4",
                 "--worker-class",
-                "bot.web_worker.BufferingThreadWorker",  # as in production: stalled bodies wait
+                # as in production: stalled bodies wait
+                "bot.core.web_worker.BufferingThreadWorker",
                 "--no-control-socket",
                 "--log-level",
                 "warning",
@@ -210,6 +211,8 @@ def banner(port: int, emulator_port: int) -> str:
     user = "U" + "0" * 31 + "1"
     post = "curl -s -XPOST -H 'Content-Type: application/json'"
     return f"""
+  playground: {web}/dev/playground   ← start here: chat as a shopper, run the shop, travel in time
+
 LINE bot (dev mode) is running: SQLite under instance/, embedded Redis, LINE emulator.
   health:    {web}/healthz        metrics: {web}/metrics
   console:   {web}/console

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.migrate import upgrade
-from bot.settings import Settings, exit_on_config_error
+from bot.core.migrate import upgrade
+from bot.core.settings import Settings, exit_on_config_error
 
 
 def main() -> None:
@@ -18,8 +18,8 @@ def main() -> None:
 
 def _seed_faq(settings: Settings, path: Path) -> None:
     """Import FAQ_PATH when no FAQ was ever imported (later imports use `flask faq import`)."""
-    from bot import create_app
-    from bot.services import faq_store
+    from bot.app import create_app
+    from bot.faq import store as faq_store
 
     app = create_app(settings)
     with app.app_context():

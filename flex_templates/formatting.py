@@ -7,7 +7,7 @@ from datetime import date, datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from bot.tracking import is_web_url
+from line_messages.links import is_web_url
 
 ELLIPSIS = "…"
 WEEKDAYS_JA = "月火水木金土日"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from bot.services.messaging import log_inbound
-from bot.services.unsend import withdraw_message
-from handlers.event import LineEvent
-from handlers.faq import answer_question
-from handlers.registry import HandlerContext, action_handler, route
+from bot.faq.handlers import answer_question
+from bot.line.event import LineEvent
+from bot.line.messaging import log_inbound
+from bot.line.routing import HandlerContext
+from bot.shoppers.unsend import withdraw_message
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ def command_for(text: str) -> str | None:
     return TEXT_COMMANDS.get(normalised)
 
 
-@route("message", message_type="text")
 def handle_text(event: LineEvent, ctx: HandlerContext) -> None:
     """Log the text; run a command if it is one, otherwise leave it to the FAQ."""
     shopper = ctx.require_shopper()
@@ -44,14 +43,13 @@ def handle_text(event: LineEvent, ctx: HandlerContext) -> None:
         webhook_event_id=ctx.webhook_event_id,
     )
     action = command_for(body)
-    handler = action_handler(action) if action else None
+    handler = ctx.router.action_handler(action) if action else None
     if handler is not None:
         handler(event, ctx)
     else:
         answer_question(event, ctx, body)
 
 
-@route("message")
 def handle_other_message(event: LineEvent, ctx: HandlerContext) -> None:
     """Stickers, images and the like: kept in the log so staff see them."""
     kind = str((event.message and event.message.type) or "unknown")[:32]
@@ -65,7 +63,6 @@ def handle_other_message(event: LineEvent, ctx: HandlerContext) -> None:
     )
 
 
-@route("unsend")
 def handle_unsend(event: LineEvent, ctx: HandlerContext) -> None:
     """The shopper took a message back: its text is removed from the log and the console."""
     message_id = event.unsend.message_id if event.unsend else None

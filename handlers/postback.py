@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from handlers.event import LineEvent
-from handlers.registry import HandlerContext, postback_action, route
+from bot.line.event import LineEvent
+from bot.line.routing import HandlerContext, postback_action
 
 log = logging.getLogger(__name__)
 
 
-@route("postback")
 def handle_unknown_postback(event: LineEvent, ctx: HandlerContext) -> None:
     """An action this version does not know (e.g. an old rich menu): ignore it."""
     data = event.postback.data if event.postback else ""

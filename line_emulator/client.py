@@ -41,7 +41,7 @@ class EmulatorClient:
             clean = {key: value for key, value in query.items() if value is not None}
             if clean:
                 url += "?" + urllib.parse.urlencode(clean)
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         request = urllib.request.Request(
             url, data=data, method=method, headers={"Content-Type": "application/json"}
         )

@@ -251,6 +251,6 @@ class ThreadedHTTPServer:
         connection.sendall(head if head_only else head + payload)
 
     def _send_error(self, connection: socket.socket, status: int, message: str) -> None:
-        payload = json.dumps({"message": message}).encode()
+        payload = json.dumps({"message": message}, ensure_ascii=False).encode("utf-8")
         with contextlib.suppress(OSError):
             self._send(connection, status, [("Content-Type", "application/json")], payload, False)

@@ -1,5 +1,8 @@
 """Validation of LINE message objects against the Messaging API's documented limits.
 
+One coherent thing at over 400 lines: a single walk over every message and action type LINE
+defines, each with its limits beside it.
+
 ``validate_messages`` walks the raw JSON-like dicts itself, because the line-bot-sdk
 models silently drop unknown fields and do not enforce most limits (a 20-bubble
 carousel or a 2000-character label passes ``Message.from_dict``).  The SDK is still

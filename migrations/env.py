@@ -7,8 +7,8 @@ import os
 from alembic import context
 
 import bot.models  # noqa: F401  (registers every table)
-from bot.db import Base, make_engine
-from bot.settings import DEFAULT_SQLITE_PATH, normalize_database_url
+from bot.core.db import Base, make_engine
+from bot.core.settings import DEFAULT_SQLITE_PATH, normalize_database_url
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or normalize_database_url(

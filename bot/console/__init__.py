@@ -1,17 +1,43 @@
-"""The operator console: staff take over escalated chats, reply and hand them back."""
+"""The operator console: staff take over escalated chats, reply and hand them back.
+
+`init_app` builds a fresh blueprint for each app and registers the routes of auth (sign-in),
+tickets (queue and chats) and admin (accounts, canned replies, hours, failed webhooks) on it,
+so nothing is registered by importing a module.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Flask
 
-bp = Blueprint(
-    "console",
-    __name__,
-    url_prefix="/console",
-    template_folder="templates",
-    static_folder="static",
-)
+from bot.console import admin, auth, tickets, web
+from bot.console.operators import PASSWORD_HASH_METHOD
+from bot.core.settings import ConfigError
 
-from bot.console import admin_webhooks, views  # noqa: E402,F401  (register the routes on bp)
+__all__ = ["init_app", "make_blueprint"]
 
-__all__ = ["bp"]
+
+def make_blueprint() -> Blueprint:
+    """The console blueprint (`console.*` endpoints under /console) with all its routes."""
+    bp = Blueprint(
+        "console",
+        __name__,
+        url_prefix="/console",
+        template_folder="templates",
+        static_folder="static",
+    )
+    web.install_hooks(bp)
+    auth.register(bp)
+    tickets.register(bp)
+    admin.register(bp)
+    return bp
+
+
+def init_app(app: Flask) -> None:
+    """Register the console on the app; refuse cheap password hashing in production."""
+    settings = app.extensions["bot"].settings
+    if settings.is_production and settings.password_hash_method != PASSWORD_HASH_METHOD:
+        raise ConfigError(
+            f"password_hash_method must be {PASSWORD_HASH_METHOD!r} in production, "
+            f"got {settings.password_hash_method!r} (a cheaper one is for tests only)"
+        )
+    app.register_blueprint(make_blueprint())

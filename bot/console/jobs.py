@@ -1,24 +1,18 @@
-"""Periodic console jobs (registered in bot/schedule.py)."""
+"""Console housekeeping: pruning old sign-in attempts (hourly, bot/core/schedule.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.jobs import job_context
-from bot.services.messaging import Messenger
-from bot.services.operators import prune_login_attempts
-from bot.services.support import return_idle_tickets as _return_idle_tickets
+from bot.console.operators import prune_login_attempts as _prune_login_attempts
+from bot.core.jobs import job_context
 
 LOGIN_ATTEMPTS_KEPT = timedelta(days=30)
 
 
-def return_idle_tickets() -> int:
-    """Hand chats idle past SUPPORT_IDLE_TIMEOUT_MINUTES back to the bot; how many."""
-    with job_context("return_idle_tickets") as svc:
-        session = svc.db.session()
-        now = svc.clock.now()
-        returned = _return_idle_tickets(
-            session, Messenger(session, svc.line, svc.clock), svc.templates, svc.settings, now
+def prune_login_attempts() -> int:
+    """Delete sign-in attempts older than LOGIN_ATTEMPTS_KEPT; how many."""
+    with job_context("prune_login_attempts") as services:
+        return _prune_login_attempts(
+            services.db.session(), services.clock.now(), LOGIN_ATTEMPTS_KEPT
         )
-        prune_login_attempts(session, now, LOGIN_ATTEMPTS_KEPT)
-        return returned

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import ConversationMessage, Operator, Shopper, SupportTicket, TicketReason
+from bot.support.satisfaction import SatisfactionStats
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str
         "error": None,
     }
     try:  # the delivery engine is an optional feature of this console
-        from bot.services import deliveries
+        from bot.delivery import engine as deliveries
     except ImportError:
         return context
     try:
@@ -253,3 +254,9 @@ def _delivery_line(delivery: Mapping[str, Any], tz: ZoneInfo) -> str:
     except ValueError:
         stamp = str(when)
     return f"{delivery.get('template', '')}（{delivery.get('scenario', '')}）{stamp}"
+
+
+def satisfaction_view(stats: SatisfactionStats) -> dict[str, Any]:
+    """Survey results for a page: the average to one decimal (「—」 without answers), the count."""
+    average = f"{stats.average:.1f}" if stats.average is not None else "—"
+    return {"average": average, "count": stats.count}

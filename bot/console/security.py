@@ -13,7 +13,7 @@ from flask import abort, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
-from bot.extensions import services
+from bot.core.services import current_services
 from bot.models import Operator
 
 SESSION_MAX_AGE = timedelta(hours=12)
@@ -90,12 +90,12 @@ def load_operator() -> Operator | None:
     operator_id = session.get("op")
     if not isinstance(operator_id, int):
         return None
-    svc = services()
-    operator = svc.db.session().get(Operator, operator_id)
+    services = current_services()
+    operator = services.db.session().get(Operator, operator_id)
     login_at = session.get("login_at")
     expired = (
         not isinstance(login_at, int | float)
-        or svc.clock.now().timestamp() - login_at > SESSION_MAX_AGE.total_seconds()
+        or services.clock.now().timestamp() - login_at > SESSION_MAX_AGE.total_seconds()
     )
     if (
         operator is None

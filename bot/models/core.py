@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bot.db import Base
+from bot.core.db import Base
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db import Base
+from bot.core.db import Base
 from bot.models.core import _enum
 
 

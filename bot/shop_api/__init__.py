@@ -1,33 +1,26 @@
 """The shop-facing HTTP API under /api/v1: signed, idempotent, JSON errors, OpenAPI.
 
-Feature modules add endpoints with:
+`create_app` builds a `ShopApi` and hands it to each feature's `init_api`, which adds its
+endpoints and their OpenAPI description:
 
-    from bot.shop_api import ApiError, bp, json_body, register_openapi_paths, shop_endpoint
+    def init_api(api: ShopApi) -> None:
+        api.bp.add_url_rule("/things", view_func=create_thing, methods=["POST"])
+        api.add_paths({"/things": {"post": {...}}}, component_schemas("ThingRequest", ThingRequest))
 
-    @bp.post("/things")
     @shop_endpoint
     def create_thing(): ...
 """
 
 from __future__ import annotations
 
-from bot.shop_api.api import bp, json_body, on_commit, register_openapi_paths, shop_endpoint
+from bot.shop_api.api import ShopApi, json_body, on_commit, shop_endpoint
 from bot.shop_api.errors import ApiError, error_response
 
 __all__ = [
     "ApiError",
-    "bp",
+    "ShopApi",
     "error_response",
     "json_body",
     "on_commit",
-    "register_openapi_paths",
     "shop_endpoint",
 ]
-
-# Endpoint modules register their routes on `bp` when imported (after the names above exist).
-from bot.shop_api import (  # noqa: E402, F401
-    events,  # noqa: E402, F401  (POST /events, the delivery engine's)
-    links,
-    members,
-    openapi,
-)

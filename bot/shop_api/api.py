@@ -1,28 +1,60 @@
-"""The shop API's building blocks: blueprint, errors, JSON bodies, the endpoint decorator."""
+"""The shop API's building blocks: the per-app `ShopApi`, JSON bodies, the endpoint decorator.
+
+`create_app` builds one `ShopApi` per app (a fresh blueprint and OpenAPI document: Flask
+refuses new routes on a blueprint once registered, and tests build many apps); each feature's
+`init_api(api)` adds its endpoints, paths and component schemas to it.
+"""
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Response, g, make_response, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
-from bot.extensions import services
-from bot.json_input import JsonInputError, parse_json_body
+from bot.core.json_input import JsonInputError, parse_json_body
+from bot.core.services import current_services
 from bot.shop_api import auth, idempotency
 from bot.shop_api.errors import ApiError, error_response
 
-bp = Blueprint("shop_api", __name__, url_prefix="/api/v1")
+PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Paths and component schemas that feature modules add to the OpenAPI document.
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {}
-OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+class ShopApi:
+    """One app's shop API: its blueprint and the paths and schemas of its OpenAPI document."""
+
+    def __init__(self) -> None:
+        self.bp = Blueprint("shop_api", __name__, url_prefix=PREFIX)
+        # Operations keyed by path below /api/v1 (e.g. `/events`), and component schemas.
+        self.paths: dict[str, dict[str, Any]] = {}
+        self.schemas: dict[str, dict[str, Any]] = {}
+        self.bp.register_error_handler(ApiError, _api_error)
+        self.bp.app_errorhandler(HTTPException)(_http_error)
+        # Recorded before any feature adds a route, so `<member:...>` exists when rules are built.
+        self.bp.record_once(_add_member_converter)
+
+    def add_paths(
+        self, paths: dict[str, dict[str, Any]], schemas: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        """Add operations (keyed by path below /api/v1) and component schemas to the document.
+
+        Copies are kept, so one app's additions never reach another app's document.
+        """
+        for path, operations in copy.deepcopy(paths).items():
+            self.paths.setdefault(path, {}).update(operations)
+        for name, schema in copy.deepcopy(schemas or {}).items():
+            if name in self.schemas and self.schemas[name] != schema:
+                raise ValueError(f"two different OpenAPI schemas are named {name}")
+            self.schemas[name] = schema
 
 
 def json_body() -> dict[str, Any]:
@@ -49,17 +81,17 @@ def shop_endpoint(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        svc = services()
-        session = svc.db.session()
+        services = current_services()
+        session = services.db.session()
         try:
             body = request.get_data(cache=True)
             # remote_addr is the peer, or the client X-Forwarded-For names when PROXY_FIX_HOPS
             # says how many proxies in front of the app to trust.
             auth.authenticate(
                 request,
-                svc.settings.shop_api_secret,
-                svc.redis,
-                svc.clock.now(),
+                services.settings.shop_api_secret,
+                services.redis,
+                services.clock.now(),
                 request.remote_addr,
             )
             key = request.headers.get(idempotency.KEY_HEADER)
@@ -70,7 +102,7 @@ def shop_endpoint(view: F) -> F:
                     request.method,
                     request.path,
                     body,
-                    svc.clock.now(),
+                    services.clock.now(),
                     lambda: _as_response(view(*args, **kwargs)),
                 )
             else:
@@ -98,25 +130,18 @@ def _as_response(result: Any) -> Response:
     return make_response(result)
 
 
-def register_openapi_paths(
-    paths: dict[str, dict[str, Any]], schemas: dict[str, dict[str, Any]] | None = None
-) -> None:
-    """Add operations (keyed by path below /api/v1, e.g. `/events`) to the OpenAPI document."""
-    for path, operations in paths.items():
-        OPENAPI_PATHS.setdefault(path, {}).update(operations)
-    OPENAPI_SCHEMAS.update(schemas or {})
+def _add_member_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("member", MemberIdConverter)
 
 
-@bp.errorhandler(ApiError)
 def _api_error(exc: ApiError) -> Response:
     return exc.response()
 
 
-@bp.app_errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response | HTTPException:
     # Routing errors (404/405) never reach a blueprint handler, so this is app-wide and
     # leaves every path outside the API alone.
-    if not request.path.startswith(bp.url_prefix or "/api/v1"):
+    if not request.path.startswith(PREFIX):
         return exc
     status = exc.code or 500
     code = {413: "payload_too_large", 405: "method_not_allowed", 404: "not_found"}.get(
@@ -127,3 +152,15 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
         if name.lower() != "content-type":
             response.headers[name] = value  # e.g. the Allow header of a 405
     return response
+
+
+class MemberIdConverter(BaseConverter):
+    """`<member:name>`: the rest of the path, slashes included, even leading or doubled ones.
+
+    Werkzeug's `path` converter refuses a leading slash, so a member id such as "/7" (valid
+    printable ASCII) could not be addressed; the routes also turn off slash merging. What the
+    id may contain is checked by the endpoint, with a reason.
+    """
+
+    regex = r"[\s\S]+"  # not ".": a newline must reach the endpoint's check and get its reason
+    part_isolating = False

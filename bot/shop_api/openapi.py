@@ -1,4 +1,8 @@
-"""The OpenAPI 3 document of the shop API, served unauthenticated at /api/v1/openapi.json."""
+"""The OpenAPI 3 document of the shop API, served unauthenticated at /api/v1/openapi.json.
+
+Request bodies are described by the same pydantic models that check them
+(`component_schemas`); the rest (responses, headers, errors) is written out here.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from collections.abc import Collection
 from typing import Any
 
 from flask import Response, jsonify
+from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
-from bot.extensions import services
-from bot.services.linking import MEMBER_ID_MAX, MEMBER_ID_PATTERN, MEMBER_ID_WHAT
-from bot.shop_api.api import OPENAPI_PATHS, OPENAPI_SCHEMAS, bp
+from bot.core.services import current_services
+from bot.shop_api.api import ShopApi
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from bot.shop_api.idempotency import KEY_HEADER
 
@@ -63,23 +69,57 @@ PARAMETERS: dict[str, Any] = {
     },
 }
 
+REF_TEMPLATE = "#/components/schemas/{model}"
 
-MEMBER_ID_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MEMBER_ID_MAX,
-    "pattern": MEMBER_ID_PATTERN,
-    "description": MEMBER_ID_WHAT,
-    "example": "M123",
-}
-LINE_USER_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^U[0-9a-f]{32}$"}
-MEMBER_PATH_PARAM: dict[str, Any] = {
-    "name": "member_id",
-    "in": "path",
-    "required": True,
-    "description": "The shop's member id (URL-encoded).",
-    "schema": MEMBER_ID_SCHEMA,
-}
+
+class _OpenApiSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema, written as the shop API document spells it.
+
+    No titles; an optional field is documented as its type alone (the API reads a null as
+    absent, and the document never offers null); a single allowed value is an `enum`.
+    """
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        out = super().model_schema(schema)
+        out.pop("title", None)
+        return out
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        out = super().default_schema(schema)
+        out.pop("default", None)
+        return out
+
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
+        out = super().literal_schema(schema)
+        if "const" in out:
+            out["enum"] = [out.pop("const")]
+        return out
+
+
+def type_schema(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of one type (e.g. an annotated string), refs into the components."""
+    schema = TypeAdapter(annotation).json_schema(
+        ref_template=REF_TEMPLATE, schema_generator=_OpenApiSchema
+    )
+    if "$defs" in schema:
+        raise ValueError("type_schema is for simple types; use component_schemas for models")
+    return schema
+
+
+def component_schemas(name: str, annotation: Any) -> dict[str, dict[str, Any]]:
+    """Component schemas for a request shape: `name` for the model (or union of models)
+    itself, and one per model it contains, under the model's class name."""
+    schema = TypeAdapter(annotation).json_schema(
+        ref_template=REF_TEMPLATE, schema_generator=_OpenApiSchema
+    )
+    nested = schema.pop("$defs", {})
+    return {**nested, name: schema}
 
 
 def json_request(schema_name: str) -> dict[str, Any]:
@@ -176,13 +216,13 @@ def _restrict_links(node: Any, hosts: Collection[str]) -> None:
             _restrict_links(value, hosts)
 
 
-def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
-    """The whole OpenAPI document, including paths registered by other modules.
+def document(api: ShopApi, link_hosts: Collection[str] | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document of `api`, with the paths and schemas its features added.
 
     With `link_hosts` (the served document passes the deployment's), link fields say which
     hosts they accept, so a request valid by the document is never refused for its host.
     """
-    schemas = copy.deepcopy(OPENAPI_SCHEMAS)
+    schemas = copy.deepcopy(api.schemas)
     if link_hosts is not None:
         _restrict_links(schemas, link_hosts)
     return {
@@ -198,7 +238,7 @@ def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
             ),
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": copy.deepcopy(OPENAPI_PATHS),
+        "paths": copy.deepcopy(api.paths),
         "components": {
             "schemas": {"Error": ERROR_SCHEMA, **schemas},
             "parameters": PARAMETERS,
@@ -206,7 +246,10 @@ def document(link_hosts: Collection[str] | None = None) -> dict[str, Any]:
     }
 
 
-@bp.get("/openapi.json")
-def openapi_json() -> Response:
-    """Serve the OpenAPI document (no authentication: it holds no secrets)."""
-    return jsonify(document(services().settings.allowed_link_hosts))
+def init_api(api: ShopApi) -> None:
+    """Serve `api`'s document at GET /api/v1/openapi.json (no authentication: no secrets)."""
+
+    def openapi_json() -> Response:
+        return jsonify(document(api, current_services().settings.allowed_link_hosts))
+
+    api.bp.add_url_rule("/openapi.json", view_func=openapi_json, methods=["GET"])

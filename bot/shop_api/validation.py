@@ -1,72 +1,107 @@
-"""Checks for JSON bodies and path parameters that name the offending field."""
+"""Request bodies checked by pydantic models, refusals told as a field path and a reason.
+
+Each feature defines its request shapes once, as pydantic models in its `schemas` module;
+the OpenAPI components come from the same models (`openapi.component_schemas`). This module
+turns pydantic's first error into what the API answers: the field as the client wrote it
+(`cart.items[0].price`) and a plain reason (`must be at most 2147483647`).
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from werkzeug.routing import BaseConverter
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from bot.services.linking import MEMBER_ID_WHAT, is_member_id
-from bot.shop_api.api import bp
-from bot.shop_api.errors import ApiError
-
-# Python's `$` also matches before a final newline, so every check here is a full match:
-# "M7\n" is not "M7".
+# A custom error (pydantic_core.PydanticCustomError) raised by a model-level check names the
+# field it is about with this context key, e.g. {"field": "member_id"}.
+FIELD_KEY = "field"
 
 
-def _required_string(body: Mapping[str, Any], name: str) -> str:
-    if name not in body:
-        raise ApiError(400, "missing_field", f"{name} is required", name)
-    value = body[name]
-    if not isinstance(value, str):
-        raise ApiError(400, "invalid_field", f"{name} must be a string", name)
-    return value
+@dataclass(frozen=True)
+class FieldError:
+    """The first thing wrong with a request body."""
+
+    code: str  # missing_field, invalid_field or unknown_field
+    field: str  # "cart.items[0].price"; "" for the body itself
+    message: str  # the reason, without the field name: "must be at most 200 characters"
 
 
-def string_field(body: Mapping[str, Any], name: str, pattern: str, what: str) -> str:
-    """A required string field wholly matching `pattern`; 400 naming the field otherwise."""
-    value = _required_string(body, name)
-    if not re.fullmatch(pattern, value):
-        raise ApiError(400, "invalid_field", f"{name} must be {what}", name)
-    return value
+def field_path(loc: Sequence[str | int]) -> str:
+    """A pydantic location as a client spells the field: ("cart", "items", 0) → cart.items[0]."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
 
 
-def member_id_field(body: Mapping[str, Any]) -> str:
-    """The required `member_id` of a request body, in the one member-id grammar."""
-    value = _required_string(body, "member_id")
-    if not is_member_id(value):
-        raise ApiError(400, "invalid_field", f"member_id must be {MEMBER_ID_WHAT}", "member_id")
-    return value
+def first_error(exc: ValidationError) -> ErrorDetails:
+    """The error to report: an unknown field first (often a typo of the one reported
+    missing), otherwise the first in field order."""
+    errors = exc.errors(include_url=False)
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
 
 
-def no_other_fields(body: Mapping[str, Any], allowed: set[str]) -> None:
-    """400 for a field the endpoint does not know (catches typos such as `memberId`)."""
-    for name in body:
-        if name not in allowed:
-            raise ApiError(400, "unknown_field", f"{name} is not a field of this request", name)
+def describe(
+    error: ErrorDetails,
+    patterns: Mapping[str, str],
+    *,
+    null_is_missing: bool,
+    loc: Sequence[str | int] | None = None,
+) -> FieldError:
+    """One pydantic error as a FieldError.
 
-
-def member_id_param(value: str) -> str:
-    """The `{member_id}` of a path, in the same grammar as every body that carries one."""
-    if not is_member_id(value):
-        raise ApiError(400, "invalid_parameter", f"member_id must be {MEMBER_ID_WHAT}", "member_id")
-    return value
-
-
-class MemberIdConverter(BaseConverter):
-    """`<member:name>`: the rest of the path, slashes included, even leading or doubled ones.
-
-    Werkzeug's `path` converter refuses a leading slash, so a member id such as "/7" (valid
-    printable ASCII) could not be addressed; the routes also turn off slash merging. What the
-    id may contain is checked by `member_id_param`, with a reason.
+    `patterns` says in words what each pattern of the models stands for ("1-128 printable
+    ASCII characters without spaces"). With `null_is_missing`, a null for a required field
+    reads "is required", as if absent. `loc` overrides the error's own location.
     """
+    where = list(error["loc"] if loc is None else loc)
+    ctx = error.get("ctx") or {}
+    if FIELD_KEY in ctx:
+        where.append(ctx[FIELD_KEY])
+    field = field_path(where)
+    kind = error["type"]
+    # A null list entry is not a missing field: it reads "must be an object" (or so).
+    null_field = error.get("input", 0) is None and bool(where) and isinstance(where[-1], str)
+    if kind == "missing" or (null_is_missing and null_field):
+        return FieldError("missing_field", field, "is required")
+    if kind == "extra_forbidden":
+        return FieldError("unknown_field", field, "is not a field of this request")
+    return FieldError("invalid_field", field, _reason(kind, ctx, patterns) or error["msg"])
 
-    regex = r"[\s\S]+"  # not ".": a newline must reach `member_id_param` and get its reason
-    part_isolating = False
+
+# The reason for each kind of pydantic error, filled in from the error's context.
+_REASONS: Mapping[str, str] = {
+    "string_type": "must be a string",
+    # JSON can escape a lone surrogate; no database (or LINE) can store it.
+    "string_unicode": "contains an unpaired surrogate",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must be at least {min_length} characters",
+    "int_type": "must be a whole number (yen amounts have no decimals)",
+    "int_from_float": "must be a whole number (yen amounts have no decimals)",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "dict_type": "must be an object",
+    "list_type": "must be a list",
+    "too_long": "must have at most {max_length} entries",
+}
 
 
-# Recorded when this module is first imported, which is before the endpoint modules that use
-# `<member:...>` add their routes, so the converter exists when the rules are built.
-bp.record_once(lambda state: state.app.url_map.converters.setdefault("member", MemberIdConverter))
+def _reason(kind: str, ctx: Mapping[str, object], patterns: Mapping[str, str]) -> str | None:
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx["pattern"])
+        return f"must be {patterns.get(pattern, f'text matching {pattern}')}"
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind == "literal_error":
+        # pydantic quotes the allowed values as Python does ('JPY'); a JSON client reads "JPY".
+        expected = str(ctx["expected"]).replace("'", '"')
+        return f"must be {expected}"
+    reason = _REASONS.get(kind)
+    return reason.format(**ctx) if reason is not None else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.core.db
 
 revision = "0001"
 down_revision = None
@@ -32,15 +32,15 @@ def upgrade() -> None:
             sa.Enum("following", "blocked", name="followstate", native_enum=False, length=32),
             nullable=False,
         ),
-        sa.Column("followed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("blocked_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("followed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("blocked_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("follow_count", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.String(length=128), nullable=True),
-        sa.Column("linked_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("linked_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("marketing_opt_in", sa.Boolean(), nullable=False),
-        sa.Column("opt_in_changed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opt_in_changed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shoppers")),
         sa.UniqueConstraint("line_user_id", name=op.f("uq_shoppers_line_user_id")),
         sa.UniqueConstraint("member_id", name=op.f("uq_shoppers_member_id")),
@@ -68,9 +68,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("occurred_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("handled_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("occurred_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("handled_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_events")),
         sa.UniqueConstraint("webhook_event_id", name=op.f("uq_webhook_events_webhook_event_id")),
     )
@@ -102,7 +102,7 @@ def upgrade() -> None:
         sa.Column("line_request_id", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["shopper_id"],
             ["shoppers.id"],
@@ -142,10 +142,10 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("operator_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("claimed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_activity_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_activity_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("resolution", sa.String(length=32), nullable=True),
         sa.ForeignKeyConstraint(
             ["shopper_id"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.core.db
 
 revision = "0002"
 down_revision = "0001"
@@ -25,8 +25,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=100), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_replies")),
     )
     op.create_table(
@@ -41,9 +41,9 @@ def upgrade() -> None:
         ),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("skus", sa.JSON(), nullable=False),
-        sa.Column("changed_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_carts")),
         sa.UniqueConstraint("cart_id", name=op.f("uq_carts_cart_id")),
     )
@@ -53,16 +53,16 @@ def upgrade() -> None:
     op.create_table(
         "delivery_engine_flags",
         sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("until", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("set_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("set_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_delivery_engine_flags")),
     )
     op.create_table(
         "erasure_counts",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_erasure_counts")),
     )
     op.create_table(
@@ -71,7 +71,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("entry_count", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=300), nullable=True),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_faq_state")),
     )
     op.create_table(
@@ -84,8 +84,8 @@ def upgrade() -> None:
         sa.Column("variants", sa.JSON(), nullable=False),
         sa.Column("keywords", sa.JSON(), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_faqs")),
         sa.UniqueConstraint("faq_id", name=op.f("uq_faqs_faq_id")),
     )
@@ -99,7 +99,7 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer(), nullable=False),
         sa.Column("response_body", sa.Text(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
         sa.UniqueConstraint("key", name=op.f("uq_idempotency_records_key")),
     )
@@ -113,8 +113,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("link_token", sa.String(length=255), nullable=False),
         sa.Column("line_user_id", sa.String(length=64), nullable=False),
-        sa.Column("issued_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("issued_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_issued_link_tokens")),
         sa.UniqueConstraint("link_token", name=op.f("uq_issued_link_tokens_link_token")),
     )
@@ -142,7 +142,7 @@ def upgrade() -> None:
         sa.Column("line_user_id", sa.String(length=64), nullable=False),
         sa.Column("previous_member_id", sa.String(length=128), nullable=True),
         sa.Column("previous_line_user_id", sa.String(length=64), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_link_history")),
     )
     with op.batch_alter_table("link_history", schema=None) as batch_op:
@@ -168,9 +168,9 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(length=128), nullable=False),
         sa.Column("link_token", sa.String(length=255), nullable=False),
         sa.Column("line_user_id", sa.String(length=64), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_link_nonces")),
         sa.UniqueConstraint("nonce", name=op.f("uq_link_nonces_nonce")),
     )
@@ -184,7 +184,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("ip", sa.String(length=64), nullable=False),
         sa.Column("succeeded", sa.Boolean(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_attempts")),
     )
     with op.batch_alter_table("login_attempts", schema=None) as batch_op:
@@ -206,8 +206,8 @@ def upgrade() -> None:
         ),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("session_epoch", sa.String(length=64), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_login_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_operators")),
         sa.UniqueConstraint("email", name=op.f("uq_operators_email")),
     )
@@ -220,10 +220,10 @@ def upgrade() -> None:
         sa.Column("total", sa.Integer(), nullable=True),
         sa.Column("data", sa.JSON(), nullable=True),
         sa.Column("shipping", sa.JSON(), nullable=True),
-        sa.Column("placed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("shipped_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("delivered_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("placed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("shipped_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
         sa.UniqueConstraint("order_id", name=op.f("uq_orders_order_id")),
     )
@@ -237,7 +237,7 @@ def upgrade() -> None:
         sa.Column("start", sa.String(length=5), nullable=False),
         sa.Column("end", sa.String(length=5), nullable=False),
         sa.Column("updated_by", sa.Integer(), nullable=True),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["updated_by"],
             ["operators.id"],
@@ -256,10 +256,10 @@ def upgrade() -> None:
             sa.Enum("active", "ended", name="flowstate", native_enum=False, length=32),
             nullable=False,
         ),
-        sa.Column("anchor_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("anchor_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("context", sa.JSON(), nullable=False),
-        sa.Column("started_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("end_reason", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["shopper_id"],
@@ -283,7 +283,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Double(), nullable=True),
         sa.Column("resolved", sa.Boolean(), nullable=True),
         sa.Column("webhook_event_id", sa.String(length=64), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["shopper_id"],
             ["shoppers.id"],
@@ -307,8 +307,8 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(length=40), nullable=False),
         sa.Column("customer_key", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("occurred_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("shopper_id", sa.Integer(), nullable=True),
         sa.Column("applied", sa.Boolean(), nullable=False),
         sa.Column("outcome", sa.String(length=200), nullable=True),
@@ -352,15 +352,15 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
-        sa.Column("due_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("claimed_at", bot.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("sent_at", bot.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", bot.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("line_request_id", sa.String(length=64), nullable=True),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["flow_id"],
             ["delivery_flows.id"],
@@ -387,7 +387,7 @@ def upgrade() -> None:
         sa.Column("shopper_id", sa.Integer(), nullable=False),
         sa.Column("operator_id", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["operator_id"], ["operators.id"], name=op.f("fk_internal_notes_operator_id_operators")
         ),
@@ -420,7 +420,7 @@ def upgrade() -> None:
         sa.Column("shopper_id", sa.Integer(), nullable=False),
         sa.Column("operator_id", sa.Integer(), nullable=True),
         sa.Column("score", sa.Integer(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["shopper_id"],
             ["shoppers.id"],
@@ -444,7 +444,7 @@ def upgrade() -> None:
         sa.Column("campaign", sa.String(length=64), nullable=False),
         sa.Column("content", sa.String(length=128), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("clicked_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("clicked_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["delivery_id"],
             ["deliveries.id"],
@@ -476,8 +476,8 @@ def upgrade() -> None:
         sa.Column("amount", sa.Integer(), nullable=True),
         sa.Column("delivery_ids", sa.JSON(), nullable=False),
         sa.Column("click_id", sa.Integer(), nullable=True),
-        sa.Column("ordered_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ordered_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["click_id"],
             ["delivery_clicks.id"],

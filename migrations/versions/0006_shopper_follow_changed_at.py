@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from bot.db import UTCDateTime
+from bot.core.db import UTCDateTime
 
 revision = "0006"
 down_revision = "0005"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.core.db
 
 revision = "0007"
 down_revision = "0006"
@@ -23,8 +23,8 @@ def upgrade() -> None:
         "product_stock",
         sa.Column("sku", sa.String(length=128), nullable=False),
         sa.Column("stock", sa.Integer(), nullable=False),
-        sa.Column("changed_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sku", name=op.f("pk_product_stock")),
     )
 

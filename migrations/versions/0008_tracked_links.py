@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.core.db
 
 revision = "0008"
 down_revision = "0007"
@@ -23,7 +23,7 @@ def upgrade() -> None:
         "tracked_links",
         sa.Column("key", sa.String(length=32), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
-        sa.Column("created_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_tracked_links")),
     )
 

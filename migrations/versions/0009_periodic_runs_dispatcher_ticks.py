@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import bot.db
+import bot.core.db
 
 revision = "0009"
 down_revision = "0008"
@@ -22,8 +22,8 @@ def upgrade() -> None:
     op.create_table(
         "periodic_runs",
         sa.Column("name", sa.String(length=64), nullable=False),
-        sa.Column("started_at", bot.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", bot.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", bot.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_periodic_runs")),
     )
 

@@ -40,8 +40,8 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from bot.line import retry_key_for
-from bot.services.delivery_send import BACKOFF_SECONDS
+from bot.delivery.send_rules import BACKOFF_SECONDS
+from bot.line.gateway import retry_key_for
 from bot.shop_api.auth import signed_headers
 from line_emulator import EmulatorServer
 

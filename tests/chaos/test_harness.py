@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from bot.services.delivery_send import BACKOFF_SECONDS
+from bot.delivery.send_rules import BACKOFF_SECONDS
 from tests.chaos.harness import (
     Report,
     Service,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.models import WebhookEvent, WebhookEventState
-from tests.conftest import load_webhook, signed_post
-from tests.console.conftest import post
+from tests.helpers.console import post
+from tests.helpers.line import load_webhook, signed_post
 
 POISON = load_webhook("message__not_an_object")
 LATER = load_webhook("message__text", timestamp=POISON["timestamp"] + 1000)

@@ -6,9 +6,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
+from bot.console.operators import MAX_FAILURES_PER_ACCOUNT
 from bot.models import LoginAttempt
-from bot.services.operators import MAX_FAILURES_PER_ACCOUNT
-from tests.console.conftest import PASSWORD, csrf, login, operator, post
+from tests.helpers.console import PASSWORD, csrf, login, operator, post
 
 
 def test_login_page_is_japanese_and_strict(client: FlaskClient) -> None:

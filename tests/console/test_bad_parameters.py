@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.console.conftest import PASSWORD, csrf, post
+from tests.helpers.console import PASSWORD, csrf, post
 
 TOO_BIG = "99999999999999999999"
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
@@ -14,40 +12,20 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.models import Shopper, SupportTicket, TicketReason
-from bot.services.support import active_ticket, escalate
+from bot.support.escalation import active_ticket, escalate
 from line_emulator import EmulatorServer
-from tests.console.conftest import PASSWORD, make_operator
-from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, missing_browser
+from tests.helpers.console import PASSWORD, make_operator
+from tests.helpers.delivery import MAMEZARA, MUG, cart_body, order_body
+from tests.helpers.shop_api import ShopApi
 
-# Debian's chromium package (never a browser downloaded by Playwright); CHROMIUM_PATH overrides.
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOPPER = "U" + "a" * 32
 CART_SHOPPER = "U" + "b" * 32
 
 
-def _missing_browser() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        return "chromium is missing (apt-get install -y chromium fonts-noto-cjk)"
-    return None
-
-
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    reason = _missing_browser()
+    reason = missing_browser()
     if reason:
         if os.environ.get("CI"):
             pytest.fail(f"browser test cannot run in CI: {reason}")

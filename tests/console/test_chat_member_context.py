@@ -10,10 +10,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-import bot.shop_api.events  # noqa: F401  (registers POST /api/v1/events before any app exists)
-from tests.conftest import SHOPPER_ID
-from tests.deliveries.conftest import MAMEZARA, MUG, cart_body, order_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.delivery import MAMEZARA, MUG, cart_body, order_body
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi
 
 TEMPLATES = Path(__file__).parents[2] / "bot" / "console" / "templates"
 

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 
 from bot.models import SupportTicket, TicketState
-from bot.services import support
-from tests.console.conftest import make_operator, open_ticket
+from bot.support.actions import claim_ticket
+from tests.helpers.console import make_operator, open_ticket
 
 
 def test_concurrent_claims_have_one_winner(app: Flask) -> None:
@@ -34,7 +34,7 @@ def test_concurrent_claims_have_one_winner(app: Flask) -> None:
             try:
                 barrier.wait(timeout=10)
                 now = app.extensions["bot"].clock.now()
-                if support.claim_ticket(session, ident, operator_id, now):
+                if claim_ticket(session, ident, operator_id, now):
                     wins.append(operator_id)
                 session.commit()
             except BaseException as exc:  # surfaced below

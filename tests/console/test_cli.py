@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from bot.models import Operator, OperatorRole
-from tests.console.conftest import login
+from tests.helpers.console import login
 
 
 def test_create_operator_from_stdin(app: Flask) -> None:

@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.line import InMemoryLineGateway
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import CannedReply, OperatorRole, TicketState
-from tests.console.conftest import csrf, login, operator, post, ticket
+from tests.helpers.console import csrf, login, operator, post, ticket
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])

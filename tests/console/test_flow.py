@@ -8,13 +8,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 
-from bot import signals
-from bot.line import InMemoryLineGateway, LineClientError, LineServerError
+from bot.core import signals
+from bot.line.gateway import InMemoryLineGateway, LineClientError, LineServerError
+from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Sender, SupportTicket, TicketReason, TicketState
-from bot.services import support
-from bot.services.messaging import Messenger
-from tests.conftest import SHOPPER_ID
-from tests.console.conftest import open_ticket, post, shopper, ticket
+from bot.support.actions import claim_ticket
+from bot.support.escalation import is_with_staff, note_shopper_activity
+from tests.helpers.console import open_ticket, post, shopper, ticket
+from tests.helpers.line import SHOPPER_ID
 
 REPLY_TOKEN = "7d1c1f7e-1111-4111-8111-000000000001"
 
@@ -162,8 +163,8 @@ def test_shopper_message_is_escaped(app: Flask, as_operator: FlaskClient) -> Non
 
 def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_id: int) -> None:
     with app.app_context():
-        svc = app.extensions["bot"]
-        session = svc.db.session()
+        services = app.extensions["bot"]
+        session = services.db.session()
         flex = {
             "type": "flex",
             "altText": "ご案内<b>",
@@ -191,7 +192,7 @@ def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_i
                 },
             },
         }
-        Messenger(session, svc.line, svc.clock).push(
+        Messenger(session, services.line, services.clock).push(
             shopper(app), [flex], retry_key="3f0b3f5e-0000-4000-8000-00000000f1e7"
         )
         session.commit()
@@ -220,7 +221,7 @@ def test_note_shopper_activity_keeps_ticket_open(app: Flask, ticket_id: int) -> 
         session = app.extensions["bot"].db.session()
         row = session.get(SupportTicket, ticket_id)
         later = row.last_activity_at + timedelta(minutes=30)
-        assert support.note_shopper_activity(session, row.shopper, later) is row
+        assert note_shopper_activity(session, row.shopper, later) is row
         assert row.last_activity_at == later
 
 
@@ -228,13 +229,13 @@ def _claim(app: Flask, ident: int, operator_id: int) -> None:
     # Through the service: a session cookie signed in real time is "from the future" under
     # freezegun, and itsdangerous rejects it.
     with app.app_context():
-        svc = app.extensions["bot"]
-        assert support.claim_ticket(svc.db.session(), ident, operator_id, svc.clock.now())
-        svc.db.session().commit()
+        services = app.extensions["bot"]
+        assert claim_ticket(services.db.session(), ident, operator_id, services.clock.now())
+        services.db.session().commit()
 
 
 def _run_idle_job(app: Flask) -> int:
-    from bot.console.jobs import return_idle_tickets
+    from bot.support.jobs import return_idle_tickets
 
     with app.app_context():
         return return_idle_tickets()
@@ -254,7 +255,7 @@ def test_idle_claimed_ticket_goes_back_to_the_bot(
     assert (row.state, row.resolution) == (TicketState.RESOLVED, "timeout")
     assert "チャットを終了しました" in line.sent("push")[-1]["messages"][0]["text"]
     with app.app_context():
-        assert not support.is_with_staff(app.extensions["bot"].db.session(), shopper(app))
+        assert not is_with_staff(app.extensions["bot"].db.session(), shopper(app))
 
 
 def test_waiting_ticket_left_overnight_is_not_returned_at_opening(app: Flask) -> None:
@@ -273,7 +274,7 @@ def test_shopper_activity_resets_the_idle_clock(app: Flask, operator_id: int) ->
         _claim(app, ident, operator_id)
     with freeze_time("2024-05-08 02:40:00"), app.app_context():
         session = app.extensions["bot"].db.session()
-        support.note_shopper_activity(
+        note_shopper_activity(
             session,
             session.get(SupportTicket, ident).shopper,
             app.extensions["bot"].clock.now(),
@@ -289,16 +290,13 @@ def test_resolved_chat_goes_to_the_bot_again(
 ) -> None:
     post(as_operator, f"/console/tickets/{ticket_id}/claim")
     with app.app_context():
-        assert support.is_with_staff(app.extensions["bot"].db.session(), shopper(app))
+        assert is_with_staff(app.extensions["bot"].db.session(), shopper(app))
     post(as_operator, f"/console/tickets/{ticket_id}/resolve")
     with app.app_context():
         session = app.extensions["bot"].db.session()
         person = shopper(app)
-        assert not support.is_with_staff(session, person)
-        assert (
-            support.note_shopper_activity(session, person, app.extensions["bot"].clock.now())
-            is None
-        )
+        assert not is_with_staff(session, person)
+        assert note_shopper_activity(session, person, app.extensions["bot"].clock.now()) is None
     # A new escalation later opens a new ticket rather than reviving the old one.
     again = open_ticket(app, "また質問です")
     assert again != ticket_id
@@ -315,7 +313,7 @@ def test_satisfaction_survey_via_webhook(
     run_jobs,
     line: InMemoryLineGateway,
 ) -> None:
-    from tests.conftest import load_webhook, signed_post
+    from tests.helpers.line import load_webhook, signed_post
 
     post(as_operator, f"/console/tickets/{ticket_id}/claim")
     post(as_operator, f"/console/tickets/{ticket_id}/resolve", survey="1")

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from bot.logs import JsonFormatter
+from bot.core.logs import JsonFormatter
 
 SEARCH = "秘密の検索語"
 

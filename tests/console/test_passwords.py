@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bot.console.operators import MAX_FAILURES_PER_ACCOUNT
 from bot.models import LoginAttempt, TicketState
-from bot.services.operators import MAX_FAILURES_PER_ACCOUNT
-from tests.console.conftest import PASSWORD, csrf, login, operator, post, ticket
+from tests.helpers.console import PASSWORD, csrf, login, operator, post, ticket
 
 NEW_PASSWORD = "新しい合言葉は桜餅2024"
 TEMP_PASSWORD = "仮のパスワード・一時的です"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from tests.console.conftest import open_ticket
+from tests.helpers.console import open_ticket
 
 
 def test_the_open_queue_loads_its_shoppers_in_one_query(app, as_operator):

@@ -10,8 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.models import SupportTicket
-from bot.services import support
-from tests.console.conftest import NOW, open_ticket
+from bot.support.actions import resolve_ticket
+from bot.support.queue import PageKey
+from tests.helpers.console import NOW, open_ticket
 
 YAMADA = "U" + "a1" * 16
 TANAKA = "U" + "b2" * 16
@@ -38,7 +39,7 @@ def resolved_chat(
         ticket = session.get(SupportTicket, ident)
         ticket.shopper.display_name = name
         ticket.shopper.member_id = member_id
-        support.resolve_ticket(session, ticket, None, resolved_at)
+        resolve_ticket(session, ticket, None, resolved_at)
         session.commit()
     return ident
 
@@ -215,4 +216,4 @@ def test_signed_out_visitor_is_sent_to_login(app: Flask, client: FlaskClient) ->
 def _key(app: Flask, ident: int) -> str:
     with app.app_context():
         ticket = app.extensions["bot"].db.session().get(SupportTicket, ident)
-        return support.PageKey.of(ticket).token()
+        return PageKey.of(ticket).token()

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.services.support import staff_sender
-from bot.settings import ConfigError, Settings
-from tests.console.conftest import login, make_operator, post
+from bot.core.settings import ConfigError, Settings
+from bot.support.actions import staff_sender
+from tests.helpers.console import login, make_operator, post
 
 ICON = "https://shop.example.jp/staff/icon.png"
 REPLY_TOKEN = "6f9b8c2e-7a1d-4e3f-9b2a-1c0d5e4f3a2b"

@@ -15,11 +15,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from bot.db import Database
+from bot.core.db import Database
 from bot.models import ShopEvent, WebhookEvent
-from tests.conftest import load_webhook, signed_post
-from tests.deliveries.conftest import MEMBER, add_shopper, cart_body
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.delivery import MEMBER, add_shopper, cart_body
+from tests.helpers.line import load_webhook, signed_post
+from tests.helpers.shop_api import ShopApi
 
 pytestmark = pytest.mark.postgres
 

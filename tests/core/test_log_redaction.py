@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import Database
-from bot.logs import JsonFormatter, redact_database_values
+from bot.core.db import Database
+from bot.core.logs import JsonFormatter, redact_database_values
 from bot.models import FollowState, Shopper
 
 SECRET_ID = "U会員番号ひみつ0001"

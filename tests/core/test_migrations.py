@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import bot.models  # noqa: F401
-from bot.db import Base, make_engine
-from bot.migrate import upgrade
-from bot.settings import normalize_database_url
+from bot.core.db import Base, make_engine
+from bot.core.migrate import upgrade
+from bot.core.settings import normalize_database_url
 
 
 def _sqlite_url(tmp_path) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from bot.core.queues import DELIVERY_QUEUE, DISPATCH_QUEUE, QUEUE_NAMES, WEBHOOK_QUEUE
+from bot.core.settings import REPO_ROOT
 from bot.devserver import procfile_processes
-from bot.queues import DELIVERY_QUEUE, DISPATCH_QUEUE, QUEUE_NAMES, WEBHOOK_QUEUE
-from bot.settings import REPO_ROOT
 
 
 def _queues_by_process() -> dict[str, list[str]]:

@@ -12,8 +12,8 @@ import time
 import pytest
 from redis import Redis
 
-from bot.queues import connect_redis
-from bot.settings import Settings
+from bot.core.queues import connect_redis
+from bot.core.settings import Settings
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="needs a real Redis: set TEST_REDIS_URL")

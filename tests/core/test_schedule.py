@@ -7,6 +7,8 @@ The scheduler runs on an injected clock (seconds since the epoch) and does one p
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import fakeredis
@@ -15,10 +17,10 @@ from rq import SimpleWorker
 from rq_scheduler import Scheduler
 from sqlalchemy import select
 
-from bot import delivery_jobs
+from bot.core.queues import Queues
+from bot.core.schedule import DISPATCHER, PeriodicScheduler, periodic_jobs
+from bot.delivery import jobs as delivery_jobs
 from bot.models import PeriodicRun
-from bot.queues import Queues
-from bot.schedule import PeriodicScheduler, periodic_jobs
 
 T0 = 1_780_000_000.0  # a multiple of 10 and 60: ticks start here
 
@@ -170,7 +172,7 @@ def test_the_scheduler_rides_out_a_redis_outage(app, caplog):
         sleep=lambda _s: None,
     )
     server.connected = False
-    with caplog.at_level(logging.ERROR, logger="bot.schedule"):
+    with caplog.at_level(logging.ERROR, logger="bot.core.schedule"):
         scheduler.run(max_loops=5)  # returns: nothing raised out of the loop
     assert [r.getMessage() for r in caplog.records].count(
         "scheduler: Redis unreachable, retrying"
@@ -194,3 +196,33 @@ def test_registrations_of_the_earlier_design_are_removed(app, redis):
     scheduler = _scheduler(app, FakeClock())
     scheduler.step()
     assert list(old.get_jobs()) == []
+
+
+def test_the_table_names_each_job_function_by_a_path_that_imports(settings):
+    jobs = periodic_jobs(settings)
+    assert [(j.name, j.interval) for j in jobs] == [
+        ("dispatch_due_deliveries", settings.dispatch_interval_seconds),
+        ("requeue_stale_webhook_events", 15),
+        ("requeue_pending_restocks", 60),
+        ("return_idle_tickets", 60),
+        ("prune_login_attempts", 3600),
+        ("purge_expired_link_records", 3600),
+    ]
+    for job in jobs:
+        function = job.function()
+        assert callable(function)
+        # The run record and the tick locks are keyed by the function's name.
+        assert (function.__module__, function.__name__) == tuple(job.path.rsplit(".", 1))
+        assert function.__name__ == job.name
+    assert jobs[0].name == DISPATCHER
+
+
+def test_the_schedule_imports_no_job_module() -> None:
+    """Core builds the table without importing the features; the paths are read at run time."""
+    code = (
+        "import sys, bot.core.schedule\n"
+        "print(sorted(m for m in sys.modules if m.endswith(('.jobs', '.maintenance', '.liveness'))"
+        " and m != 'bot.core.jobs'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

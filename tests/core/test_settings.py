@@ -7,7 +7,7 @@ from datetime import date, time
 
 import pytest
 
-from bot.settings import (
+from bot.core.settings import (
     DEV_SECRETS,
     PUBLISHED_SECRETS,
     REPO_ROOT,

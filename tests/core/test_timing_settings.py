@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import ConfigError, Settings, batch_bound_seconds
+from bot.core.settings import ConfigError, Settings, batch_bound_seconds
 
 DEV = {"APP_ENV": "development"}
 

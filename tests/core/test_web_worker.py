@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.web_worker import MAX_BODY, Incomplete, TooLarge, request_end
+from bot.core.web_worker import MAX_BODY, Incomplete, TooLarge, request_end
 
 HEAD = b"POST /callback HTTP/1.1\r\nHost: bot.example.com\r\n"
 

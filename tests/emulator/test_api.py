@@ -7,8 +7,7 @@ import uuid
 import requests
 
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, text
+from tests.helpers.emulator import Api, text
 
 PUSH = "/v2/bot/message/push"
 MISSING_USER = "U" + "0" * 32

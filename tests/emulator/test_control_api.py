@@ -6,8 +6,7 @@ import pytest
 
 from line_emulator.client import EmulatorClient, EmulatorClientError
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, WebhookReceiver, text
+from tests.helpers.emulator import Api, WebhookReceiver, text
 
 
 @pytest.fixture

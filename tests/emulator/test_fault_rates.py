@@ -21,8 +21,7 @@ from line_emulator.client import EmulatorClient, EmulatorClientError
 from line_emulator.core import EmulatorError, parse_fault_rates
 from line_emulator.pytest_plugin import TEST_CHANNEL_ACCESS_TOKEN, TEST_CHANNEL_SECRET
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, text
+from tests.helpers.emulator import Api, text
 
 PUSH = "/v2/bot/message/push"
 ROOT = Path(__file__).resolve().parents[2]

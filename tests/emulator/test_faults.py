@@ -9,8 +9,7 @@ import requests
 
 from line_emulator import MONTHLY_LIMIT_BODY, RATE_LIMIT_BODY
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, text
+from tests.helpers.emulator import Api, text
 
 PUSH = "/v2/bot/message/push"
 

@@ -6,8 +6,7 @@ import json
 import socket
 
 from line_emulator.server import EmulatorServer
-
-from .conftest import TEST_CHANNEL_ACCESS_TOKEN
+from tests.helpers.emulator import TEST_CHANNEL_ACCESS_TOKEN
 
 
 def exchange(emu: EmulatorServer, raw: bytes, reads: int = 1) -> bytes:

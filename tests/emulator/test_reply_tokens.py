@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from line_emulator.clock import ManualClock
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, WebhookReceiver, text
+from tests.helpers.emulator import Api, WebhookReceiver, text
 
 REPLY = "/v2/bot/message/reply"
 INVALID = {"message": "Invalid reply token"}

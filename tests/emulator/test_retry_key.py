@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from line_emulator.server import EmulatorServer
-
-from .conftest import Api, text
+from tests.helpers.emulator import Api, text
 
 
 def test_retried_push_answers_409_and_delivers_once(emu: EmulatorServer, api: Api) -> None:

@@ -17,8 +17,7 @@ from linebot.v3.messaging import (
 )
 
 from line_emulator.server import EmulatorServer
-
-from .conftest import TEST_CHANNEL_ACCESS_TOKEN
+from tests.helpers.emulator import TEST_CHANNEL_ACCESS_TOKEN
 
 
 @pytest.fixture

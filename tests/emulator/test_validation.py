@@ -15,8 +15,7 @@ from line_messages.validation import (
     utf16_len,
     validate_messages,
 )
-
-from .conftest import Api, text
+from tests.helpers.emulator import Api, text
 
 
 def bubble(title: str = "オーガニックコットンTシャツ", body_text: str = "¥3,980") -> dict[str, Any]:

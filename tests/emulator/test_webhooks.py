@@ -23,8 +23,7 @@ from linebot.v3.webhooks import (
 from line_emulator import EmulatorError, sign
 from line_emulator.clock import ManualClock
 from line_emulator.server import EmulatorServer
-
-from .conftest import TEST_CHANNEL_SECRET, Api, WebhookReceiver
+from tests.helpers.emulator import TEST_CHANNEL_SECRET, Api, WebhookReceiver
 
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 COMMON_KEYS = {"type", "mode", "timestamp", "source", "webhookEventId", "deliveryContext"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq_file import FaqEntry, FaqFileError, dump_faq_file, load_faq_file
+from bot.faq.file_format import FaqEntry, FaqFileError, dump_faq_file, load_faq_file
 
 GOOD = """\
 faqs:

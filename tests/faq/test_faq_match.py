@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq_file import FaqEntry
-from bot.services.faq_match import (
-    Candidate,
-    FaqMatcher,
-    MatchResult,
-    evaluate,
-    is_human_request,
-    read_eval_rows,
-)
+from bot.faq.calibration import evaluate, read_eval_rows
+from bot.faq.file_format import FaqEntry
+from bot.faq.human_request import is_human_request
+from bot.faq.matcher import Candidate, FaqMatcher, MatchResult
 
 HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
 HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"

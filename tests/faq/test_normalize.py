@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.services.faq_match import fold_kana, normalize_query, normalize_text, strip_polite
+from bot.faq.normalize import fold_kana, normalize_query, normalize_text, strip_polite
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq_file import FaqEntry
-from bot.services.faq_match import (
-    THESAURUS_PATH,
-    Analyzer,
-    FaqMatcher,
-    ThesaurusError,
-    analysis_text,
-    load_thesaurus,
-)
+from bot.faq.analyzer import THESAURUS_PATH, Analyzer, ThesaurusError, load_thesaurus
+from bot.faq.file_format import FaqEntry
+from bot.faq.matcher import FaqMatcher
+from bot.faq.normalize import analysis_text
 
 ENTRIES = [
     FaqEntry("order_cancel", "注文をキャンセルしたいです", ("注文を取り消せますか",), (), "…"),

@@ -14,15 +14,15 @@ from freezegun import freeze_time
 from redis import Redis
 from werkzeug.test import TestResponse
 
-from bot import create_app
-from bot.db import Database
-from bot.line import InMemoryLineGateway
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.line.gateway import InMemoryLineGateway
 from bot.models import Shopper
-from bot.services.shoppers import find_shopper
-from bot.settings import Settings
 from bot.shop_api.auth import request_target, sign
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import OTHER_USER_ID, SHOP_SECRET, ShopApi
+from bot.shoppers.service import find_shopper
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import OTHER_USER_ID, SHOP_SECRET, ShopApi
 
 NOW = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 TS = str(int(NOW.timestamp()))

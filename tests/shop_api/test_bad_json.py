@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.shop_api import ShopApi
 
 
 @pytest.mark.parametrize("depth", [100_000, 200])

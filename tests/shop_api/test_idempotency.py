@@ -11,10 +11,10 @@ from flask import Flask
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from bot.db import Database
+from bot.core.db import Database
 from bot.models import IdempotencyRecord, LinkHistory
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import OTHER_USER_ID, ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import OTHER_USER_ID, ShopApi
 
 BODY = {"member_id": "M123", "line_user_id": SHOPPER_ID}
 
@@ -176,7 +176,7 @@ def test_bad_bodies_name_the_problem(
 
 
 def test_purge_job_drops_only_expired_records(api: ShopApi, app: Flask, db: Database) -> None:
-    from bot.shop_api.maintenance import purge_expired_link_records
+    from bot.linking.maintenance import purge_expired_link_records
 
     start = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
     with freeze_time(start):

@@ -11,14 +11,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from bot import create_app
-from bot.db import Database
-from bot.line import InMemoryLineGateway
-from bot.logs import JsonFormatter
-from bot.settings import Settings
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.logs import JsonFormatter
+from bot.core.settings import Settings
+from bot.line.gateway import InMemoryLineGateway
 from bot.shop_api.auth import BLOCK_SECONDS, FAILURE_LIMIT, sign
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import ShopApi
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi
 
 BODY = {"member_id": "M123", "line_user_id": SHOPPER_ID}
 DATA = json.dumps(BODY).encode()

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, assume, settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
-from bot.services.linking import is_member_id
+from bot.app import build_shop_api
+from bot.linking.service import is_member_id
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, request_target
 from bot.shop_api.openapi import document
-from tests.conftest import SHOPPER_ID
-from tests.shop_api.conftest import ShopApi, Signer
+from tests.helpers.line import SHOPPER_ID
+from tests.helpers.shop_api import ShopApi, Signer
 
 SIGN_MARK = "X-Test-Sign-In-Transport"
 
@@ -74,7 +75,7 @@ _current = _CurrentApp()
 # The test app's link hosts: those of its SHOP_LINK_URL and PUBLIC_BASE_URL.
 LINK_HOSTS = ("shop.example.jp", "bot.example.com")
 # The document a client downloads from /api/v1/openapi.json (checked equal below).
-schema = schemathesis.openapi.from_dict(document(LINK_HOSTS))
+schema = schemathesis.openapi.from_dict(document(build_shop_api(), LINK_HOSTS))
 schema.app = _current
 
 
@@ -97,7 +98,7 @@ def signed_app(app: Flask) -> Iterator[Flask]:
 
 def test_served_document_is_the_tested_one(client: Any) -> None:
     served = client.get("/api/v1/openapi.json").json
-    assert served == json.loads(json.dumps(document(LINK_HOSTS)))
+    assert served == json.loads(json.dumps(document(build_shop_api(), LINK_HOSTS)))
 
 
 @schema.parametrize()

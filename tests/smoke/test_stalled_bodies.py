@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.services.webhook_events import sign_body
-from bot.web_worker import READ_TIMEOUT_SECONDS
+from bot.core.web_worker import READ_TIMEOUT_SECONDS
+from bot.line.webhook_events import sign_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "stall-test-channel-secret"
@@ -45,7 +45,7 @@ def _web_line() -> str:
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[str]:
     """The Procfile's web line, run by a shell as a platform would; its base URL."""
-    from bot.migrate import upgrade
+    from bot.core.migrate import upgrade
 
     database_url = f"sqlite:///{tmp_path / 'web.sqlite3'}"
     upgrade(database_url)

@@ -1,19 +1,11 @@
-"""Fixtures for template tests: the shipped registry and a deterministic link wrapper."""
+"""Fixtures for template tests: the shipped registry."""
 
 from __future__ import annotations
-
-from urllib.parse import quote
 
 import pytest
 
 from flex_templates import TemplateRegistry, load_templates
-
-PLACEHOLDER_IMAGE = "https://cdn.example.jp/noimage.png"
-
-
-def fake_link(url: str, label: str) -> str:
-    """Stands in for the tracking wrapper: reversible, so tests can see what was wrapped."""
-    return f"https://bot.example.jp/r/{quote(label, safe='')}?to={quote(url, safe='')}"
+from tests.helpers.templates import PLACEHOLDER_IMAGE
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,7 @@ import pytest
 
 from flex_templates import TemplateRegistry
 from flex_templates.registry import SPECS
-
-from .conftest import fake_link
+from tests.helpers.templates import fake_link
 
 GOLDEN = Path(__file__).parent / "golden"
 

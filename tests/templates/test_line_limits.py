@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from bot.tracking import link_key, sign_link, verify_link
+from bot.delivery.tracking import link_key, sign_link, verify_link
 from flex_templates import TemplateRegistry
 from flex_templates.registry import TemplateError
 from line_messages import validate_messages
-
-from .conftest import fake_link
+from tests.helpers.templates import fake_link
 
 CART = "https://shop.example.jp/cart/C1"
 OPTOUT_DATA = "action=optout"

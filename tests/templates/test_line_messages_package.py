@@ -11,8 +11,8 @@ import line_messages
 
 def test_production_modules_do_not_import_the_emulator() -> None:
     code = (
-        "import sys, bot, worker, handlers, flex_templates, bot.services.delivery_send, "
-        "bot.shop_api.events, bot.blueprints.tracking\n"
+        "import sys, bot, worker, handlers, flex_templates, bot.delivery.sender, "
+        "bot.delivery.api, bot.delivery.tracking_view\n"
         "print(sorted(m for m in sys.modules if m.startswith('line_emulator')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

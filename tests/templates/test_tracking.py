@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from bot.tracking import InvalidLink, LinkClaims, add_utm, sign_link, verify_link
+from bot.delivery.tracking import InvalidLink, LinkClaims, add_utm, sign_link, verify_link
 
 SECRET = b"test-tracking-secret"
 NOW = datetime(2025, 7, 1, 3, 0, tzinfo=UTC)

@@ -11,8 +11,7 @@ from linebot.v3.messaging import FlexMessage
 from flex_templates import TemplateRegistry
 from flex_templates.registry import SPECS
 from line_messages.validation import utf16_len, validate_messages
-
-from .conftest import PLACEHOLDER_IMAGE, fake_link
+from tests.helpers.templates import PLACEHOLDER_IMAGE, fake_link
 
 # Over 200 characters with emoji.
 LONG_NAME = "【数量限定】" + "職人が一つひとつ手作りした美濃焼の器🍵✨" * 10

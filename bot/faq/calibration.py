@@ -1,0 +1,215 @@
+"""Measuring the FAQ matcher on labelled queries and fitting its confidence and thresholds."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.faq.file_format import FaqEntry
+from bot.faq.matcher import Calibration, FaqMatcher
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Accuracy per kind of expected result (faq, human, none) and the misses."""
+
+    totals: dict[str, int]
+    correct: dict[str, int]
+    misses: list[tuple[str, str, str]]
+
+    def accuracy(self, kind: str) -> float:
+        """Share of rows of this kind that came out right (1.0 when there are none)."""
+        total = self.totals.get(kind, 0)
+        return self.correct.get(kind, 0) / total if total else 1.0
+
+
+def read_eval_rows(path: Path) -> list[tuple[str, str]]:
+    """Read a TSV of (query, expected) with a header line; expected is an id, HUMAN or NONE."""
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if n == 0 or not line.strip() or line.startswith("#"):
+            continue
+        query, expected = line.split("\t")[:2]
+        rows.append((query.strip(), expected.strip()))
+    return rows
+
+
+def evaluate(matcher: FaqMatcher, rows: Iterable[tuple[str, str]]) -> EvalReport:
+    """Score the matcher: faq rows need the right top candidate and intent faq."""
+    totals: dict[str, int] = defaultdict(int)
+    correct: dict[str, int] = defaultdict(int)
+    misses: list[tuple[str, str, str]] = []
+    for query, expected in rows:
+        result = matcher.ask(query)
+        kind = expected.lower() if expected in ("HUMAN", "NONE") else "faq"
+        if kind == "faq":
+            got = result.candidates[0].faq_id if result.intent == "faq" else result.intent.upper()
+            ok = got == expected
+        else:
+            got = result.intent.upper()
+            ok = result.intent == kind
+        totals[kind] += 1
+        if ok:
+            correct[kind] += 1
+        else:
+            misses.append((query, expected, f"{got} ({result.outcome}, {result.score:.2f})"))
+    return EvalReport(dict(totals), dict(correct), misses)
+
+
+# Everyday messages a shop's chat receives that no shop FAQ should answer. Used only to
+# calibrate the "none" threshold; they are not phrasings of any test query.
+GENERIC_OFF_TOPIC: tuple[str, ...] = (
+    "おはようございます",
+    "こんばんは",
+    "はじめまして",
+    "よろしくお願いします",
+    "了解です",
+    "わかりました",
+    "ありがとう",
+    "すごいですね",
+    "元気ですか",
+    "暇だなあ",
+    "おやすみなさい",
+    "週末は雨が降るらしい",
+    "明日は晴れるかな",
+    "最近寒くなってきましたね",
+    "今何時ですか",
+    "駅前のカフェでおすすめは?",
+    "美味しいパスタのレシピを教えて",
+    "おすすめの旅行先はどこ?",
+    "サッカーの試合結果を知りたい",
+    "好きな音楽は何?",
+    "犬と猫どっちが好き?",
+    "新幹線の時刻表を調べたい",
+    "近くの病院を探しています",
+    "宿題を手伝ってほしい",
+    "英語の勉強方法を教えて",
+    "株を始めたいんだけど",
+    "転職について相談に乗ってほしい",
+    "今日のニュースは?",
+    "占いをしてください",
+    "面白い話をして",
+    "しりとりしよう",
+    "あなたの名前は?",
+    "誕生日はいつですか",
+    "歌を歌って",
+    "ゲームのおすすめある?",
+    "会社の住所と代表者名は?",
+    "求人は出していますか",
+    "取材のお願いです",
+    "広告を出しませんか",
+    "月がきれいですね",
+    "ダイエットの方法を知りたい",
+    "ピアノ教室を探しています",
+)
+
+# Chat that touches a shop word without asking the shop anything (a country, a weekday, a broken
+# phone, quitting a job): the calibration must learn that one domain word is not a question.
+NEAR_DOMAIN_OFF_TOPIC: tuple[str, ...] = (
+    "土曜日はジムに行く予定です",
+    "夜ご飯何にしよう",
+    "午後から会議があって忙しい",
+    "韓国ドラマにはまっています",
+    "フランス語を勉強中です",
+    "スマホの画面が割れちゃった",
+    "車が故障して困ってる",
+    "昨日買ったパンがおいしかった",
+    "コンビニでアイスを買った",
+    "友達に誕生日プレゼントをもらった",
+    "電車で財布をなくした",
+    "引っ越し業者のおすすめは?",
+    "郵便局は何時まで開いてる?",
+    "天気が悪いと洗濯物が乾かない",
+    "家の鍵をなくした",
+    "年末年始は実家に帰ります",
+    "新しいスマホが欲しい",
+    "子供が熱を出した",
+    "花粉症がつらい",
+    "最近よく眠れない",
+    "仕事を辞めたい",
+    "部屋の掃除をしないと",
+    "急いで駅に向かっています",
+    "映画のチケットを予約した",
+    "会社に遅刻しそう",
+    "円安が続いてますね",
+    "宝くじが当たったらいいな",
+    "テレビが映らない",
+    "雨で試合が中止になった",
+    "ネットが遅い",
+    "カラオケに行きたい",
+    "日曜日は何してた?",
+    "サッカー部をやめようか迷ってる",
+    "ラーメンの替え玉は無料ですか",
+    "銀行の振込手数料が高い",
+    "台湾旅行のおすすめスポットは?",
+    "郵便番号の調べ方は?",
+    "パスポートの更新に行かなきゃ",
+)
+
+
+Sample = tuple[tuple[float, float, float, float], int, bool]
+
+
+def calibration_samples(
+    entries: Sequence[FaqEntry],
+    off_topic: Sequence[str] = GENERIC_OFF_TOPIC + NEAR_DOMAIN_OFF_TOPIC,
+) -> list[Sample]:
+    """(signals, top is right, is off-topic) for each variant left out and each off-topic text."""
+    samples: list[Sample] = []
+    entries = list(entries)
+    for i, entry in enumerate(entries):
+        texts = (entry.question, *entry.variants)
+        if len(texts) < 2:
+            continue
+        for j, text in enumerate(texts):
+            rest = [t for k, t in enumerate(texts) if k != j]
+            reduced = FaqEntry(
+                entry.id, rest[0], tuple(rest[1:]), entry.keywords, entry.answer, entry.category
+            )
+            matcher = FaqMatcher.build([*entries[:i], reduced, *entries[i + 1 :]])
+            scored, signals = matcher.rank(text)
+            right = bool(scored) and matcher.entries[scored[0][0]].id == entry.id
+            samples.append((signals, int(right), False))
+    matcher = FaqMatcher.build(entries)
+    for text in off_topic:
+        samples.append((matcher.rank(text)[1], 0, True))
+    return samples
+
+
+def fit_calibration(
+    samples: Sequence[Sample],
+    *,
+    answer_precision: float = 0.9,
+    off_topic_suggest_rate: float = 0.1,
+) -> Calibration:
+    """Fit the logistic confidence and pick thresholds from labelled signals."""
+    weights = [0.0] * 5
+    rate = 0.5
+    for _ in range(4000):
+        grad = [0.0] * 5
+        for signals, label, _ in samples:
+            x = (1.0, *signals)
+            z = sum(w * v for w, v in zip(weights, x, strict=True))
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+            for k in range(5):
+                grad[k] += (p - label) * x[k]
+        # A little L2 keeps the weights finite when the classes separate cleanly.
+        weights = [
+            w - rate * (g / len(samples) + 0.001 * w) for w, g in zip(weights, grad, strict=True)
+        ]
+    cal = Calibration(*weights, answer_at=0.5, suggest_at=0.5)
+    scored = sorted(((cal.confidence(s), label) for s, label, _ in samples), reverse=True)
+    # Answer threshold: the lowest confidence at which answers above it are still precise enough.
+    answer_at, right = 0.99, 0
+    for n, (conf, label) in enumerate(scored, start=1):
+        right += label
+        if right / n >= answer_precision:
+            answer_at = conf
+    # Suggest threshold: let through only a small share of off-topic messages.
+    chat = sorted((cal.confidence(s) for s, _, off in samples if off), reverse=True)
+    cut = chat[int(len(chat) * off_topic_suggest_rate)] if chat else 0.0
+    suggest_at = min(answer_at, max(0.05, cut + 1e-4))
+    return Calibration(*weights, answer_at=answer_at, suggest_at=suggest_at)

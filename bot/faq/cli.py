@@ -1,0 +1,121 @@
+"""`flask faq ...`: import, export, ask and evaluate the shop's FAQ."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from bot.core.db import transaction
+from bot.core.services import current_services
+from bot.core.settings import REPO_ROOT
+from bot.faq import store as faq_store
+from bot.faq.calibration import evaluate, read_eval_rows
+from bot.faq.file_format import FaqFileError
+from bot.faq.matcher import FaqMatcher
+
+SAMPLE_FAQ = REPO_ROOT / "data" / "faq_sample.yaml"
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("faq")
+def faq_group() -> None:
+    """The FAQ knowledge base the bot answers from."""
+
+
+def _read(path: Path) -> list:
+    try:
+        return faq_store.read_faq_file(path)
+    except FaqFileError as exc:
+        raise click.ClickException(f"{path}: {exc} (nothing was changed)") from None
+
+
+def default_faq_path() -> Path | None:
+    """FAQ_PATH, or the shipped sample FAQ in development."""
+    settings = current_services().settings
+    if settings.faq_path is not None:
+        return settings.faq_path
+    return SAMPLE_FAQ if settings.env == "development" else None
+
+
+@faq_group.command("import")
+@click.argument("file", type=_FILE, required=False)
+@click.option(
+    "--if-empty", is_flag=True, help="Only import when no FAQ was ever imported (for start-up)."
+)
+@with_appcontext
+def import_command(file: Path | None, if_empty: bool) -> None:
+    """Replace the FAQ with FILE (default: FAQ_PATH, or the sample FAQ in development)."""
+    path = file or default_faq_path()
+    if path is None:
+        raise click.UsageError("give a FILE or set FAQ_PATH")
+    services = current_services()
+    session = services.db.session()
+    if if_empty and faq_store.current_version(session):
+        click.echo("FAQ already present; nothing imported")
+        return
+    entries = _read(path)
+    with transaction(session):
+        result = faq_store.import_entries(session, entries, services.clock.now(), source=str(path))
+    click.echo(
+        f"imported {path.name}: {result.added} added, {result.updated} updated, "
+        f"{result.removed} removed, {result.unchanged} unchanged (version {result.version})"
+    )
+
+
+@faq_group.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@with_appcontext
+def export_command(file: Path | None) -> None:
+    """Print the stored FAQ as YAML (or write it to FILE)."""
+    text = faq_store.export_yaml(current_services().db.session())
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {file}")
+
+
+def _matcher(faq: Path | None) -> FaqMatcher:
+    if faq is not None:
+        return FaqMatcher.build(_read(faq))
+    return FaqMatcher.build(faq_store.load_entries(current_services().db.session()))
+
+
+@faq_group.command("ask")
+@click.argument("text")
+@click.option("--faq", type=_FILE, help="Match against this YAML file instead of the database.")
+@with_appcontext
+def ask_command(text: str, faq: Path | None) -> None:
+    """Print how the bot would take TEXT, as one JSON object."""
+    result = _matcher(faq).ask(text)
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+
+
+@faq_group.command("eval")
+@click.argument("tsv", type=_FILE)
+@click.option("--faq", type=_FILE, help="Evaluate this YAML file instead of the database.")
+@with_appcontext
+def eval_command(tsv: Path, faq: Path | None) -> None:
+    """Accuracy per kind (faq, human, none) over a TSV of query / expected, and the misses."""
+    try:
+        rows = read_eval_rows(tsv)
+    except ValueError:
+        raise click.ClickException(f"{tsv}: each line needs query<TAB>expected") from None
+    report = evaluate(_matcher(faq), rows)
+    for kind in ("faq", "human", "none"):
+        total = report.totals.get(kind, 0)
+        if total:
+            correct = report.correct.get(kind, 0)
+            click.echo(f"{kind:<6} {correct}/{total}  {report.accuracy(kind):.1%}")
+    overall = sum(report.totals.values())
+    if overall:
+        click.echo(
+            f"{'all':<6} {sum(report.correct.values())}/{overall}  "
+            f"{sum(report.correct.values()) / overall:.1%}"
+        )
+    click.echo(f"misses: {len(report.misses)}")
+    for query, expected, got in report.misses:
+        click.echo(f"  {query}\texpected {expected}\tgot {got}")

@@ -1,0 +1,274 @@
+"""Matching a shopper's Japanese question to the shop's FAQ, or to a request for a person.
+
+The index (`FaqMatcher`), its results, and the calibrated confidence it decides with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bot.faq.analyzer import Analyzer, default_analyzer
+from bot.faq.file_format import FaqEntry
+from bot.faq.human_request import is_human_request
+from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
+
+Intent = Literal["faq", "human", "none"]
+Outcome = Literal["answer", "suggest", "none", "human"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One FAQ entry and how likely it is the one the shopper means (0-1)."""
+
+    faq_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """What the bot should do with a message.
+
+    outcome "answer": send the answer of faq_id. "suggest": offer the candidates as choices
+    (intent is "faq" but faq_id is None). "none": nothing fits. "human": hand over to staff.
+    """
+
+    intent: Intent
+    faq_id: str | None
+    score: float
+    candidates: list[Candidate]
+    outcome: Outcome
+
+    def to_json(self) -> dict[str, object]:
+        """The issue's JSON shape: intent, faq_id (or None), score and candidates."""
+        return {
+            "intent": self.intent,
+            "faq_id": self.faq_id,
+            "score": round(self.score, 4),
+            "candidates": [
+                {"faq_id": c.faq_id, "score": round(c.score, 4)} for c in self.candidates
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic model from raw match signals to confidence, and the two decision thresholds."""
+
+    bias: float
+    w_top: float
+    w_margin: float
+    w_coverage: float
+    w_keyword: float
+    answer_at: float
+    suggest_at: float
+
+    def confidence(self, signals: tuple[float, float, float, float]) -> float:
+        """Probability that the top entry is the right one."""
+        top, margin, coverage, keyword = signals
+        z = (
+            self.bias
+            + self.w_top * top
+            + self.w_margin * margin
+            + self.w_coverage * coverage
+            + self.w_keyword * keyword
+        )
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+# Printed by `python bench/faq.py --calibrate`: fitted on leave-one-out over the variants of the
+# shared FAQ and data/faq_sample.yaml, against the off-topic lines of bot.faq.calibration; see
+# docs/faq-matching.md.
+DEFAULT_CALIBRATION = Calibration(
+    bias=-3.7966,
+    w_top=4.6625,
+    w_margin=1.4605,
+    w_coverage=3.2194,
+    w_keyword=2.5475,
+    answer_at=0.5051,
+    suggest_at=0.1429,
+)
+
+
+@dataclass(frozen=True)
+class _Doc:
+    entry: int
+    norm: float
+    kind: int  # _TEXT, _UNION or _ANSWER
+
+
+_TEXT, _UNION, _ANSWER = 0, 1, 2
+# How the per-entry similarities add up; set by leave-one-out (bench/faq.py --tune).
+SCORE_BEST_TEXT = 0.3
+SCORE_UNION = 0.55
+SCORE_ANSWER = 0.15
+SCORE_KEYWORD = 0.15
+HEAD_BOOST = 1.5
+TIE_RATIO = 0.85
+COMMON_MIN_ENTRIES = 40
+COMMON_SHARE = 0.04
+
+
+@dataclass
+class FaqMatcher:
+    """An immutable index over FAQ entries; build a new one when the FAQ changes."""
+
+    entries: tuple[FaqEntry, ...]
+    analyzer: Analyzer
+    calibration: Calibration
+    _docs: list[_Doc] = field(repr=False)
+    _postings: dict[str, list[tuple[int, float]]] = field(repr=False)
+    _idf: dict[str, float] = field(repr=False)
+    _unseen_idf: float = field(repr=False)
+    _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
+    _entry_features: list[frozenset[str]] = field(repr=False)
+    max_candidates: int = 3
+
+    @classmethod
+    def build(
+        cls,
+        entries: Sequence[FaqEntry],
+        *,
+        analyzer: Analyzer | None = None,
+        calibration: Calibration | None = None,
+    ) -> FaqMatcher:
+        """Index the entries' questions, variants and keywords."""
+        analyzer = analyzer or default_analyzer()
+        per_entry_texts: list[list[dict[str, float]]] = []
+        df: dict[str, int] = defaultdict(int)
+        for entry in entries:
+            texts = [analyzer.features(analysis_text(t)) for t in (entry.question, *entry.variants)]
+            kw_feats: dict[str, float] = {}
+            for kw in entry.keywords:
+                kw_feats.update(analyzer.features(analysis_text(kw)))
+            union: dict[str, float] = {}
+            for f in (*texts, kw_feats):
+                union.update(f)
+            answer = analyzer.features(normalize_text(entry.answer))
+            per_entry_texts.append([*texts, union, answer])
+            for name in union.keys() | answer.keys():
+                df[name] += 1
+        n = max(1, len(entries))
+        idf = {name: math.log(1 + (n - d + 0.5) / (d + 0.5)) for name, d in df.items()}
+        unseen_idf = math.log(1 + (n + 0.5) / 0.5)
+        docs: list[_Doc] = []
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        # In a large FAQ, features found in many entries (の-bigrams, 注文) barely separate
+        # entries but make every query walk long postings; they are left out of the index.
+        common = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
+        for i, texts in enumerate(per_entry_texts):
+            for k, feats in enumerate(texts):
+                kind = _TEXT if k < len(texts) - 2 else (_UNION if k == len(texts) - 2 else _ANSWER)
+                doc_index = len(docs)
+                sq = 0.0
+                for name, w in feats.items():
+                    if df[name] > common:
+                        continue
+                    v = w * idf[name]
+                    postings[name].append((doc_index, v))
+                    sq += v * v
+                docs.append(_Doc(i, math.sqrt(sq) or 1.0, kind))
+        # A keyword that other entries also contain says less: its hit counts 1/(entries with it).
+        folded_texts = [
+            fold_kana(normalize_text(" ".join((e.question, *e.variants, *e.keywords)))).replace(
+                " ", ""
+            )
+            for e in entries
+        ]
+        keywords: list[tuple[tuple[str, float], ...]] = []
+        for entry in entries:
+            kws = {fold_kana(normalize_text(kw)).replace(" ", "") for kw in entry.keywords}
+            keywords.append(
+                tuple((k, 1.0 / sum(k in t for t in folded_texts)) for k in sorted(kws) if k)
+            )
+        return cls(
+            entries=tuple(entries),
+            analyzer=analyzer,
+            calibration=calibration or DEFAULT_CALIBRATION,
+            _docs=docs,
+            _postings=dict(postings),
+            _idf=idf,
+            _unseen_idf=unseen_idf,
+            _keywords=keywords,
+            _entry_features=[frozenset(texts[-2]) for texts in per_entry_texts],
+        )
+
+    def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
+        """Entries by raw score, best first, and the signals the confidence is computed from."""
+        query = normalize_query(text)
+        feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
+        if not feats or not self._docs:
+            return [], (0.0, 0.0, 0.0, 0.0)
+        q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
+        q_norm = math.sqrt(sum(v * v for v in q_vec.values())) or 1.0
+        dots: dict[int, float] = defaultdict(float)
+        for name, qv in q_vec.items():
+            for doc_index, dv in self._postings.get(name, ()):
+                dots[doc_index] += qv * dv
+        best_text: dict[int, float] = defaultdict(float)
+        union_score: dict[int, float] = defaultdict(float)
+        answer_score: dict[int, float] = defaultdict(float)
+        for doc_index, dot in dots.items():
+            doc = self._docs[doc_index]
+            cos = dot / (q_norm * doc.norm)
+            if doc.kind == _UNION:
+                union_score[doc.entry] = cos
+            elif doc.kind == _ANSWER:
+                answer_score[doc.entry] = cos
+            elif cos > best_text[doc.entry]:
+                best_text[doc.entry] = cos
+        folded = fold_kana(query.replace(" ", ""))
+        scored: list[tuple[int, float]] = []
+        kw_hit: dict[int, float] = {}
+        for entry_index in union_score.keys() | answer_score.keys():
+            kw_hit[entry_index] = max(
+                (w for k, w in self._keywords[entry_index] if k in folded), default=0.0
+            )
+            score = (
+                SCORE_BEST_TEXT * best_text[entry_index]
+                + SCORE_UNION * union_score[entry_index]
+                + SCORE_ANSWER * answer_score[entry_index]
+                + SCORE_KEYWORD * kw_hit[entry_index]
+            )
+            scored.append((entry_index, score))
+        scored.sort(key=lambda p: -p[1])
+        if not scored:
+            return [], (0.0, 0.0, 0.0, 0.0)
+        top_index, top = scored[0]
+        second = scored[1][1] if len(scored) > 1 else 0.0
+        # Share of the query's word weight that the top entry knows: low for off-topic chat.
+        top_union = self._entry_features[top_index]
+        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:")) or 1.0
+        # A word counts as known through its thesaurus concept too (アメリカ -> overseas).
+        word_known = sum(
+            v
+            for n, v in q_vec.items()
+            if n.startswith("w:") and (n in top_union or links.get(n, frozenset()) & top_union)
+        )
+        coverage = word_known / word_total
+        return scored, (top, top - second, coverage, kw_hit[top_index])
+
+    def ask(self, text: str) -> MatchResult:
+        """Decide whether to answer, suggest, hand over to a person, or admit no match."""
+        if is_human_request(text):
+            return MatchResult("human", None, 1.0, [], "human")
+        scored, signals = self.rank(text)
+        if not scored:
+            return MatchResult("none", None, 0.0, [], "none")
+        cal = self.calibration
+        confidence = cal.confidence(signals)
+        top = scored[0][1] or 1.0
+        candidates = [
+            Candidate(self.entries[i].id, round(confidence * s / top, 4))
+            for i, s in scored[: self.max_candidates]
+        ]
+        # Two entries nearly tied (荷物 → tracking or not received?): let the shopper choose.
+        tied = len(scored) > 1 and scored[1][1] >= TIE_RATIO * scored[0][1]
+        if confidence >= cal.answer_at and not tied:
+            return MatchResult("faq", candidates[0].faq_id, confidence, candidates, "answer")
+        if confidence >= cal.suggest_at:
+            return MatchResult("faq", None, confidence, candidates, "suggest")
+        return MatchResult("none", None, confidence, candidates, "none")

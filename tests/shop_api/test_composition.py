@@ -1,0 +1,28 @@
+"""Each app gets its own shop API: routes, OpenAPI document and member hooks."""
+
+from __future__ import annotations
+
+from flask import Flask
+from redis import Redis
+
+from bot.app import create_app
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.delivery.engine import erase_customer
+from bot.line.gateway import InMemoryLineGateway
+from bot.linking.members_api import HOOKS_KEY
+
+
+def test_apps_built_in_one_process_share_nothing(
+    app: Flask, settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway
+) -> None:
+    others = [create_app(settings, line=line, redis=redis, database=db) for _ in range(2)]
+    hooks = [a.extensions[HOOKS_KEY] for a in (app, *others)]
+    assert len({id(h) for h in hooks}) == 3
+    # The delivery feature's eraser is added once per app, not once more per app built.
+    assert all(h.erasers == [erase_customer] and len(h.extras) == 1 for h in hooks)
+    documents = [a.test_client().get("/api/v1/openapi.json").json for a in (app, *others)]
+    assert documents[0] == documents[1] == documents[2]
+    assert "deliveries" in documents[2]["components"]["schemas"]["Member"]["properties"]
+    rules = [sorted(str(r) for r in a.url_map.iter_rules() if "/api/v1" in str(r)) for a in others]
+    assert rules[0] == rules[1] and "/api/v1/events" in rules[0]
