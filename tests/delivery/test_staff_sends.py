@@ -217,7 +217,9 @@ def test_the_same_send_key_never_sends_twice(app, line, staff):
         choice = staff_sends.template_choice(services.templates, "purchase_thanks")
         data = staff_sends.sample_data(services.templates, choice, services.settings)
         message = staff_sends.render_test(services.templates, choice, data)
-        target = Recipient(1, "佐藤", "sato@example.jp", STAFF_A, None, services.clock.now(), True)
+        target = Recipient(
+            staff["sato"], "佐藤", "sato@example.jp", STAFF_A, None, services.clock.now(), True
+        )
         outcomes = []
         for _ in range(2):
             outcomes.append(
