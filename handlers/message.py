@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 
+from bot.delivery import staff_recipients
 from bot.faq.handlers import answer_question
 from bot.line.event import LineEvent
 from bot.line.messaging import log_inbound
@@ -29,19 +30,25 @@ def command_for(text: str) -> str | None:
 
 
 def handle_text(event: LineEvent, ctx: HandlerContext) -> None:
-    """Log the text; run a command if it is one, otherwise leave it to the FAQ."""
+    """Log the text; a staff registration code registers a test recipient; run a command if
+    it is one, otherwise leave it to the FAQ."""
     shopper = ctx.require_shopper()
     body = event.message.text
     if not isinstance(body, str):
         raise TypeError("a text message without a text")
+    code = staff_recipients.code_from_message(body)
     log_inbound(
         ctx.session,
         shopper,
         message_type="text",
-        text=body,
+        # A code is a secret until used: the conversation log (and the console) never shows it.
+        text=staff_recipients.LOGGED_TEXT if code else body,
         now=ctx.clock.now(),
         webhook_event_id=ctx.webhook_event_id,
     )
+    if code is not None:
+        staff_recipients.handle_code_message(ctx, code)
+        return
     action = command_for(body)
     handler = ctx.router.action_handler(action) if action else None
     if handler is not None:

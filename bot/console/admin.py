@@ -1,5 +1,6 @@
 """Console admin pages: staff accounts, canned replies, the business-hours override, and LINE
-webhook events whose handling failed (with a button to handle them again)."""
+webhook events whose handling failed (with a button to handle them again). `register` also
+adds the test-delivery pages (`staff_delivery`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from bot.console import operators as ops
-from bot.console import web
+from bot.console import staff_delivery, web
 from bot.console.present import local_time, satisfaction_view
 from bot.console.security import admin_required, current_operator
 from bot.core.services import current_services
@@ -45,6 +46,7 @@ def register(bp: Blueprint) -> None:
     bp.post("/admin/hours")(admin_hours_save)
     bp.get("/admin/webhooks")(admin_webhooks)
     bp.post("/admin/webhooks/retry")(admin_webhooks_retry)
+    staff_delivery.register(bp)
 
 
 # -- admin: operators ------------------------------------------------------------------------

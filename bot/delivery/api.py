@@ -12,6 +12,7 @@ from bot.delivery import events as shop_events
 from bot.delivery.engine import erase_customer, member_deliveries
 from bot.delivery.jobs import enqueue_restock
 from bot.delivery.schemas import EVENT_SCHEMAS, EventInvalid
+from bot.delivery.staff_sends import erase_member_traces
 from bot.linking.members import MemberHooks
 from bot.models import Shopper
 from bot.shop_api.api import ShopApi, json_body, on_commit, shop_endpoint
@@ -28,6 +29,7 @@ def init_api(api: ShopApi, members: MemberHooks) -> None:
     api.bp.add_url_rule("/events", view_func=post_event, methods=["POST"])
     api.add_paths(_PATHS, {**EVENT_SCHEMAS, **_RESPONSE_SCHEMAS})
     members.erasers.append(erase_customer)
+    members.erasers.append(erase_member_traces)  # test sends made with the member's data
     members.extras.append(member_deliveries_field)
     api.schemas["Member"]["properties"]["deliveries"] = _MEMBER_DELIVERIES
 

@@ -1,8 +1,10 @@
-"""`flask deliveries ...`: look at a member's deliveries and replay a failed one."""
+"""`flask deliveries ...`: look at a member's deliveries, replay a failed one, and send a step or
+template to staff as a test."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import click
 from flask.cli import AppGroup
@@ -10,10 +12,12 @@ from sqlalchemy import select
 
 from bot.core.services import current_services
 from bot.delivery import engine as deliveries
-from bot.models import Delivery, Shopper
+from bot.delivery import staff_recipients, staff_sends
+from bot.delivery.receivers import delivery_rules
+from bot.models import Delivery, Operator, Shopper
 
 # `health` is added to this group by bot/cli.py (it reports on more than deliveries).
-deliveries_cli = AppGroup("deliveries", help="Step deliveries: list, retry, health.")
+deliveries_cli = AppGroup("deliveries", help="Step deliveries: list, retry, test, health.")
 
 
 @deliveries_cli.command("list")
@@ -63,3 +67,82 @@ def retry_command(delivery_id: int) -> None:
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"delivery {delivery_id} is pending again; the dispatcher sends it on its next tick")
+
+
+@deliveries_cli.command("test")
+@click.argument("scenario", required=False)
+@click.argument("step", required=False)
+@click.option("--to", "to", required=True, help="A staff member's console e-mail, or `all`.")
+@click.option("--template", "template", help="A template (NAME or NAME@VARIANT) instead.")
+@click.option("--variant", "variant", help="The step's A/B variant (default: its first).")
+@click.option("--member", "member_id", help="Render with this member's real data.")
+def test_command(
+    scenario: str | None,
+    step: str | None,
+    to: str,
+    template: str | None,
+    variant: str | None,
+    member_id: str | None,
+) -> None:
+    """Send a scenario step (or --template) to staff test recipients, marked 【テスト配信】.
+
+    Not a delivery: no report, cap or attribution counts it. Staff register their LINE account
+    in the console first (「テスト受信」).
+    """
+    services = current_services()
+    session = services.db.session()
+    if template and (scenario or step):
+        raise click.UsageError("give SCENARIO STEP or --template NAME, not both")
+    if not template and not (scenario and step):
+        raise click.UsageError("give SCENARIO STEP, or --template NAME")
+    everyone = staff_recipients.recipients(session)
+    if to == "all":
+        targets = everyone
+    else:
+        operator = session.scalar(select(Operator).where(Operator.email == to.strip().lower()))
+        if operator is None:
+            raise click.ClickException(f"no staff account {to!r}")
+        targets = [r for r in everyone if r.operator_id == operator.id]
+        if not targets:
+            raise click.ClickException(
+                f"{to} has no test recipient (or the account is disabled): "
+                "register a LINE account in the console first"
+            )
+    try:
+        if template:
+            name, _, layout = template.partition("@")
+            choice = staff_sends.template_choice(services.templates, name, layout or None)
+        else:
+            assert scenario is not None and step is not None
+            choice = staff_sends.step_choice(
+                delivery_rules(services).book, services.templates, scenario, step, variant
+            )
+        if member_id:
+            data = staff_sends.member_data(
+                session, services.templates, choice, member_id, services.settings
+            )
+        else:
+            data = staff_sends.sample_data(services.templates, choice, services.settings)
+        message = staff_sends.render_test(services.templates, choice, data)
+        outcome = staff_sends.send(
+            session,
+            services.line,
+            choice,
+            message,
+            targets,
+            member_id=member_id,
+            sent_by="command line",
+            sender_id=None,
+            send_key=uuid.uuid4().hex,
+            now=services.clock.now(),
+        )
+    except staff_sends.StaffSendError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    for report in outcome.reports:
+        who = f"{report.recipient.operator_name} <{report.recipient.operator_email}>"
+        line = f"{report.state:<9}  {who}  {choice.label}"
+        click.echo(f"{line}  {report.error}" if report.error else line)
+    if outcome.failed:
+        raise SystemExit(1)

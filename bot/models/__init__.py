@@ -46,6 +46,7 @@ from bot.models.linking import (
     LinkNonce,
     LinkSource,
 )
+from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipient, StaffSend
 from bot.models.support import SupportTicket, TicketReason, TicketState
 
 __all__ = [
@@ -87,6 +88,10 @@ __all__ = [
     "LinkSource",
     "Sender",
     "Shopper",
+    "StaffCode",
+    "StaffCodeAttempt",
+    "StaffRecipient",
+    "StaffSend",
     "SupportTicket",
     "TicketReason",
     "TicketState",

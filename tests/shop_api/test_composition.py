@@ -9,6 +9,7 @@ from bot.app import create_app
 from bot.core.db import Database
 from bot.core.settings import Settings
 from bot.delivery.engine import erase_customer
+from bot.delivery.staff_sends import erase_member_traces
 from bot.line.gateway import InMemoryLineGateway
 from bot.linking.members_api import HOOKS_KEY
 
@@ -19,8 +20,9 @@ def test_apps_built_in_one_process_share_nothing(
     others = [create_app(settings, line=line, redis=redis, database=db) for _ in range(2)]
     hooks = [a.extensions[HOOKS_KEY] for a in (app, *others)]
     assert len({id(h) for h in hooks}) == 3
-    # The delivery feature's eraser is added once per app, not once more per app built.
-    assert all(h.erasers == [erase_customer] and len(h.extras) == 1 for h in hooks)
+    # The delivery feature's erasers are added once per app, not once more per app built.
+    erasers = [erase_customer, erase_member_traces]
+    assert all(h.erasers == erasers and len(h.extras) == 1 for h in hooks)
     documents = [a.test_client().get("/api/v1/openapi.json").json for a in (app, *others)]
     assert documents[0] == documents[1] == documents[2]
     assert "deliveries" in documents[2]["components"]["schemas"]["Member"]["properties"]
