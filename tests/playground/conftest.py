@@ -15,7 +15,7 @@ from bot.app import create_app
 from bot.core.db import Database
 from bot.core.settings import Settings
 from line_emulator import EmulatorServer
-from tests.conftest import LiveServer
+from tests.helpers.live_server import LiveServer
 
 ORIGIN = "http://localhost"  # the Flask test client's own origin
 

@@ -14,7 +14,7 @@ from bot.core.clock import DevClock, SystemClock
 from bot.core.db import Database
 from bot.core.settings import ConfigError, Settings
 from line_emulator import EmulatorServer
-from tests.conftest import LiveServer
+from tests.helpers.live_server import LiveServer
 from tests.playground.conftest import ORIGIN, Playground
 
 USER = "U" + "c" * 32
