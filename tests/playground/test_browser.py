@@ -97,6 +97,18 @@ def test_a_newcomer_tries_the_cart_reminder_in_the_playground(
     page.locator("#timeline tr[data-step='thanks'][data-state='sent']").wait_for()
     for step in ("incentive", "low_stock"):
         page.locator(f"#timeline tr[data-step='{step}'][data-state='cancelled']").first.wait_for()
+
+    # LINE's account-link flow: the shopper sends 会員連携 and gets the shop's login link,
+    # logs in there as another member, and LINE tells the bot, which confirms the switch.
+    page.fill("#member-id", "M0002")
+    page.click("#link-start")
+    _settle(page, pg_jobs, lambda: "linkToken=" in (chat.inner_html() or ""), "the login link")
+    page.click("#link-login")
+    page.locator("#log li", has_text="accountLink イベントが送られました").wait_for()
+    linked = chat.locator(".sys", has_text="LINEでアカウント連携しました")
+    _settle(page, pg_jobs, lambda: "****002" in _last_message(chat), "the bot's confirmation")
+    assert linked.count() == 1 and "切り替えました" in _last_message(chat)  # from M0001
+    page.locator("#member", has_text="M0002").wait_for()
     assert page_problems(page) == []  # no CSP violation, no script error, no failed load
 
 
