@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from redis import Redis
 from rq import SimpleWorker
 
@@ -16,8 +14,7 @@ from bot.core.db import Database
 from bot.core.settings import Settings
 from line_emulator import EmulatorServer
 from tests.helpers.live_server import LiveServer
-
-ORIGIN = "http://localhost"  # the Flask test client's own origin
+from tests.helpers.playground import Playground
 
 
 @pytest.fixture
@@ -31,20 +28,6 @@ def pg_settings(settings: Settings, emulator: EmulatorServer) -> Settings:
 @pytest.fixture
 def pg_app(pg_settings: Settings, db: Database, redis: Redis) -> Flask:
     return create_app(pg_settings, redis=redis, database=db)
-
-
-class Playground:
-    """The playground's JSON API over the test client, posting from its own page's origin."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(f"/dev/playground{path}", **kwargs)
-
-    def post(self, path: str, body: Any, **kwargs: Any) -> Any:
-        headers = {"Origin": ORIGIN, **kwargs.pop("headers", {})}
-        return self.client.post(f"/dev/playground{path}", json=body, headers=headers, **kwargs)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.core.db import Database
 from bot.core.settings import ConfigError, Settings
 from line_emulator import EmulatorServer
 from tests.helpers.live_server import LiveServer
-from tests.playground.conftest import ORIGIN, Playground
+from tests.helpers.playground import ORIGIN, Playground
 
 USER = "U" + "c" * 32
 
