@@ -8,9 +8,11 @@ documentation) with the classes of `flex.css`; free values go through the value 
 Safety: every text and attribute is escaped; the markup has only `class`, `dir`, `href`,
 `title`, `rel`, `target`, `type`, `role`, `tabindex`, `aria-*` and `data-*` attributes, never a
 `style` or an event handler, so it works under `script-src 'self'; style-src 'self'`. A URI
-action becomes a link only for http(s), line: and tel: URIs. Images are shown only when
-`image_src` maps their URL to a local address; otherwise a placeholder of the same size, so
-viewing a message never reaches the network.
+action becomes a link only for http(s), line: and tel: URIs, and never with `links=False`
+(a page where a tap must not count as the shopper's click, such as the operator console:
+the URI is shown on hover instead). Images are shown only when `image_src` maps their URL to
+a local address; otherwise a placeholder of the same size, so viewing a message never
+reaches the network.
 """
 
 from __future__ import annotations
@@ -84,18 +86,24 @@ def base_stylesheet() -> str:
 
 
 def render_messages(
-    messages: Iterable[Mapping[str, Any]], *, image_src: ImageSource = no_images
+    messages: Iterable[Mapping[str, Any]],
+    *,
+    image_src: ImageSource = no_images,
+    links: bool = True,
 ) -> RenderedHtml:
     """Each message as LINE shows it in a chat, in order (quick replies not included)."""
-    return RenderedHtml("".join(_Renderer(image_src).message(m) for m in messages))
+    renderer = _Renderer(image_src, links)
+    return RenderedHtml("".join(renderer.message(m) for m in messages))
 
 
-def render_message(message: Mapping[str, Any], *, image_src: ImageSource = no_images) -> str:
+def render_message(
+    message: Mapping[str, Any], *, image_src: ImageSource = no_images, links: bool = True
+) -> str:
     """One message's markup."""
-    return _Renderer(image_src).message(message)
+    return _Renderer(image_src, links).message(message)
 
 
-def render_quick_replies(message: Mapping[str, Any]) -> str:
+def render_quick_replies(message: Mapping[str, Any], *, links: bool = True) -> str:
     """The quick-reply buttons of a message (LINE shows them under the last message only)."""
     quick = message.get("quickReply") if isinstance(message, Mapping) else None
     items = quick.get("items") if isinstance(quick, Mapping) else None
@@ -107,7 +115,7 @@ def render_quick_replies(message: Mapping[str, Any]) -> str:
         if not isinstance(action, Mapping):
             continue
         label = _text(action.get("label")) or _text(action.get("type"))
-        buttons.append(_action_control(action, "fx-qr", _esc(label), tag="button"))
+        buttons.append(_action_control(action, "fx-qr", _esc(label), tag="button", links=links))
     inner = "".join(buttons)
     return f'<div class="fx-quick" role="group" aria-label="クイックリプライ">{inner}</div>'
 
@@ -175,13 +183,18 @@ def _action_attrs(action: Mapping[str, Any]) -> str:
     return " ".join(attrs)
 
 
-def _action_control(action: Mapping[str, Any], css: str, inner: str, *, tag: str) -> str:
+def _action_control(
+    action: Mapping[str, Any], css: str, inner: str, *, tag: str, links: bool = True
+) -> str:
     """A clickable control for an action: a link for safe URIs, a button otherwise."""
     attrs = _action_attrs(action)
     label = _esc(action.get("label"))
     title = f' title="{label}"' if label else ""
     if action.get("type") == "uri":
         link = safe_link(action.get("uri"))
+        if link is not None and not links:
+            # Shown, not followed: hovering tells where it leads.
+            return f'<span class="{css} fx-action" title="{_esc(link)}" {attrs}>{inner}</span>'
         if link is not None:
             return (
                 f'<a class="{css} fx-action" href="{_esc(link)}" target="_blank" '
@@ -193,13 +206,13 @@ def _action_control(action: Mapping[str, Any], css: str, inner: str, *, tag: str
     return f'<span class="{css} fx-action" role="button" tabindex="0"{title} {attrs}>{inner}</span>'
 
 
-def _tappable(component: Mapping[str, Any]) -> tuple[str | None, str]:
+def _tappable(component: Mapping[str, Any], links: bool = True) -> tuple[str | None, str]:
     """(class, attributes) for a component with an `action` (box, image, text, bubble)."""
     action = component.get("action")
     if not isinstance(action, Mapping):
         return None, ""
     attrs = _action_attrs(action)
-    link = safe_link(action.get("uri")) if action.get("type") == "uri" else None
+    link = safe_link(action.get("uri")) if action.get("type") == "uri" and links else None
     if link is not None:
         attrs += f' data-href="{_esc(link)}"'
     label = action.get("label")
@@ -232,10 +245,12 @@ def _common(component: Mapping[str, Any]) -> list[str | None]:
 
 
 class _Renderer:
-    """Renders components recursively; `image_src` decides which images are shown."""
+    """Renders components recursively; `image_src` decides which images are shown, `links`
+    whether URI actions are links."""
 
-    def __init__(self, image_src: ImageSource) -> None:
+    def __init__(self, image_src: ImageSource, links: bool = True) -> None:
         self.image_src = image_src
+        self.links = links
 
     # -- messages ------------------------------------------------------------------------
 
@@ -290,7 +305,7 @@ class _Renderer:
             )
             inner = self.component(block, top=True)
             parts.append(f'<div class="{css}">{inner}</div>')
-        tap_css, tap_attrs = _tappable(bubble)
+        tap_css, tap_attrs = _tappable(bubble, self.links)
         css = _classes("fx-bubble", f"fx-{size}", tap_css)
         return f'<div class="{css}" dir="{direction}"{tap_attrs}>{"".join(parts)}</div>'
 
@@ -341,7 +356,7 @@ class _Renderer:
                 ("e", "paddingEnd"),
             )
         ]
-        tap_css, tap_attrs = _tappable(box)
+        tap_css, tap_attrs = _tappable(box, self.links)
         justify = box.get("justifyContent")
         items = box.get("alignItems")
         css = _classes(
@@ -385,7 +400,7 @@ class _Renderer:
     def text(self, component: Mapping[str, Any]) -> str:
         max_lines = component.get("maxLines")
         clamp = isinstance(max_lines, int) and not isinstance(max_lines, bool) and max_lines > 0
-        tap_css, tap_attrs = _tappable(component)
+        tap_css, tap_attrs = _tappable(component, self.links)
         css = _classes(
             "fx-text",
             *(["fx-ts-md"] if component.get("size") is None else []),
@@ -425,7 +440,7 @@ class _Renderer:
     def image(self, component: Mapping[str, Any]) -> str:
         size = component.get("size", "md")
         ratio = ratio_class("ar", component.get("aspectRatio"))
-        tap_css, tap_attrs = _tappable(component)
+        tap_css, tap_attrs = _tappable(component, self.links)
         css = _classes(
             "fx-image",
             _keyword("fx-is", size, IMAGE_SIZES) or length_class("is", size) or "fx-is-md",
@@ -461,7 +476,7 @@ class _Renderer:
             *_common(component),
         )
         face = f'<span class="fx-btn-label">{_esc(action.get("label"))}</span>'
-        control = _action_control(action, "fx-btn-face", face, tag="button")
+        control = _action_control(action, "fx-btn-face", face, tag="button", links=self.links)
         return f'<div class="{css}">{control}</div>'
 
     def separator(self, component: Mapping[str, Any]) -> str:

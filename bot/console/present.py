@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.console.rendering import rendered_message
 from bot.models import ConversationMessage, Operator, Shopper, SupportTicket, TicketReason
 from bot.support.satisfaction import SatisfactionStats
+from flex_templates.html import ImageSource, RenderedHtml, no_images
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,6 @@ STATE_LABELS = {"waiting": "待機中", "claimed": "対応中", "resolved": "終
 PRIORITY_LABELS = {2: "高", 1: "中", 0: "通常"}
 RESOLUTION_LABELS = {"resolved": "対応完了", "timeout": "無応答で自動終了"}
 SENDER_LABELS = {"shopper": "お客様", "bot": "ボット", "staff": "スタッフ"}
-MAX_PREVIEW_BLOCKS = 40
 
 
 def local_time(value: datetime | None, tz: ZoneInfo) -> str:
@@ -98,8 +99,14 @@ def ticket_row(
     }
 
 
-def message_view(message: ConversationMessage, tz: ZoneInfo, names: Mapping[int, str]) -> dict:
-    """One chat bubble; Flex messages carry a preview of their texts, images and buttons."""
+def message_view(
+    message: ConversationMessage,
+    tz: ZoneInfo,
+    names: Mapping[int, str],
+    *,
+    image_src: ImageSource = no_images,
+) -> dict:
+    """One chat bubble; the bot's non-text messages carry their markup as LINE draws them."""
     sender = message.sender.value
     label = SENDER_LABELS.get(sender, sender)
     if sender == "staff" and message.staff_id:
@@ -114,54 +121,17 @@ def message_view(message: ConversationMessage, tz: ZoneInfo, names: Mapping[int,
         "time": local_time(message.created_at, tz),
         "failed": message.status == "failed",
         "error": message.error or "",
-        "preview": None,
-        "json": None,
+        "html": None,
+        "quick": "",
+        "values": [],
     }
-    if message.message_type == "flex" and message.payload:
-        view["preview"] = flex_preview(message.payload.get("contents") or {})
-        view["json"] = json.dumps(message.payload, ensure_ascii=False, indent=2)[:20000]
+    rendered = rendered_message(message, image_src)
+    if rendered is not None:
+        body, quick = rendered
+        view["html"] = Markup(body) if body else None
+        view["quick"] = Markup(quick)
+        view["values"] = [name[3:] for name in RenderedHtml(body + quick).value_classes]
     return view
-
-
-def flex_preview(container: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The readable parts of a Flex container, in order: texts, https images, button labels."""
-    blocks: list[dict[str, str]] = []
-
-    def walk(node: Any) -> None:
-        if len(blocks) >= MAX_PREVIEW_BLOCKS:
-            return
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-            return
-        if not isinstance(node, Mapping):
-            return
-        kind = node.get("type")
-        if kind == "text":
-            text = node.get("text") or "".join(
-                str(span.get("text", "")) for span in node.get("contents") or []
-            )
-            if text:
-                blocks.append({"kind": "text", "text": str(text)})
-        elif kind == "image" and str(node.get("url", "")).startswith("https://"):
-            blocks.append({"kind": "image", "url": str(node["url"])})
-        elif kind == "button":
-            label = (node.get("action") or {}).get("label")
-            if label:
-                blocks.append({"kind": "button", "text": str(label)})
-        elif kind == "carousel":
-            for bubble in node.get("contents") or []:
-                blocks.append({"kind": "separator", "text": ""})
-                walk(bubble)
-            return
-        for key in ("hero", "header", "body", "footer"):
-            if key in node:
-                walk(node[key])
-        if kind == "box":
-            walk(node.get("contents") or [])
-
-    walk(container)
-    return blocks
 
 
 def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str, Any]:

@@ -8,13 +8,23 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    get_template_attribute,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.console import operators as ops
-from bot.console import web
+from bot.console import rendering, web
 from bot.console.present import (
     last_messages,
     local_time,
@@ -46,6 +56,7 @@ def register(bp: Blueprint) -> None:
     bp.post("/tickets/<int:ticket_id>/claim")(claim)
     bp.get("/tickets/<int:ticket_id>")(chat)
     bp.get("/api/tickets/<int:ticket_id>/messages")(messages_api)
+    rendering.register(bp)
     bp.post("/tickets/<int:ticket_id>/reply")(reply)
     bp.post("/tickets/<int:ticket_id>/notes")(add_note)
     bp.post("/tickets/<int:ticket_id>/transfer")(transfer)
@@ -205,7 +216,10 @@ def _render_chat(
     tz = services.settings.tz
     operator = current_operator()
     names = operator_names(db)
-    messages = [message_view(m, tz, names) for m in _messages(ticket.shopper_id)]
+    pictures = rendering.pictures()
+    messages = [
+        message_view(m, tz, names, image_src=pictures) for m in _messages(ticket.shopper_id)
+    ]
     note_rows = [
         {
             "author": names.get(n.operator_id, ""),
@@ -226,6 +240,7 @@ def _render_chat(
         ticket_obj=ticket,
         shopper=ticket.shopper,
         messages=messages,
+        flex_values=".".join(sorted({name for m in messages for name in m["values"]})),
         last_message_id=messages[-1]["id"] if messages else 0,
         notes=note_rows,
         history=history,
@@ -254,6 +269,11 @@ def messages_api(ticket_id: int) -> ResponseReturnValue:
     after = web.row_id(request.args.get("after", "0"), "after は数値で指定してください。")
     tz = current_services().settings.tz
     names = operator_names(web.db_session())
+    pictures = rendering.pictures()
+    item = get_template_attribute("console/_message.html", "message_item")
+    views = [
+        message_view(m, tz, names, image_src=pictures) for m in _messages(ticket.shopper_id, after)
+    ]
     return jsonify(
         {
             "ticket": {
@@ -261,7 +281,8 @@ def messages_api(ticket_id: int) -> ResponseReturnValue:
                 "state": ticket.state.value,
                 "operator_id": ticket.operator_id,
             },
-            "messages": [message_view(m, tz, names) for m in _messages(ticket.shopper_id, after)],
+            # The list item as the page draws it (escaped by the template and the renderer).
+            "messages": [{**view, "item": str(item(view))} for view in views],
         }
     )
 

@@ -6,6 +6,8 @@ LINE_API_BASE_URL points at an emulator; against the real LINE API every call is
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import requests
@@ -80,6 +82,23 @@ class Emulator:
     def event(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Send a shopper event (follow, unfollow, text, postback): a signed webhook."""
         return dict(self._call("POST", f"events/{kind}", body))
+
+    def open_account_link(self, query: str) -> tuple[int, str]:
+        """The shopper's browser at LINE's account-link URL (`linkToken`, `nonce`): the
+        emulator spends the token and sends the accountLink webhook. (status, its message)."""
+        if self.base_url.startswith(REAL_LINE_API):
+            raise EmulatorUnavailable("LINE_API_BASE_URL is the real LINE API, not an emulator")
+        try:
+            response = requests.get(
+                f"{self.base_url}/dialog/bot/accountLink?{query}", timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise EmulatorUnavailable(
+                f"the LINE emulator did not answer ({type(exc).__name__})"
+            ) from None
+        # The page says what happened in its one paragraph.
+        said = re.search(r"<p>(.*?)</p>", response.text, re.S)
+        return response.status_code, html.unescape(said[1]) if said else response.reason
 
     def faults(self) -> dict[str, bool]:
         """Which fault switches are on."""

@@ -23,6 +23,7 @@ from bot.core.services import Services, current_services
 from bot.delivery.jobs import dispatch_due_deliveries
 from bot.linking.service import is_member_id
 from bot.playground import shop
+from bot.playground.account_link import AccountLinkError, log_in_and_link
 from bot.playground.emulator import FAULTS, Emulator, EmulatorRefused, EmulatorUnavailable
 from bot.playground.timeline import shopper_timeline
 from flex_templates.html import RenderedHtml, render_message, render_quick_replies
@@ -75,6 +76,11 @@ def _no_emulator(exc: EmulatorUnavailable) -> ResponseReturnValue:
 @bp.errorhandler(EmulatorRefused)
 def _emulator_refused(exc: EmulatorRefused) -> ResponseReturnValue:
     return jsonify(error=f"LINE emulator: {exc.message}"), 400 if exc.status < 500 else 502
+
+
+@bp.errorhandler(AccountLinkError)
+def _link_refused(exc: AccountLinkError) -> ResponseReturnValue:
+    return jsonify(error=str(exc), steps=exc.steps), exc.status
 
 
 @bp.errorhandler(RedisError)
@@ -264,6 +270,9 @@ def _shopper_line(services: Services, event: dict[str, Any]) -> str:
         return f'<div class="sys">postback: {escape(data)}</div>'
     notes = {"follow": "友だち追加しました", "unfollow": "ブロックしました"}
     note = notes.get(str(kind), str(kind))
+    if kind == "accountLink":
+        ok = (event.get("link") or {}).get("result") == "ok"
+        note = "LINEでアカウント連携しました" if ok else "アカウント連携に失敗しました"
     return f'<div class="sys">{escape(note)}</div>'
 
 
@@ -359,10 +368,7 @@ def shop_action(action: str) -> ResponseReturnValue:
         return _answer(shop.restock(services, _sku(body)), "")
     user = _user_id(body.get("userId"))
     if action == "link":
-        member = body.get("memberId")
-        if not is_member_id(member):
-            raise BadInput("memberId must be 1-128 printable ASCII characters without spaces")
-        return _answer(shop.link_member(services, user, str(member)), "")
+        return _answer(shop.link_member(services, user, _member_id(body)), "")
     if action == "cart":
         quantity = _whole(body, "quantity", 1, shop.MAX_QUANTITY) if "quantity" in body else 1
         return _answer(shop.add_to_cart(services, user, _sku(body), quantity), "")
@@ -374,6 +380,24 @@ def shop_action(action: str) -> ResponseReturnValue:
         stage = "shipped" if action == "ship" else "delivered"
         return _answer(shop.advance_order(services, user, stage), "no order to " + action)
     raise BadInput(f"unknown shop action {action!r}", 404)
+
+
+@bp.post("/api/account-link")
+def account_link() -> ResponseReturnValue:
+    """The account-link flow's second half: the shopper opens the login link the bot sent,
+    logs in at the shop as `memberId`, and LINE sends the bot the accountLink event."""
+    services = _services()
+    body = _body()
+    user, member = _user_id(body.get("userId")), _member_id(body)
+    flow = log_in_and_link(services, _emulator(services), user, member)
+    return jsonify(linkToken=flow.link_token, nonce=flow.nonce, steps=flow.steps)
+
+
+def _member_id(body: dict[str, Any]) -> str:
+    member = body.get("memberId")
+    if not is_member_id(member):
+        raise BadInput("memberId must be 1-128 printable ASCII characters without spaces")
+    return str(member)
 
 
 # -- time and faults -------------------------------------------------------------------------

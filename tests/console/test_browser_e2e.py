@@ -2,44 +2,49 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
 from flask import Flask
+from redis import Redis
 from sqlalchemy import select
 
+from bot.app import create_app
+from bot.core.clock import DevClock
+from bot.core.db import Database
+from bot.core.settings import Settings
+from bot.delivery.jobs import dispatch_due_deliveries
 from bot.models import Shopper, SupportTicket, TicketReason
 from bot.support.escalation import active_ticket, escalate
 from line_emulator import EmulatorServer
-from tests.helpers.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, missing_browser
+from tests.helpers.browser import ARTIFACTS, browser_page, page_problems
 from tests.helpers.console import PASSWORD, make_operator
 from tests.helpers.delivery import MAMEZARA, MUG, cart_body, order_body
 from tests.helpers.shop_api import ShopApi
 
 SHOPPER = "U" + "a" * 32
 CART_SHOPPER = "U" + "b" * 32
+REMINDER_DELAY_SECONDS = 16 * 60  # the cart reminder is due 15 minutes after the cart news
 
 
 @pytest.fixture
-def browser_page() -> Iterator[Any]:
-    reason = missing_browser()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+def e2e_app(settings: Settings, db: Database, redis: Redis, emulator: EmulatorServer) -> Flask:
+    """The e2e app (real SDK gateway over HTTP to the emulator) on a clock that can jump
+    ahead, and without quiet hours: the cart reminder must go out whatever the hour."""
+    return create_app(
+        settings.with_changes(line_api_base_url=emulator.base_url, quiet_hours=None),
+        redis=redis,
+        database=db,
+        clock=DevClock(redis),
+    )
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="ja-JP")
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            browser.close()
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    with browser_page(1360, 900) as page:
+        yield page
 
 
 class ConsoleE2E(NamedTuple):
@@ -58,9 +63,9 @@ def console(
     live_bot: Any,
     emulator: EmulatorServer,
     e2e_jobs: Callable[[], None],
-    browser_page: Any,
+    page: Any,
 ) -> ConsoleE2E:
-    return ConsoleE2E(e2e_app, live_bot, emulator, e2e_jobs, browser_page)
+    return ConsoleE2E(e2e_app, live_bot, emulator, e2e_jobs, page)
 
 
 def _ticket_for(app: Flask, user_id: str) -> int:
@@ -144,6 +149,7 @@ def test_operator_handles_a_chat_in_the_browser(console: ConsoleE2E) -> None:
     page.screenshot(path=str(ARTIFACTS / "console_chat.png"), full_page=True)
 
     _resolve(page, e2e_app, emulator, ticket_id, SHOPPER)
+    assert page_problems(page) == []  # no CSP violation, no script error, no failed load
 
 
 def _shop_event(app: Flask, kind: str, user_id: str, body: dict[str, Any]) -> None:
@@ -169,6 +175,7 @@ def test_operator_sees_the_cart_and_the_order_of_a_shopper_who_asks_for_a_person
     emulator.send_follow(CART_SHOPPER)
     _shop_event(e2e_app, "order.placed", CART_SHOPPER, order_body("O-3001", "C-OLD", 5500))
     _shop_event(e2e_app, "cart.updated", CART_SHOPPER, cart_body("C-NOW", [MUG, MAMEZARA]))
+    reminder = _cart_reminder_goes_out(e2e_app, emulator, e2e_jobs, CART_SHOPPER)
     make_operator(e2e_app, "sato@example.jp", "佐藤 美咲")
 
     # Through /callback and the worker, as LINE would deliver it: the bot opens the ticket.
@@ -189,6 +196,44 @@ def test_operator_sees_the_cart_and_the_order_of_a_shopper_who_asks_for_a_person
     assert "O-3001" in side
     assert "カートの豆皿について" in page.locator("#messages").inner_text()
 
+    # The reminder the shopper got is drawn as LINE draws it, not as alt text and JSON.
+    carousel = page.locator("#messages .fx-carousel")
+    assert carousel.count() == 1
+    assert carousel.locator(".fx-bubble").count() == len(reminder["contents"]["contents"])
+    shown = carousel.inner_text()
+    for expected in ("美濃焼 手描き藍染め マグカップ", "¥2,750", "¥4,400", "お買い物かごを見る"):
+        assert expected in shown
+    assert page.locator("#messages .alt-text", has_text=reminder["altText"]).count() == 1
+    # Styles come from the console's own stylesheets: the primary button is LINE green,
+    # and the shop's product pictures are placeholders (the console loads nothing else).
+    green = carousel.locator(".fx-btn-primary .fx-btn-face").first.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )
+    assert green == "rgb(6, 199, 85)"
+    assert carousel.locator(".fx-ph").count() >= 2 and carousel.locator("img").count() == 0
+    carousel.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#chat").screenshot(path=str(ARTIFACTS / "console_reminder_carousel.png"))
+
     reply = "佐々木様、豆皿は在庫が残り2点です。本日中のご注文で明日発送いたします。"
     _answer(page, emulator, ticket_id, CART_SHOPPER, reply)
     _resolve(page, e2e_app, emulator, ticket_id, CART_SHOPPER)
+    assert page_problems(page) == []  # no CSP violation, no script error, no failed load
+
+
+def _cart_reminder_goes_out(
+    app: Flask, emulator: EmulatorServer, jobs: Callable[[], None], user_id: str
+) -> dict[str, Any]:
+    """A quarter of an hour later the dispatcher sends the cart reminder carousel."""
+    jobs()
+    app.extensions["bot"].clock.advance(REMINDER_DELAY_SECONDS)
+    app.extensions["bot"].queues.named("dispatch")[0].enqueue(dispatch_due_deliveries)
+    jobs()
+    flex = [
+        entry.get("message", entry)
+        for entry in emulator.inbox(user_id)
+        if entry.get("message", entry).get("type") == "flex"
+    ]
+    assert flex, _texts(emulator, user_id)
+    assert flex[-1]["contents"]["type"] == "carousel"
+    return flex[-1]

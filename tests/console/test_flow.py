@@ -161,7 +161,9 @@ def test_shopper_message_is_escaped(app: Flask, as_operator: FlaskClient) -> Non
     assert "&lt;script&gt;" in queue.text
 
 
-def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_id: int) -> None:
+def test_flex_messages_are_rendered_escaped_too(
+    app: Flask, as_operator: FlaskClient, ticket_id: int
+) -> None:
     with app.app_context():
         services = app.extensions["bot"]
         session = services.db.session()
@@ -199,10 +201,13 @@ def test_flex_preview_escapes_too(app: Flask, as_operator: FlaskClient, ticket_i
     page = as_operator.get(f"/console/tickets/{ticket_id}")
     assert "<img src=x" not in page.text
     assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
-    assert "カートを見る" in page.text and 'src="https://example.com/p.png"' in page.text
+    assert "カートを見る" in page.text and "ご案内&lt;b&gt;" in page.text
+    # Another site's image is the renderer's placeholder: the console never loads it.
+    assert 'src="https://example.com/p.png"' not in page.text
+    assert 'title="https://example.com/p.png"' in page.text
     api = as_operator.get(f"/console/api/tickets/{ticket_id}/messages?after=0").get_json()
-    preview = api["messages"][-1]["preview"]
-    assert {"kind": "text", "text": "<img src=x onerror=alert(1)>"} in preview
+    item = api["messages"][-1]["item"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in item and "<img src=x" not in item
 
 
 def test_new_messages_show_up_in_the_poll(

@@ -49,6 +49,8 @@ ROUTES = {
     ("/console/admin/webhooks/retry", "console.admin_webhooks_retry", "POST"),
     ("/console/api/queue", "console.queue_api", "GET"),
     ("/console/api/tickets/<int:ticket_id>/messages", "console.messages_api", "GET"),
+    ("/console/flex-values.css", "console.flex_values", "GET"),
+    ("/console/flex.css", "console.flex_css", "GET"),
     ("/console/login", "console.login", "GET"),
     ("/console/login", "console.login_submit", "POST"),
     ("/console/logout", "console.logout", "POST"),

@@ -1,4 +1,4 @@
-"""The playground's JSON API over the Flask test client."""
+"""Playground test helpers: its JSON API over a Flask test client, posted from its own origin."""
 
 from __future__ import annotations
 

@@ -9,49 +9,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, missing_browser
+from tests.helpers.browser import ARTIFACTS, browser_page, page_problems
 from tests.helpers.live_server import LiveServer
 
 
 @pytest.fixture
 def page() -> Iterator[Any]:
-    reason = missing_browser()
-    if reason:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 1000}, locale="ja-JP")
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on(
-            "console",
-            lambda m: (
-                errors.append(m.text)
-                if m.type == "error" and "Failed to load resource" not in m.text
-                else None
-            ),
-        )
-        # Failed loads by address; the browser's own favicon request is not the page's.
-        page.on(
-            "response",
-            lambda r: (
-                errors.append(f"{r.status} {r.url}")
-                if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                else None
-            ),
-        )
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.errors = errors  # type: ignore[attr-defined]
-        try:
-            yield page
-        finally:
-            browser.close()
+    with browser_page(1360, 1000) as page:
+        yield page
 
 
 def _settle(page: Any, jobs: Callable[[], None], ready: Callable[[], bool], what: str) -> None:
@@ -132,7 +97,19 @@ def test_a_newcomer_tries_the_cart_reminder_in_the_playground(
     page.locator("#timeline tr[data-step='thanks'][data-state='sent']").wait_for()
     for step in ("incentive", "low_stock"):
         page.locator(f"#timeline tr[data-step='{step}'][data-state='cancelled']").first.wait_for()
-    assert page.errors == []  # type: ignore[attr-defined]  # no CSP violation, no script error
+
+    # LINE's account-link flow: the shopper sends 会員連携 and gets the shop's login link,
+    # logs in there as another member, and LINE tells the bot, which confirms the switch.
+    page.fill("#member-id", "M0002")
+    page.click("#link-start")
+    _settle(page, pg_jobs, lambda: "linkToken=" in (chat.inner_html() or ""), "the login link")
+    page.click("#link-login")
+    page.locator("#log li", has_text="accountLink イベントが送られました").wait_for()
+    linked = chat.locator(".sys", has_text="LINEでアカウント連携しました")
+    _settle(page, pg_jobs, lambda: "****002" in _last_message(chat), "the bot's confirmation")
+    assert linked.count() == 1 and "切り替えました" in _last_message(chat)  # from M0001
+    page.locator("#member", has_text="M0002").wait_for()
+    assert page_problems(page) == []  # no CSP violation, no script error, no failed load
 
 
 def _last_message(chat: Any) -> str:

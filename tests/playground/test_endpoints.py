@@ -210,3 +210,51 @@ def test_shop_buttons_post_signed_events_and_time_travel_sends_the_reminder(
         "429": False,
         "slow": False,
     }
+
+
+def test_the_account_link_flow_links_the_shopper_and_the_chat_shows_it(
+    pg: Playground,
+    pg_live: LiveServer,
+    pg_jobs: Callable[[], None],
+    emulator: EmulatorServer,
+) -> None:
+    user = pg.post("/api/shoppers", {"displayName": "佐藤 美咲"}).get_json()["profile"]["userId"]
+    pg_jobs()
+    # Before the bot sent a login link there is nothing to open.
+    early = pg.post("/api/account-link", {"userId": user, "memberId": "M000777"})
+    assert early.status_code == 409 and "会員連携" in early.get_json()["error"]
+
+    # ① The shopper asks; the bot gets a link token from LINE and sends the login link.
+    assert pg.post("/api/line/text", {"userId": user, "text": "会員連携"}).status_code == 200
+    pg_jobs()
+    [issued] = [t for t in emulator.link_tokens() if t["userId"] == user]
+    chat = pg.get(f"/api/chat?user={user}").get_json()
+    assert f"linkToken={issued['linkToken']}" in chat["html"]
+
+    # ② The shopper logs in at the shop; the shop gets a nonce; LINE sends accountLink.
+    done = pg.post("/api/account-link", {"userId": user, "memberId": "M000777"})
+    assert done.status_code == 200, done.get_json()
+    assert (
+        done.get_json()["linkToken"] == issued["linkToken"] and len(done.get_json()["steps"]) == 3
+    )
+    pg_jobs()
+    [spent] = [t for t in emulator.link_tokens() if t["userId"] == user]
+    assert spent["usedAt"] is not None and spent["nonce"] == done.get_json()["nonce"]
+    assert pg.get(f"/api/state?user={user}").get_json()["member"] == "M000777"
+    chat = pg.get(f"/api/chat?user={user}").get_json()
+    assert "LINEでアカウント連携しました" in chat["html"]
+    assert "会員連携が完了しました" in chat["html"] and "****777" in chat["html"]
+
+    # The token is spent: logging in with the same link again is refused with a reason.
+    again = pg.post("/api/account-link", {"userId": user, "memberId": "M000888"})
+    assert 400 <= again.status_code < 500 and again.get_json()["error"]
+    assert pg.get(f"/api/state?user={user}").get_json()["member"] == "M000777"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"userId": USER}, {"userId": USER, "memberId": "with space"}, {"memberId": "M1"}, []],
+)
+def test_the_account_link_refuses_bad_input(pg: Playground, body: Any) -> None:
+    response = pg.post("/api/account-link", body)
+    assert response.status_code == 400 and response.get_json()["error"]

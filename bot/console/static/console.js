@@ -1,5 +1,6 @@
 // Operator console: live updates by polling small JSON endpoints, canned-reply insertion.
-// All text is put in with textContent, never innerHTML: shopper messages are untrusted.
+// All text is put in with textContent, never innerHTML: shopper messages are untrusted. The
+// one exception is a chat message's list item, which the server drew and escaped (see below).
 "use strict";
 
 (function () {
@@ -112,34 +113,21 @@
   }
 
   // -- chat --------------------------------------------------------------------------------
-  function messageItem(m) {
-    const li = el("li", "msg msg-" + m.sender + (m.failed ? " msg-failed" : ""));
-    li.dataset.id = m.id;
-    li.append(el("div", "meta", m.sender_label + "・" + m.time + (m.type !== "text" ? "・" + m.type : "")));
-    const bubble = el("div", "bubble");
-    bubble.append(el("p", "text", m.text));
-    if (m.preview) {
-      const preview = el("div", "flex-preview");
-      for (const block of m.preview) {
-        if (block.kind === "image") {
-          const img = el("img");
-          img.src = block.url; img.alt = ""; img.loading = "lazy";
-          preview.append(img);
-        } else if (block.kind === "button") {
-          preview.append(el("span", "flex-button", block.text));
-        } else if (block.kind === "separator") {
-          preview.append(el("hr"));
-        } else {
-          preview.append(el("p", null, block.text));
-        }
-      }
-      const details = el("details");
-      details.append(el("summary", null, "JSONを表示"), el("pre", null, m.json));
-      bubble.append(preview, details);
-    }
-    li.append(bubble);
-    if (m.failed) li.append(el("div", "send-error", "送信失敗：" + m.error));
-    return li;
+  // A new message arrives as the list item the page itself draws (`item`): escaped by the
+  // server's template, the bot's Flex messages drawn by its one renderer. That markup is the
+  // only thing put in as HTML, and the CSP would refuse any inline script or style in it.
+  function addValueClasses(names) {
+    // The value classes (colours, sizes) of rendered messages come from one stylesheet link
+    // whose query names them all; add the new ones.
+    const link = document.getElementById("flex-values");
+    if (!link || !names || !names.length) return;
+    const known = new Set((link.dataset.values || "").split(".").filter(Boolean));
+    const before = known.size;
+    for (const name of names) known.add(name);
+    if (known.size === before) return;
+    const joined = Array.from(known).sort().join(".");
+    link.dataset.values = joined;
+    link.href = link.href.split("?")[0] + "?c=" + encodeURIComponent(joined);
   }
 
   function setupChat(chat) {
@@ -154,7 +142,8 @@
       const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
       for (const m of data.messages) {
         if (list.querySelector('[data-id="' + m.id + '"]')) continue;
-        list.append(messageItem(m));
+        addValueClasses(m.values);
+        list.insertAdjacentHTML("beforeend", m.item);
         chat.dataset.last = m.id;
       }
       if (data.messages.length && nearBottom) scrollDown();

@@ -236,6 +236,19 @@
   $("send").addEventListener("click", send);
   $("text").addEventListener("keydown", (event) => { if (event.key === "Enter" && !event.isComposing) send(); });
   $("link").addEventListener("click", () => needUser() && act("会員連携", "/api/shop/link", { userId: state.user, memberId: $("member-id").value.trim() }));
+  // LINE's account-link flow: the shopper asks, the bot sends the shop's login link (with a
+  // link token); then the shopper logs in at the shop and LINE reports the link to the bot.
+  $("link-start").addEventListener("click", () => needUser() && act("アカウント連携を開始", "/api/line/text", { userId: state.user, text: "会員連携" }));
+  $("link-login").addEventListener("click", async () => {
+    if (!needUser()) return;
+    try {
+      const data = await api("/api/account-link", { userId: state.user, memberId: $("member-id").value.trim() });
+      for (const step of data.steps) log(`アカウント連携: ${step}`);
+      refreshSoon();
+    } catch (error) {
+      log(`アカウント連携: ${error.message}`, true);
+    }
+  });
   for (const b of document.querySelectorAll("[data-shop]")) {
     b.addEventListener("click", () => needUser() && act(b.textContent, `/api/shop/${b.dataset.shop}`, { userId: state.user }));
   }
