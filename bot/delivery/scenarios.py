@@ -1,9 +1,13 @@
-"""Step-delivery scenarios as data: load and validate the YAML a shop can edit."""
+"""Step-delivery scenarios as data: load the YAML a shop can edit into the engine's objects.
+
+The file's shape and rules are the pydantic models of `bot.delivery.scenario_schema`; this
+module reads the file, checks it with them, tells the first refusal in words (file, scenario,
+field path), and turns the checked file into the frozen `ScenarioBook` the engine uses.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -11,24 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.core.settings import REPO_ROOT, ConfigError
+from bot.delivery.scenario_schema import (
+    CATEGORIES,
+    EXITS,
+    KNOWN_TEMPLATES,
+    LOC_KEY,
+    PATTERN_WORDS,
+    TRIGGERS,
+    ScenarioFile,
+    ScenarioSpec,
+    StepSpec,
+    VariantSpec,
+)
+from bot.shop_api.validation import field_path
 
 DEFAULT_SCENARIOS_PATH = REPO_ROOT / "data" / "scenarios.yaml"
 TEMPLATES_DIR = REPO_ROOT / "flex_templates"
-
-TRIGGERS = ("cart.updated", "order.placed", "order.shipped", "order.delivered", "product.restocked")
-# Events that can end a running flow; unfollow always ends every flow and opt-out every
-# marketing step, so listing them is allowed but changes nothing.
-EXITS = ("order.placed", "cart.cleared", "unfollow", "opt_out")
-CATEGORIES = ("marketing", "transactional")
-# Data keys that put an offer in a message (points, a coupon, free shipping): such a message
-# is marketing whatever it is about, so it needs consent, keeps to quiet hours and the daily
-# cap, and carries 「配信停止」.
-OFFER_KEYS = ("incentive", "coupon", "free_shipping_threshold")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class ScenarioError(ConfigError):
@@ -115,30 +121,6 @@ class ScenarioBook:
         return [s for s in self.scenarios if event_type in s.exit_on]
 
 
-def parse_duration(text: object) -> timedelta:
-    """`30s`, `15m`, `12h`, `3d` → timedelta; ValueError otherwise."""
-    if isinstance(text, bool) or not isinstance(text, str | int):
-        raise ValueError("must be a duration such as 30s, 15m, 12h or 3d")
-    if isinstance(text, int):
-        text = f"{text}s"
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 30s, 15m, 12h or 3d")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
-
-
-class _Where:
-    """Builds error messages that name the file, the scenario and the field."""
-
-    def __init__(self, source: str, scenario: str | None = None) -> None:
-        self.source = source
-        self.scenario = scenario
-
-    def error(self, where: str, problem: str) -> ScenarioError:
-        scope = f"scenario {self.scenario!r}, " if self.scenario else ""
-        return ScenarioError(f"{self.source}: {scope}{where}: {problem}")
-
-
 def _known_templates(templates_dir: Path | None) -> set[str]:
     # The layout files name the templates; reading the folder keeps the web process from
     # importing the SDK-backed template registry just to validate names.
@@ -148,162 +130,96 @@ def _known_templates(templates_dir: Path | None) -> set[str]:
     return names
 
 
-def _only_keys(raw: Mapping[str, Any], allowed: set[str], where: _Where, field_: str) -> None:
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise where.error(
-            field_, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
+# -- from the checked file to the engine's objects -------------------------------------------
 
 
-def _duration(raw: Mapping[str, Any], key: str, where: _Where, field_: str) -> timedelta:
-    try:
-        return parse_duration(raw[key])
-    except ValueError as exc:
-        raise where.error(f"{field_}.{key}" if field_ else key, str(exc)) from None
+def _variant(spec: VariantSpec) -> Variant:
+    return Variant(spec.name, spec.weight, spec.template, spec.template_variant, spec.data or {})
 
 
-def _mapping(value: Any, where: _Where, field_: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise where.error(field_, "must be a mapping")
-    return value
-
-
-def _variant(raw: Any, where: _Where, field_: str, known: set[str]) -> Variant:
-    if not isinstance(raw, Mapping):
-        raise where.error(field_, "must be a mapping with name and weight")
-    _only_keys(raw, {"name", "weight", "template", "template_variant", "data"}, where, field_)
-    name = raw.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
-        raise where.error(f"{field_}.name", "must be a short name such as A or coupon_500")
-    weight = raw.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
-        raise where.error(f"{field_}.weight", "must be a whole number of at least 1")
-    template = raw.get("template")
-    if template is not None and template not in known:
-        raise where.error(f"{field_}.template", f"unknown template {template!r}")
-    tvariant = raw.get("template_variant")
-    if tvariant is not None and not isinstance(tvariant, str):
-        raise where.error(f"{field_}.template_variant", "must be a string")
-    return Variant(name, weight, template, tvariant, dict(_mapping(raw.get("data"), where, field_)))
-
-
-def _step(raw: Any, index: int, marketing: bool, where: _Where, known: set[str]) -> Step:
-    field_ = f"steps[{index}]"
-    if not isinstance(raw, Mapping):
-        raise where.error(field_, "must be a mapping with id, delay and template")
-    allowed = {"id", "delay", "template", "category", "variants", "condition", "expires_after"}
-    _only_keys(raw, allowed | {"data"}, where, field_)
-    step_id = raw.get("id", f"step{index + 1}")
-    if not isinstance(step_id, str) or not _ID.match(step_id):
-        raise where.error(f"{field_}.id", "must be lower_snake_case")
-    if "delay" not in raw:
-        raise where.error(f"{field_}.delay", "is required (e.g. 15m)")
-    delay = _duration(raw, "delay", where, field_)
-    template = raw.get("template")
-    if template not in known:
-        raise where.error(f"{field_}.template", f"unknown template {template!r}")
-    category = raw.get("category")
-    if category is not None and category not in CATEGORIES:
-        raise where.error(f"{field_}.category", f"must be one of {', '.join(CATEGORIES)}")
-    step_marketing = marketing if category is None else category == "marketing"
-    variants_raw = raw.get("variants") or []
-    if not isinstance(variants_raw, list):
-        raise where.error(f"{field_}.variants", "must be a list")
-    variants = tuple(
-        _variant(v, where, f"{field_}.variants[{i}]", known) for i, v in enumerate(variants_raw)
+def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> Step:
+    return Step(
+        id=step_id,
+        index=index,
+        delay=spec.delay,
+        template=spec.template,
+        marketing=(spec.category or scenario.category) == "marketing",
+        expires_after=spec.expires_after,
+        variants=tuple(_variant(v) for v in spec.variants or ()),
+        low_stock_at_most=spec.condition.low_stock_at_most if spec.condition else None,
+        data=spec.data or {},
     )
-    if len({v.name for v in variants}) != len(variants):
-        raise where.error(f"{field_}.variants", "variant names must be unique")
-    condition = _mapping(raw.get("condition"), where, f"{field_}.condition")
-    _only_keys(condition, {"low_stock_at_most"}, where, f"{field_}.condition")
-    low = condition.get("low_stock_at_most")
-    if low is not None and (isinstance(low, bool) or not isinstance(low, int) or low < 0):
-        raise where.error(f"{field_}.condition.low_stock_at_most", "must be a whole number ≥ 0")
-    expires = (
-        _duration(raw, "expires_after", where, field_)
-        if "expires_after" in raw
-        else timedelta(days=1)
-    )
-    data = dict(_mapping(raw.get("data"), where, f"{field_}.data"))
-    offer = _offer(data, variants)
-    if offer is not None and not step_marketing:
-        raise where.error(
-            f"{field_}.{offer}",
-            "is an offer, so the step is marketing: set category: marketing on the step "
-            "(marketing needs consent, keeps to quiet hours and carries 「配信停止」)",
-        )
-    return Step(step_id, index, delay, template, step_marketing, expires, variants, low, data)
 
 
-def _offer(data: Mapping[str, Any], variants: tuple[Variant, ...]) -> str | None:
-    """Where the step's data (or a variant's) carries an offer, like `data.incentive`."""
-    for key in OFFER_KEYS:
-        if data.get(key) is not None:
-            return f"data.{key}"
-    for index, variant in enumerate(variants):
-        for key in OFFER_KEYS:
-            if variant.data.get(key) is not None:
-                return f"variants[{index}].data.{key}"
-    return None
-
-
-def _scenario(scenario_id: Any, raw: Any, source: str, known: set[str]) -> Scenario:
-    where = _Where(source, str(scenario_id))
-    if not isinstance(scenario_id, str) or not _ID.match(scenario_id):
-        raise where.error("id", "must be lower_snake_case")
-    if not isinstance(raw, Mapping):
-        raise where.error("(body)", "must be a mapping")
-    allowed = {
-        "title", "trigger", "category", "steps", "exit_on", "attribution_window",
-        "max_messages", "cooldown", "audience_within", "enabled",
-    }  # fmt: skip
-    _only_keys(raw, allowed, where, "(body)")
-    trigger = raw.get("trigger")
-    if trigger not in TRIGGERS:
-        raise where.error("trigger", f"must be one of {', '.join(TRIGGERS)}, got {trigger!r}")
-    category = raw.get("category", "marketing")
-    if category not in CATEGORIES:
-        raise where.error("category", f"must be one of {', '.join(CATEGORIES)}")
-    steps_raw = raw.get("steps")
-    if not isinstance(steps_raw, list) or not steps_raw:
-        raise where.error("steps", "must be a non-empty list")
+def _scenario(scenario_id: str, spec: ScenarioSpec) -> Scenario:
     steps = tuple(
-        _step(s, i, category == "marketing", where, known) for i, s in enumerate(steps_raw)
+        _step(step, step_id, index, spec)
+        for index, (step, step_id) in enumerate(zip(spec.steps, spec.step_ids(), strict=True))
     )
-    if len({s.id for s in steps}) != len(steps):
-        raise where.error("steps", "step ids must be unique")
-    if any(b.delay < a.delay for a, b in zip(steps, steps[1:], strict=False)):
-        raise where.error("steps", "delays must not decrease from one step to the next")
-    exit_on = raw.get("exit_on") or []
-    if not isinstance(exit_on, list) or any(e not in EXITS for e in exit_on):
-        raise where.error("exit_on", f"must be a list of {', '.join(EXITS)}")
-    max_messages = raw.get("max_messages", len(steps))
-    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-        raise where.error("max_messages", "must be a whole number of at least 1")
-    enabled = raw.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise where.error("enabled", "must be true or false")
     return Scenario(
         id=scenario_id,
-        title=str(raw.get("title") or scenario_id),
-        trigger=trigger,
+        title=spec.title or scenario_id,
+        trigger=spec.trigger,
         steps=steps,
-        exit_on=frozenset(exit_on) | {"unfollow"},
-        attribution_window=(
-            _duration(raw, "attribution_window", where, "")
-            if "attribution_window" in raw
-            else timedelta(days=7)
-        ),
-        max_messages=max_messages,
-        cooldown=_duration(raw, "cooldown", where, "") if "cooldown" in raw else None,
-        audience_within=(
-            _duration(raw, "audience_within", where, "") if "audience_within" in raw else None
-        ),
-        enabled=enabled,
+        exit_on=frozenset(spec.exit_on or ()) | {"unfollow"},
+        attribution_window=spec.attribution_window,
+        max_messages=len(steps) if spec.max_messages is None else spec.max_messages,
+        cooldown=spec.cooldown,
+        audience_within=spec.audience_within,
+        enabled=spec.enabled,
     )
+
+
+# -- refusals in words -----------------------------------------------------------------------
+
+TOP_LEVEL = "top level must have a 'scenarios:' mapping"
+# What a missing field looks like when present.
+_EXAMPLES = {
+    "delay": " (e.g. 15m)",
+    "template": " (e.g. cart_reminder)",
+    "trigger": f" (one of {', '.join(TRIGGERS)})",
+}
+_CHOICES = {"trigger": TRIGGERS, "category": CATEGORIES, "exit_on": EXITS}
+_REASONS = {
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "too_short": "must not be empty",
+}
+
+
+def _refusal(exc: ValidationError, source: str) -> ScenarioError:
+    """The first thing wrong with the file, naming the file, the scenario and the field."""
+    error = exc.errors(include_url=False)[0]
+    loc = list(error["loc"])
+    if len(loc) < 2 or loc[0] != "scenarios":
+        return ScenarioError(f"{source}: {TOP_LEVEL}")
+    scenario_id, where = str(loc[1]), loc[2:]
+    if where[:1] == ["[key]"]:
+        return ScenarioError(f"{source}: scenario {scenario_id!r}, id: must be lower_snake_case")
+    where += (error.get("ctx") or {}).get(LOC_KEY, [])
+    field = field_path(where)
+    scope = f"scenario {scenario_id!r}, {field}" if field else f"scenario {scenario_id!r}"
+    return ScenarioError(f"{source}: {scope}: {_reason(error, where)}")
+
+
+def _reason(error: ErrorDetails, where: list[str | int]) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    name = next((part for part in reversed(where) if isinstance(part, str)), "")
+    if kind == "missing":
+        return f"is required{_EXAMPLES.get(name, '')}"
+    if kind == "literal_error":
+        choices = _CHOICES.get(name)
+        if choices is not None:
+            return f"must be one of {', '.join(choices)}, got {error['input']!r}"
+    if kind == "string_pattern_mismatch":
+        return f"must be {PATTERN_WORDS[str(ctx['pattern'])]}"
+    if kind == "too_short" and name == "steps":
+        return "must be a non-empty list"
+    return _REASONS.get(kind, error["msg"])
 
 
 def parse_scenarios(
@@ -314,11 +230,14 @@ def parse_scenarios(
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{source}: not valid YAML ({exc})") from None
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("scenarios"), Mapping):
-        raise ScenarioError(f"{source}: top level must have a 'scenarios:' mapping")
-    known = _known_templates(templates_dir)
-    scenarios = tuple(_scenario(sid, body, source, known) for sid, body in doc["scenarios"].items())
-    return ScenarioBook(scenarios, source)
+    context = {KNOWN_TEMPLATES: _known_templates(templates_dir)}
+    try:
+        checked = ScenarioFile.model_validate(doc, context=context)
+    except ValidationError as exc:
+        raise _refusal(exc, source) from None
+    return ScenarioBook(
+        tuple(_scenario(sid, spec) for sid, spec in checked.scenarios.items()), source
+    )
 
 
 def load_scenarios(path: Path | None = None, templates_dir: Path | None = None) -> ScenarioBook:
