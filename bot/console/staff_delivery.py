@@ -144,13 +144,7 @@ def admin_test_delivery_send() -> ResponseReturnValue:
         choice = staff_sends.parse_option(
             form.get("what", ""), delivery_rules(services).book, services.templates
         )
-        if member_id:
-            data = staff_sends.member_data(
-                db, services.templates, choice, member_id, services.settings
-            )
-        else:
-            data = staff_sends.sample_data(services.templates, choice, services.settings)
-        message = staff_sends.render_test(services.templates, choice, data)
+        message = staff_sends.prepare(db, services.templates, choice, member_id, services.settings)
         outcome = staff_sends.send(
             db,
             services.line,

@@ -117,13 +117,9 @@ def test_command(
             choice = staff_sends.step_choice(
                 delivery_rules(services).book, services.templates, scenario, step, variant
             )
-        if member_id:
-            data = staff_sends.member_data(
-                session, services.templates, choice, member_id, services.settings
-            )
-        else:
-            data = staff_sends.sample_data(services.templates, choice, services.settings)
-        message = staff_sends.render_test(services.templates, choice, data)
+        message = staff_sends.prepare(
+            session, services.templates, choice, member_id, services.settings
+        )
         outcome = staff_sends.send(
             session,
             services.line,

@@ -100,10 +100,16 @@ def template_data(
     elif "item" in context:
         item = dict(context["item"])
         data["item"] = {k: v for k, v in item.items() if k != "sku" and v is not None}
-    data.update(step.data)
-    variant = next((v for v in step.variants if v.name == delivery.variant), None)
-    if variant is not None:
-        data.update(variant.data)
+    data.update(step_data(step, delivery.variant))
+    return data
+
+
+def step_data(step: Step, variant: str | None) -> dict[str, Any]:
+    """What a step and its A/B arm add to the template's data (a coupon, an incentive)."""
+    data = dict(step.data)
+    arm = next((v for v in step.variants if v.name == variant), None)
+    if arm is not None:
+        data.update(arm.data)
     return data
 
 

@@ -34,9 +34,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import PydanticCustomError
 
+from bot.core.json_schema import UntitledJsonSchema
 from bot.core.settings import REPO_ROOT
 
 SCHEMA_PATH = REPO_ROOT / "data" / "scenarios.schema.json"
@@ -330,23 +330,11 @@ def _error_at(loc: list[str | int], message: str) -> PydanticCustomError:
 # -- the JSON Schema -------------------------------------------------------------------------
 
 
-class _FileSchema(GenerateJsonSchema):
-    """pydantic's JSON Schema without the titles it derives from Python names."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
-
-    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
-        out = super().model_schema(schema)
-        out.pop("title", None)
-        return out
-
-
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the scenario file, as shipped in data/scenarios.schema.json."""
     # Draft 7, the newest the YAML language server (and most editors) fully support.
     schema = ScenarioFile.model_json_schema(
-        ref_template="#/definitions/{model}", schema_generator=_FileSchema
+        ref_template="#/definitions/{model}", schema_generator=UntitledJsonSchema
     )
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",

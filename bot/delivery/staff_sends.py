@@ -233,11 +233,7 @@ def sample_data(templates: TemplateRegistry, choice: Choice, settings: Settings)
         data["shop_name"] = settings.shop_name
     if "help_url" in data:
         data["help_url"] = settings.help_url
-    step = _step_for(choice)
-    data.update(step.data)
-    arm = next((v for v in step.variants if v.name == choice.step_variant), None)
-    if arm is not None:
-        data.update(arm.data)
+    data.update(render.step_data(_step_for(choice), choice.step_variant))
     return data
 
 
@@ -317,6 +313,21 @@ def _restock_item(cart: Cart, member_id: str) -> dict[str, Any]:
 
 
 # -- the message ---------------------------------------------------------------------------
+
+
+def prepare(
+    session: Session,
+    templates: TemplateRegistry,
+    choice: Choice,
+    member_id: str | None,
+    settings: Settings,
+) -> Message:
+    """The marked test message of `choice`: with a member's real data, or the sample's."""
+    if member_id:
+        data = member_data(session, templates, choice, member_id, settings)
+    else:
+        data = sample_data(templates, choice, settings)
+    return render_test(templates, choice, data)
 
 
 def render_test(templates: TemplateRegistry, choice: Choice, data: dict[str, Any]) -> Message:

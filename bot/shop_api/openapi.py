@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Response, jsonify
 from pydantic import TypeAdapter
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from bot.core.json_schema import UntitledJsonSchema
 from bot.core.services import current_services
 from bot.shop_api.api import ShopApi
 from bot.shop_api.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -72,20 +73,12 @@ PARAMETERS: dict[str, Any] = {
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
-class _OpenApiSchema(GenerateJsonSchema):
+class _OpenApiSchema(UntitledJsonSchema):
     """pydantic's JSON Schema, written as the shop API document spells it.
 
     No titles; an optional field is documented as its type alone (the API reads a null as
     absent, and the document never offers null); a single allowed value is an `enum`.
     """
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
-
-    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
-        out = super().model_schema(schema)
-        out.pop("title", None)
-        return out
 
     def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
         return self.generate_inner(schema["schema"])

@@ -5,7 +5,6 @@ text whenever a stored message cannot be drawn."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,26 +17,14 @@ from bot.console.security import CONTENT_SECURITY_POLICY
 from bot.line.messaging import Messenger
 from bot.models import ConversationMessage, Direction, Sender
 from tests.helpers.console import shopper
+from tests.helpers.html import ParsedHtml
 
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
 RETRY_KEY = "3f0b3f5e-0000-4000-8000-0000000000{:02d}"
 
 
-class Page(HTMLParser):
+class Page(ParsedHtml):
     """Tags with their attributes and the text of a page or fragment."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(source)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
     def with_class(self, name: str) -> list[dict[str, str | None]]:
         return [a for _, a in self.tags if name in (a.get("class") or "").split()]

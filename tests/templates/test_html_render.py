@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from flex_templates.html import (
 )
 from flex_templates.html_styles import value_classes_in, value_stylesheet
 from flex_templates.registry import SPECS
+from tests.helpers.html import ParsedHtml
 
 TAGS = {"div", "p", "span", "a", "button", "img"}
 ATTRIBUTES = {"class", "dir", "href", "title", "rel", "target", "type", "role", "tabindex", "src"}
@@ -26,21 +26,8 @@ ATTRIBUTES |= {"alt", "loading", "aria-label"}
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>&amp;"
 
 
-class Markup(HTMLParser):
+class Markup(ParsedHtml):
     """Collects tags, attributes and text of rendered markup."""
-
-    def __init__(self, source: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(source)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
     def classes(self) -> list[str]:
         return [c for _, a in self.tags for c in (a.get("class") or "").split()]
