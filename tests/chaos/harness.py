@@ -105,7 +105,9 @@ class Report:
     shop_answers: Counter[str] = field(default_factory=Counter)
     unhandled_events: dict[str, str] = field(default_factory=dict)  # event id -> state
     ungreeted: list[str] = field(default_factory=list)
-    chat_answers_wrong: dict[str, int] = field(default_factory=dict)  # user -> answers
+    chat_answers_wrong: dict[str, str] = field(default_factory=dict)  # user -> "answers/events"
+    # For each wrongly answered chatter: each event and what the service did with it.
+    chat_traces: dict[str, list[str]] = field(default_factory=dict)
     delivery_states: Counter[str] = field(default_factory=Counter)
     faults: dict[str, Any] = field(default_factory=dict)
     actions: list[str] = field(default_factory=list)
@@ -142,8 +144,10 @@ class Report:
             sample = dict(list(self.chat_answers_wrong.items())[:10])
             found.append(
                 f"{len(self.chat_answers_wrong)} chatters without exactly one answer per "
-                f"event (user: answers): {sample}"
+                f"event (user: answers/events): {sample}"
             )
+            for user_id, lines in list(self.chat_traces.items())[:3]:
+                found.append(f"trace of {user_id}:\n  " + "\n  ".join(lines))
         return found
 
     def summary(self) -> str:
@@ -449,6 +453,7 @@ class Chatter:
         self.answers = answers
         self.user_id: str | None = None
         self.event_ids: list[str] = []
+        self.sent: list[tuple[str, str | None, float]] = []  # (event id, reply token, time)
 
     def run(self, gap: float, stop: threading.Event) -> None:
         result = self.emulator.send_follow(display_name="チャット 花子")
@@ -461,6 +466,7 @@ class Chatter:
 
     def _count(self, result: Any) -> None:
         self.event_ids.append(result.webhook_event_id)
+        self.sent.append((result.webhook_event_id, result.reply_token, time.time()))
         self.answers[str(result.status) if result.status else (result.error or "no answer")] += 1
 
 
@@ -803,7 +809,71 @@ class Run:
                 report.ungreeted.append(chatter.user_id)
             answers = len(self._answers(emulator, chatter.user_id))
             if answers != len(chatter.event_ids):
-                report.chat_answers_wrong[chatter.user_id] = answers
+                report.chat_answers_wrong[chatter.user_id] = f"{answers}/{len(chatter.event_ids)}"
+                report.chat_traces[chatter.user_id] = self._chat_trace(emulator, chatter)
+
+    def _chat_trace(self, emulator: EmulatorServer, chatter: Chatter) -> list[str]:
+        """Each of a chatter's events: its row, its outbound log, LINE's answers to its replies
+        and the pushes to the chatter, in seconds after the webhook went out."""
+        assert chatter.user_id is not None
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for record in emulator.requests("/v2/bot/message/reply"):
+            token = (record.get("body") or {}).get("replyToken")
+            replies.setdefault(str(token), []).append(record)
+        pushes = [
+            r
+            for r in emulator.requests("/v2/bot/message/push")
+            if (r.get("body") or {}).get("to") == chatter.user_id
+        ]
+        lines = []
+        with self.engine.connect() as conn:
+            for event_id, token, sent_at in chatter.sent:
+                row = conn.execute(
+                    text(
+                        "SELECT state, error, received_at, handled_at FROM webhook_events"
+                        " WHERE webhook_event_id = :id"
+                    ),
+                    {"id": event_id},
+                ).first()
+                logged = conn.execute(
+                    text(
+                        "SELECT status, line_request_id, created_at FROM conversation_messages"
+                        " WHERE webhook_event_id = :id AND direction = 'outbound' ORDER BY id"
+                    ),
+                    {"id": event_id},
+                ).all()
+
+                def since(moment: datetime | None, sent_at: float = sent_at) -> str:
+                    return "-" if moment is None else f"{moment.timestamp() - sent_at:.1f}s"
+
+                answers = [
+                    f"{r['time'] - sent_at:.1f}s {r['status']} {r['fault'] or ''}".strip()
+                    for r in replies.get(str(token), [])
+                ]
+                state = row and (str(row[0]), row[1], since(row[2]), since(row[3]))
+                lines.append(
+                    f"event {event_id}: row {state}; "
+                    f"log {[(s, rid, since(at)) for s, rid, at in logged]}; replies {answers}"
+                )
+        first = chatter.sent[0][2] if chatter.sent else 0.0
+        lines.append(
+            "pushes: "
+            + str(
+                [
+                    (
+                        f"{r['time'] - first:.1f}s",
+                        r["status"],
+                        r["fault"],
+                        r["headers"].get("x-line-retry-key"),
+                    )
+                    for r in pushes
+                ]
+            )
+        )
+        lines.append(
+            "inbox: " + str([(m["via"], m["requestId"]) for m in emulator.inbox(chatter.user_id)])
+        )
+        return lines
 
 
 def earned_backoff(records: list[dict[str, Any]], retry_after: float) -> float:
