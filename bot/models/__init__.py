@@ -46,10 +46,13 @@ from bot.models.linking import (
     LinkNonce,
     LinkSource,
 )
+from bot.models.results import AbandonmentSurvey, MessageInsight
 from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipient, StaffSend
 from bot.models.support import SupportTicket, TicketReason, TicketState
 
 __all__ = [
+    "AbandonmentSurvey",
+    "MessageInsight",
     "BusinessHoursOverride",
     "CannedReply",
     "InternalNote",
