@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,6 +81,10 @@ class Messenger:
     sent_log: list[ConversationMessage] | None = None
     # An earlier attempt at this event may have replied without a trace (its worker died).
     maybe_answered: bool = False
+    # After a reply whose outcome is unknown, wait this long and reply again with the same
+    # token, once per wait, before leaving the event to its retries.
+    settle_waits: Sequence[float] = ()
+    sleep: Callable[[float], None] = time.sleep
 
     def reply_or_push(
         self,
@@ -94,8 +99,10 @@ class Messenger:
         """Reply while the token is valid; push only if the reply certainly was not delivered.
 
         A timeout or 5xx on reply leaves the outcome unknown: LINE may have delivered it. It is
-        logged as "unknown" and raised, so the event is retried, and the retry replies again
-        with the same token. A reply token works once, so that second reply settles it: LINE
+        logged as "unknown" and replied again with the same token after each of
+        `settle_waits`; if still unknown, raised, so the event is retried, and the retry
+        replies again with the same token. A reply token works once, so a second reply settles
+        it: LINE
         accepts it only if the first did not arrive (the earlier "unknown" entries are then
         marked failed), and refuses it ("invalid reply token") if the first was delivered, or
         the token has expired. After a refusal, if this event's log shows an answer that went
@@ -103,39 +110,59 @@ class Messenger:
         answer twice (README, "Replies whose outcome is unknown").
         """
         if reply_token:
-            try:
-                result = self.line.reply(reply_token, messages)
-            except LineInvalidReplyToken:
-                LINE_API_CALLS.labels("reply", "invalid_token").inc()
-                if self.maybe_answered or (
-                    webhook_event_id and self._answered_before(shopper, webhook_event_id)
-                ):
+            waits = list(self.settle_waits)
+            while True:
+                try:
+                    result = self.line.reply(reply_token, messages)
+                except LineInvalidReplyToken:
+                    LINE_API_CALLS.labels("reply", "invalid_token").inc()
+                    if self.maybe_answered or (
+                        webhook_event_id and self._answered_before(shopper, webhook_event_id)
+                    ):
+                        log.info(
+                            "reply token spent by an earlier attempt; not pushing",
+                            extra={"retry_key": retry_key, "event_id": webhook_event_id},
+                        )
+                        return SendResult(None, duplicate=True)
                     log.info(
-                        "reply token spent by an earlier attempt; not pushing",
+                        "reply token unusable, pushing instead", extra={"retry_key": retry_key}
+                    )
+                    break
+                except (LineTimeout, LineServerError) as exc:
+                    LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
+                    self._log(
+                        shopper,
+                        messages,
+                        sender,
+                        None,
+                        webhook_event_id,
+                        None,
+                        exc,
+                        status="unknown",
+                    )
+                    if waits:
+                        # Settle it now, while the token is fresh: replying again tells.
+                        log.warning(
+                            "reply outcome unknown; replying again with the same token",
+                            extra={"retry_key": retry_key, "event_id": webhook_event_id},
+                        )
+                        self.sleep(waits.pop(0))
+                        continue
+                    log.warning(
+                        "reply outcome unknown; the retry replies again with the same token",
                         extra={"retry_key": retry_key, "event_id": webhook_event_id},
                     )
-                    return SendResult(None, duplicate=True)
-                log.info("reply token unusable, pushing instead", extra={"retry_key": retry_key})
-            except (LineTimeout, LineServerError) as exc:
-                LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
-                log.warning(
-                    "reply outcome unknown; the retry replies again with the same token",
-                    extra={"retry_key": retry_key, "event_id": webhook_event_id},
-                )
-                self._log(
-                    shopper, messages, sender, None, webhook_event_id, None, exc, status="unknown"
-                )
-                raise
-            except LineError as exc:
-                LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
-                self._log(shopper, messages, sender, None, webhook_event_id, None, exc)
-                raise
-            else:
-                LINE_API_CALLS.labels("reply", "ok").inc()
-                if webhook_event_id:
-                    self._settle_unknown(shopper, webhook_event_id)
-                self._log(shopper, messages, sender, result, webhook_event_id, None, None)
-                return result
+                    raise
+                except LineError as exc:
+                    LINE_API_CALLS.labels("reply", _status_label(exc)).inc()
+                    self._log(shopper, messages, sender, None, webhook_event_id, None, exc)
+                    raise
+                else:
+                    LINE_API_CALLS.labels("reply", "ok").inc()
+                    if webhook_event_id:
+                        self._settle_unknown(shopper, webhook_event_id)
+                    self._log(shopper, messages, sender, result, webhook_event_id, None, None)
+                    return result
         return self.push(
             shopper, messages, retry_key=retry_key, sender=sender, webhook_event_id=webhook_event_id
         )

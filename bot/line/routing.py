@@ -70,6 +70,12 @@ def chat_routes(event_type: str | None = None) -> list[RouteKey]:
     return [(source, event_type) for source in sorted(CHAT_SOURCES)]
 
 
+# A reply whose outcome is unknown is tried again once, a second later, with the same token,
+# inside the same attempt: settled while the token is young, instead of after a retry that
+# Redis may lose or that a dead worker delays past the token's minute.
+REPLY_SETTLE_WAITS = (1.0,)
+
+
 @dataclass(frozen=True)
 class Router:
     """The app's route table, with the shopper hooks the dispatcher calls.
@@ -175,6 +181,7 @@ class HandlerContext:
             self.clock,
             sent_log=self.sent_log,
             maybe_answered=self.interrupted,
+            settle_waits=REPLY_SETTLE_WAITS,
         )
 
     def require_shopper(self) -> Shopper:

@@ -838,7 +838,7 @@ class Run:
                 logged = conn.execute(
                     text(
                         "SELECT status, line_request_id, created_at FROM conversation_messages"
-                        " WHERE webhook_event_id = :id AND direction = 'outbound' ORDER BY id"
+                        " WHERE webhook_event_id = :id AND direction = 'out' ORDER BY id"
                     ),
                     {"id": event_id},
                 ).all()

@@ -2,8 +2,10 @@
 
 Through the real SDK gateway to the LINE emulator, which can answer 500 after delivering.
 A reply token works once: a retried job that replied again got "invalid reply token",
-pushed instead, and the shopper saw the greeting twice. Now the retry replies again with the
-same token, which settles it: refused if the first reply arrived, accepted if it did not.
+pushed instead, and the shopper saw the greeting twice. Now a second reply with the same token
+settles it: refused if the first reply arrived, accepted if it did not. The handler replies
+again a second later itself, while the token is young; if that is ambiguous too, the event's
+retry replies again.
 """
 
 from __future__ import annotations
@@ -62,11 +64,16 @@ def _follow_then_retry(emulator: EmulatorServer, app: Flask, run_jobs: Any) -> s
 def test_reply_answered_500_after_delivery_is_not_pushed_again(
     live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
 ) -> None:
+    """Replying again a second later finds the token spent: the first reply arrived."""
+    user = emulator.add_user(display_name="山田 花子")["userId"]
     emulator.fail_next(500, path=REPLY, deliver=True)
-    user = _follow_then_retry(emulator, e2e_app, e2e_jobs)
+    assert emulator.send_follow(user).ok
+    e2e_jobs()
 
     assert len(_greetings(emulator, user)) == 1
-    assert [r["status"] for r in emulator.requests(REPLY)] == [500, 400]
+    first, second = emulator.requests(REPLY)
+    assert (first["status"], second["status"]) == (500, 400)
+    assert second["time"] - first["time"] >= 0.9  # the settle wait
     assert emulator.requests("/v2/bot/message/push") == []
     assert _event(e2e_app).state is WebhookEventState.HANDLED
     ((status, text),) = _log(e2e_app)
@@ -112,22 +119,37 @@ def test_a_rate_limited_reply_is_retried(
 def test_a_5xx_reply_that_delivered_nothing_is_replied_again(
     live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
 ) -> None:
-    """A 5xx that in fact delivered nothing left the token unused: the retry's reply is
+    """A 5xx that in fact delivered nothing left the token unused: the second reply is
     accepted, and the earlier attempt is recorded as failed, not as maybe delivered."""
     user = emulator.add_user(display_name="山田 花子")["userId"]
     emulator.fail_next(503, path=REPLY)
     assert emulator.send_follow(user).ok
     e2e_jobs()
-    event = _event(e2e_app)
-    assert event.state is WebhookEventState.RECEIVED
-    assert [status for status, _ in _log(e2e_app)] == ["unknown"]
-    _retry(e2e_app, event.id)
 
     assert _event(e2e_app).state is WebhookEventState.HANDLED
     assert [r["status"] for r in emulator.requests(REPLY)] == [503, 200]
     assert emulator.requests("/v2/bot/message/push") == []
     assert len(_greetings(emulator, user)) == 1
     assert [status for status, _ in _log(e2e_app)] == ["failed", "sent"]
+
+
+def test_a_reply_still_unknown_after_the_second_try_is_settled_by_the_retry(
+    live_bot, emulator: EmulatorServer, e2e_app: Flask, e2e_jobs
+) -> None:
+    user = emulator.add_user(display_name="山田 花子")["userId"]
+    emulator.fail_next(503, n=2, path=REPLY)
+    assert emulator.send_follow(user).ok
+    e2e_jobs()
+    event = _event(e2e_app)
+    assert event.state is WebhookEventState.RECEIVED  # put back for the retry
+    assert [status for status, _ in _log(e2e_app)] == ["unknown", "unknown"]
+    _retry(e2e_app, event.id)
+
+    assert _event(e2e_app).state is WebhookEventState.HANDLED
+    assert [r["status"] for r in emulator.requests(REPLY)] == [503, 503, 200]
+    assert emulator.requests("/v2/bot/message/push") == []
+    assert len(_greetings(emulator, user)) == 1
+    assert [status for status, _ in _log(e2e_app)] == ["failed", "failed", "sent"]
 
 
 def test_an_event_whose_worker_died_after_replying_is_not_pushed_again(
