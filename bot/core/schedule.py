@@ -100,6 +100,7 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("requeue_pending_restocks", "bot.delivery.jobs.requeue_pending_restocks", 60),
         PeriodicJob("return_idle_tickets", "bot.support.jobs.return_idle_tickets", 60),
         PeriodicJob("prune_login_attempts", "bot.console.jobs.prune_login_attempts", 3600),
+        PeriodicJob("prune_webhook_events", "bot.line.jobs.prune_webhook_events", 3600),
         PeriodicJob(
             "purge_expired_link_records", "bot.linking.maintenance.purge_expired_link_records", 3600
         ),

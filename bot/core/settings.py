@@ -158,6 +158,9 @@ class Settings:
     # The 「お問い合わせ」 link of the messages; None: the shop's top page (SHOP_LINK_URL's).
     shop_help_url: str | None = None
     metrics_token: str | None = None
+    # Handled and ignored webhook events (with the shoppers' words in their payloads) are
+    # deleted this many days after arrival; the conversation log keeps the chat.
+    webhook_events_kept_days: int = 30
     # werkzeug's method for operator password hashes. Not read from the environment: only the
     # test suite sets a cheaper one, and a production app refuses anything but scrypt.
     password_hash_method: str = "scrypt"
@@ -260,6 +263,7 @@ class Settings:
                 ),
             ),
             support_idle_timeout_minutes=int(reader.number("SUPPORT_IDLE_TIMEOUT_MINUTES", 60, 1)),
+            webhook_events_kept_days=int(reader.number("WEBHOOK_EVENTS_KEPT_DAYS", 30, 1)),
             proxy_fix_hops=int(reader.number("PROXY_FIX_HOPS", 0, 0)),
             support_response_minutes=int(reader.number("SUPPORT_RESPONSE_MINUTES", 30, 1)),
             link_hosts=parse_link_hosts(reader.get("LINK_HOSTS")),

@@ -66,6 +66,15 @@ def requeue_stale_webhook_events() -> int:
         return len(ids)
 
 
+def prune_webhook_events() -> int:
+    """Delete handled and ignored events older than WEBHOOK_EVENTS_KEPT_DAYS; how many."""
+    from bot.line.webhook_events import prune_done_events
+
+    with job_context("prune_webhook_events") as services:
+        kept = timedelta(days=services.settings.webhook_events_kept_days)
+        return prune_done_events(services.db.session(), services.clock.now() - kept)
+
+
 def replay_failed_webhook_events(services: Services, event_ids: list[int] | None) -> list[int]:
     """Put failed events (these, or all) back to received, commit and enqueue them.
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
@@ -296,3 +296,37 @@ def reset_failed_events(session: Session, event_ids: Sequence[int] | None = None
             .execution_options(synchronize_session=False)
         )
     return ids
+
+
+def prune_done_events(
+    session: Session, before: datetime, batch: int = 1000, max_batches: int = 100
+) -> int:
+    """Delete handled and ignored events received before `before`; how many.
+
+    Walks the table in id order (ids grow with arrival), a batch per commit, and stops at the
+    first batch that reaches events received since `before`. Failed and unfinished events
+    are kept, whatever their age: they wait for an operator or a retry.
+    """
+    deleted, after = 0, 0
+    for _ in range(max_batches):
+        rows = session.execute(
+            select(WebhookEvent.id, WebhookEvent.received_at, WebhookEvent.state)
+            .where(WebhookEvent.id > after)
+            .order_by(WebhookEvent.id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        done = (WebhookEventState.HANDLED, WebhookEventState.IGNORED)
+        ids = [id_ for id_, received, state in rows if received < before and state in done]
+        if ids:
+            deleted += session.execute(
+                delete(WebhookEvent)
+                .where(WebhookEvent.id.in_(ids))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        session.commit()
+        after = rows[-1][0]
+        if rows[-1][1] >= before:
+            break
+    return deleted

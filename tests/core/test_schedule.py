@@ -206,6 +206,7 @@ def test_the_table_names_each_job_function_by_a_path_that_imports(settings):
         ("requeue_pending_restocks", 60),
         ("return_idle_tickets", 60),
         ("prune_login_attempts", 3600),
+        ("prune_webhook_events", 3600),
         ("purge_expired_link_records", 3600),
     ]
     for job in jobs:
