@@ -27,6 +27,7 @@ from bot.faq.store import FaqCache
 from bot.health import views as health
 from bot.line import jobs as line_jobs
 from bot.line import webhook_endpoint
+from bot.line.beacon import EventBeacon
 from bot.line.gateway import LineGateway, sdk_gateway_factory
 from bot.linking import api as links_api
 from bot.linking import dev_shop, members_api
@@ -104,6 +105,7 @@ def create_app(
     )
     services = app.extensions["bot"]
     services.event_writer = line_jobs.event_writer(services)
+    services.event_beacon = EventBeacon(services.redis)
 
     for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
         app.register_blueprint(blueprint)

@@ -18,6 +18,7 @@ from bot.core.settings import Settings
 if TYPE_CHECKING:  # annotations only: core does not import the parts built on it
     from bot.delivery.events import DeliveryRules
     from bot.faq.store import FaqCache
+    from bot.line.beacon import EventBeacon
     from bot.line.gateway import LineGateway
     from bot.line.ingest import EventWriter
     from bot.line.routing import Router
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # annotations only: core does not import the parts built on i
 class Services:
     """Everything a request or job needs, built once per process by `create_app`.
 
-    The parts above core fill their own fields there: the webhook intake its `event_writer`,
+    The parts above core fill their own fields there: the webhook intake its `event_writer`
+    and `event_beacon`,
     the routing table its `router`, the FAQ its per-process matcher cache, the delivery
     engine its `delivery_rules` (the scenario file, loaded and checked once at start-up).
     """
@@ -41,6 +43,7 @@ class Services:
     line_factory: Callable[[], LineGateway]
     templates: TemplateRegistry
     event_writer: EventWriter | None = None
+    event_beacon: EventBeacon | None = None
     router: Router | None = None
     faq_cache: FaqCache | None = None
     delivery_rules: DeliveryRules | None = None

@@ -82,9 +82,18 @@ def _process_one(
     services: Services, session: Session, event_id: int, final_attempt: bool
 ) -> str | None:
     """Handle one event; the LINE user whose next event may go now, if this one finished."""
-    router = services.router
-    if router is None:
-        raise RuntimeError("the app has no router: create_app builds it from handlers.ROUTES")
+    router, beacon = services.router, services.event_beacon
+    if router is None or beacon is None:
+        raise RuntimeError("create_app builds the router (from handlers.ROUTES) and the beacon")
+    # Alive before the claim commits, and for as long as the event is in hand: the sweep
+    # takes a processing event without a live worker for interrupted within seconds.
+    with beacon.holding(event_id):
+        return _claim_and_handle(services, session, router, event_id, final_attempt)
+
+
+def _claim_and_handle(
+    services: Services, session: Session, router: Router, event_id: int, final_attempt: bool
+) -> str | None:
     row = claim_event(session, event_id)
     if row is None:
         return None  # done or taken elsewhere, or waiting for an earlier event of its user

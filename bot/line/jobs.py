@@ -48,17 +48,24 @@ def _final_attempt() -> bool:
 # retries can stall for two: a restarted worker takes over the scheduler lock of one that was
 # killed only after 120 s, and a Redis flush drops them.
 STALE_RECEIVED = timedelta(seconds=15)
-# A processing event is taken for interrupted (its worker died) after this.
-STALE_PROCESSING = timedelta(minutes=2)
+# A processing event whose worker has not renewed its alive key (bot.line.beacon) is taken
+# for interrupted once it is this old: twice the key's life, so a key lost with a Redis flush
+# is renewed before the sweep looks again.
+STALE_PROCESSING = timedelta(seconds=20)
 
 
 def requeue_stale_webhook_events() -> int:
     """Enqueue events stored but not handled: Redis lost the job or retry, a worker died."""
+    from bot.line.beacon import live_events
     from bot.line.webhook_events import stale_event_ids
 
     with job_context("requeue_stale_webhook_events") as services:
         ids = stale_event_ids(
-            services.db.session(), services.clock.now(), STALE_RECEIVED, STALE_PROCESSING
+            services.db.session(),
+            services.clock.now(),
+            STALE_RECEIVED,
+            STALE_PROCESSING,
+            lambda busy: live_events(services.redis, busy),
         )
         services.db.session.commit()
         if ids:

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -236,25 +236,41 @@ INTERRUPTED = "interrupted: its worker stopped while handling it"
 
 
 def stale_event_ids(
-    session: Session, now: datetime, waiting: timedelta, processing: timedelta
+    session: Session,
+    now: datetime,
+    waiting: timedelta,
+    processing: timedelta,
+    alive: Callable[[Sequence[int]], set[int]],
 ) -> list[int]:
     """Events stuck before handling, to enqueue again: received longer than `waiting` (Redis
-    lost the job or its scheduled retry), or processing longer than `processing` (its worker
-    died).
+    lost the job or its scheduled retry), or processing for more than `processing` without
+    a live worker (`alive` names the events a worker still has in hand).
 
     Enqueueing a received event that still has a job is harmless: the claim is atomic. An
-    event left `processing` is marked INTERRUPTED: its answer may already have gone out.
-    `processing` must exceed the longest a live worker takes over one event, or a slow one
-    would be handled twice.
+    event whose worker died is marked INTERRUPTED: its answer may already have gone out.
     """
-    session.execute(
-        update(WebhookEvent)
-        .where(
-            WebhookEvent.state == WebhookEventState.PROCESSING,
-            WebhookEvent.received_at < now - processing,
+    busy = list(
+        session.scalars(
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.state == WebhookEventState.PROCESSING,
+                WebhookEvent.received_at < now - processing,
+            )
+            .order_by(WebhookEvent.id)
+            .limit(1000)
         )
-        .values(state=WebhookEventState.RECEIVED, error=INTERRUPTED)
     )
+    dead = sorted(set(busy) - alive(busy))
+    if dead:
+        session.execute(
+            update(WebhookEvent)
+            .where(
+                WebhookEvent.id.in_(dead),
+                WebhookEvent.state == WebhookEventState.PROCESSING,
+            )
+            .values(state=WebhookEventState.RECEIVED, error=INTERRUPTED)
+            .execution_options(synchronize_session=False)
+        )
     return list(
         session.scalars(
             select(WebhookEvent.id)

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from bot.core.clock import SystemClock
 from bot.line import ingest, jobs
+from bot.line.beacon import alive_key
 from bot.line.ingest import EventWriter
+from bot.line.webhook_events import INTERRUPTED
 from bot.models import WebhookEvent, WebhookEventState
 from tests.helpers.line import load_webhook, signed_post
 
@@ -142,8 +144,9 @@ def test_events_lost_by_redis_are_swept_and_handled(app, client, redis, run_jobs
 
 
 def test_a_received_event_is_swept_within_its_reply_tokens_minute(app, client, redis, run_jobs):
-    """Its job (or scheduled retry) lost, a received event goes out again after 15 s, while
-    one a live worker is processing is left alone until it has taken two minutes."""
+    """Its job (or scheduled retry) lost, a received event goes out again after 15 s. One a
+    worker is processing is left alone while the worker keeps its alive key, and is taken for
+    interrupted 20 s after arrival once the key is gone (the worker died)."""
     with freeze_time("2026-11-20 03:00:00"):
         assert signed_post(client, [load_webhook("follow")]).status_code == 200
         assert signed_post(client, [load_webhook("message__text")]).status_code == 200
@@ -154,9 +157,19 @@ def test_a_received_event_is_swept_within_its_reply_tokens_minute(app, client, r
         busy = session.scalars(select(WebhookEvent).order_by(WebhookEvent.id.desc())).first()
         busy.state = WebhookEventState.PROCESSING  # a live worker has it
         session.commit()
+    redis.set(alive_key(busy.id), 1)  # and renews its key
     with freeze_time("2026-11-20 03:00:20"), app.app_context():
         assert jobs.requeue_stale_webhook_events() == 1
         session = app.extensions["db"].session()
         assert session.get(WebhookEvent, busy.id).state is WebhookEventState.PROCESSING
     with freeze_time("2026-11-20 03:02:05"), app.app_context():
+        assert jobs.requeue_stale_webhook_events() == 1  # alive however long it takes
+    redis.delete(alive_key(busy.id))  # the worker died: its key expired
+    with freeze_time("2026-11-20 03:00:19"), app.app_context():
+        assert jobs.requeue_stale_webhook_events() == 1  # the busy one: too young to judge
+        session = app.extensions["db"].session()
+        assert session.get(WebhookEvent, busy.id).state is WebhookEventState.PROCESSING
+    with freeze_time("2026-11-20 03:00:21"), app.app_context():
         assert jobs.requeue_stale_webhook_events() == 2  # now taken for interrupted
+        session = app.extensions["db"].session()
+        assert session.get(WebhookEvent, busy.id).error == INTERRUPTED
