@@ -10,10 +10,12 @@ once, for every shopper).
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from bot.console import faq_insights as insights
@@ -44,6 +46,8 @@ OUTCOME_LABELS = {
     "human": "担当者につなぐ",
 }
 BAD_IDS = "対象の質問の指定が正しくありません。画面を更新してやり直してください。"
+CONCURRENT = "ほかの人が同時にFAQを更新しました。画面を更新してやり直してください。"
+ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def register(bp: Blueprint) -> None:
@@ -117,6 +121,10 @@ def _rate(stats: insights.EntryStats | None) -> str:
 
 
 def _entry_or_404(faq_id: str) -> FaqEntry:
+    # An id the file format cannot hold (a NUL, say) is looked up nowhere: the database
+    # would refuse some such values with an error instead of finding nothing.
+    if len(faq_id) > faq_store.MAX_ID_LENGTH or not ID_RE.match(faq_id):
+        abort(404, description="FAQ項目が見つかりません。")
     entry = faq_store.get_entry(web.db_session(), faq_id)
     if entry is None:
         abort(404, description="FAQ項目が見つかりません。")
@@ -287,14 +295,17 @@ def faq_entry_create() -> ResponseReturnValue:
     try:
         entry = _validated(values)
         faq_store.create_entry(db, entry, web.now())
+        if ids:
+            insights.review_questions(db, ids, "entry", current_operator().id, web.now(), entry.id)
+        db.commit()
     except FaqEditError as exc:
         db.rollback()
         return _entry_form(
             None, is_new=True, error=str(exc), values=values, from_ids=from_ids, status=400
         )
-    if ids:
-        insights.review_questions(db, ids, "entry", current_operator().id, web.now(), entry.id)
-    db.commit()
+    except IntegrityError:
+        db.rollback()  # the first FAQ row of all, created by two people at once
+        abort(409, description=CONCURRENT)
     _changed()
     log.info("faq entry created", extra={"faq_id": entry.id, "admin": current_operator().id})
     flash(f"FAQ項目「{entry.id}」を作成しました。ボットはすぐにこの内容で回答します。", "info")
@@ -426,7 +437,11 @@ def faq_unresolved_variant() -> ResponseReturnValue:
         db.rollback()
         abort(409 if isinstance(exc, FaqEditConflict) else 400, description=str(exc))
     insights.review_questions(db, ids, "variant", current_operator().id, web.now(), faq_id)
-    db.commit()
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        abort(409, description=CONCURRENT)
     if added:
         _changed()
         log.info("faq variant added", extra={"faq_id": faq_id, "admin": current_operator().id})

@@ -343,10 +343,9 @@ def add_variant(session: Session, faq_id: str, text: str, now: datetime) -> bool
     variants = list(row.variants or ())
     if line == row.question or line in variants:
         return False  # nothing changed: no rebuild anywhere
-    entry = validate_entry(
-        row.faq_id, row.question, [*variants, line], row.keywords or (), row.answer, row.category
-    )
-    row.variants = list(entry.variants)  # a new list: the JSON column notices a replaced value
+    if len(variants) >= MAX_VARIANTS:
+        raise FaqEditError(f"言い換えは{MAX_VARIANTS}件までです。不要なものを削除してください。")
+    row.variants = [*variants, line]  # a new list: the JSON column notices a replaced value
     row.updated_at = now
     _bump_version(session, state, now)
     return True

@@ -699,3 +699,88 @@ def test_a_deleted_entry_keeps_nothing_stale_in_the_database(
         in_file = {e.id for e in faq_store.read_faq_file(FAQ_FILE)}
         assert ids == in_file - {"gift_wrapping"}
         assert _session(app).get(FaqState, 1).entry_count == len(in_file) - 1
+
+
+@pytest.mark.parametrize("faq_id", ["%00", "a" * 65, "送料", "a%20b"])
+def test_an_entry_id_no_entry_can_have_is_not_found(
+    faq: None, as_admin: FlaskClient, faq_id: str
+) -> None:
+    for response in (
+        as_admin.get(f"/console/faq/entries/{faq_id}"),
+        post(as_admin, f"/console/faq/entries/{faq_id}", **entry_form()),
+        post(as_admin, f"/console/faq/entries/{faq_id}/delete"),
+    ):
+        assert response.status_code == 404
+        assert "FAQ項目が見つかりません" in response.text
+
+
+def test_an_invalid_edit_is_refused_and_keeps_what_was_typed(
+    app: Flask, faq: None, as_admin: FlaskClient
+) -> None:
+    response = post(
+        as_admin,
+        "/console/faq/entries/shipping_fee",
+        **entry_form(question="送料は?", answer="あ" * 5001),
+    )
+    assert response.status_code == 400
+    assert "5,000文字以内" in response.text
+    assert 'value="送料は?"' in response.text
+    assert entry(app, "shipping_fee").question == "送料はいくらですか?"
+
+
+def test_a_variant_is_added_to_an_imported_entry_beyond_the_console_limits(
+    app: Flask, faq: None, as_admin: FlaskClient
+) -> None:
+    """An imported answer longer than the console allows does not block adding a phrasing."""
+    with app.app_context():
+        row = _session(app).scalars(select(Faq).where(Faq.faq_id == "shipping_fee")).one()
+        row.answer = "長" * 6000
+        _session(app).commit()
+    ident = record(app, "送料の目安", "none")
+    response = post(
+        as_admin,
+        "/console/faq/unresolved/variant",
+        ids=str(ident),
+        faq_id="shipping_fee",
+        text="送料の目安",
+    )
+    assert response.status_code == 303
+    assert "送料の目安" in entry(app, "shipping_fee").variants
+
+
+def test_adding_a_phrasing_already_there_changes_nothing_but_closes_the_group(
+    app: Flask, faq: None, as_admin: FlaskClient
+) -> None:
+    ident = record(app, "送料無料になる条件は?", "none")
+    before = version(app)
+    response = post(
+        as_admin,
+        "/console/faq/unresolved/variant",
+        ids=str(ident),
+        faq_id="shipping_fee",
+        text="送料無料になる条件は?",
+    )
+    assert response.status_code == 303
+    assert version(app) == before  # no rebuild anywhere
+    assert entry(app, "shipping_fee").variants.count("送料無料になる条件は?") == 1
+    assert interaction(app, ident).review == "variant"
+
+
+def test_an_entry_holds_at_most_the_variant_limit(
+    app: Flask, faq: None, as_admin: FlaskClient
+) -> None:
+    with app.app_context():
+        row = _session(app).scalars(select(Faq).where(Faq.faq_id == "shipping_fee")).one()
+        row.variants = [f"言い方{i}" for i in range(faq_store.MAX_VARIANTS)]
+        _session(app).commit()
+    ident = record(app, "送料の目安", "none")
+    response = post(
+        as_admin,
+        "/console/faq/unresolved/variant",
+        ids=str(ident),
+        faq_id="shipping_fee",
+        text="送料の目安",
+    )
+    assert response.status_code == 400
+    assert f"{faq_store.MAX_VARIANTS}件まで" in response.text
+    assert interaction(app, ident).review is None
