@@ -375,7 +375,8 @@ def faq_unresolved() -> ResponseReturnValue:
     shown = groups[:MAX_GROUPS]
     matcher = _matcher()
     entries = matcher.entries
-    known = {e.id for e in entries}
+    by_id = {e.id: e for e in entries}
+    known = by_id.keys()
     tz = _tz()
     views = []
     for group in shown:
@@ -391,6 +392,7 @@ def faq_unresolved() -> ResponseReturnValue:
                 "first": local_time(group.first_at, tz),
                 "last": local_time(group.last_at, tz),
                 "guess": guess,
+                "guess_question": by_id[guess].question if guess in by_id else "",
             }
         )
     return render_template(

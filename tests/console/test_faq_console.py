@@ -510,7 +510,7 @@ def test_a_new_entry_starts_from_a_question(app: Flask, faq: None, as_admin: Fla
     assert response.status_code == 303
     assert entry(app, "real_store").question == "実店舗はありますか"
     assert {interaction(app, i).review for i in (first, second)} == {"entry"}
-    assert "実店舗はありますか" not in as_admin.get("/console/faq/unresolved").text
+    assert "実店舗はありますか" not in _shown(as_admin.get("/console/faq/unresolved").text)
 
 
 def test_an_operator_suggests_an_entry_and_the_admin_sees_it_chosen(
@@ -529,7 +529,7 @@ def test_an_operator_suggests_an_entry_and_the_admin_sees_it_chosen(
     group = _groups(as_admin.get("/console/faq/unresolved").text)[0]
     assert "のし紙をつけたい" in group
     assert "提案：gift_wrapping" in group
-    assert '<option value="gift_wrapping" selected>' in group
+    assert 'name="faq_id" value="gift_wrapping"' in group
     post(
         as_admin,
         "/console/faq/unresolved/variant",
