@@ -109,7 +109,7 @@ def _period() -> int:
     raw = request.values.get("days", "")
     if not raw:
         return DEFAULT_PERIOD
-    if not raw.isdigit() or int(raw) not in PERIODS:
+    if raw not in {str(d) for d in PERIODS}:
         abort(400, description="期間は 7・30・90・365 日のいずれかを選んでください。")
     return int(raw)
 
@@ -408,7 +408,7 @@ def faq_unresolved() -> ResponseReturnValue:
 
 def _back_to_unresolved() -> Response:
     days = request.form.get("days", "")
-    target = {"days": int(days)} if days.isdigit() and int(days) in PERIODS else {}
+    target = {"days": int(days)} if days in {str(d) for d in PERIODS} else {}
     return redirect(url_for("console.faq_unresolved", **target), code=303)
 
 

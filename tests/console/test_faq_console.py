@@ -613,6 +613,7 @@ def test_bad_input_is_refused_with_a_japanese_reason(
     [
         ("/console/faq/unresolved?days=5", 400, "期間は"),
         ("/console/faq/unresolved?days=x", 400, "期間は"),
+        ("/console/faq/unresolved?days=%C2%B2", 400, "期間は"),  # ² is a digit to str.isdigit
         ("/console/faq/new?from=99999", 404, "元の質問が見つかりません"),
         ("/console/faq/new?from=-x", 400, "指定が正しくありません"),
         ("/console/faq/new?ids=1,a", 400, "指定が正しくありません"),
