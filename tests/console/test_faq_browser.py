@@ -131,4 +131,8 @@ def test_admin_turns_an_unresolved_question_into_a_variant(
     page.get_by_role("link", name="項目").click()
     row = page.locator("tr[data-faq='payment_methods']")
     assert row.locator("td").nth(4).inner_text() == "1"  # answered once since the change
+    row.get_by_role("link", name="payment_methods").click()
+    page.wait_for_url("**/console/faq/entries/payment_methods")
+    assert "領収書は発行できますか" in page.locator("textarea[name=variants]").input_value()
+    assert "回答 1回" in page.locator(".faq-stats").inner_text()
     assert page_problems(page) == []  # no CSP violation, no script error, no failed load
