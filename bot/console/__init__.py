@@ -1,7 +1,8 @@
 """The operator console: staff take over escalated chats, reply and hand them back.
 
 `init_app` builds a fresh blueprint for each app and registers the routes of auth (sign-in),
-tickets (queue and chats) and admin (accounts, canned replies, hours, failed webhooks) on it,
+tickets (queue and chats), admin (accounts, canned replies, hours, failed webhooks) and faq
+(entries, unresolved questions, trying a text) on it,
 so nothing is registered by importing a module.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from bot.console import admin, auth, tickets, web
+from bot.console import admin, auth, faq, tickets, web
 from bot.console.operators import PASSWORD_HASH_METHOD
 from bot.core.settings import ConfigError
 
@@ -29,6 +30,7 @@ def make_blueprint() -> Blueprint:
     auth.register(bp)
     tickets.register(bp)
     admin.register(bp)
+    faq.register(bp)
     return bp
 
 

@@ -213,9 +213,32 @@ def pick(
     *,
     webhook_event_id: str | None = None,
 ) -> None:
-    """Record that the shopper chose a 「もしかして」 candidate (its answer is sent)."""
-    record_interaction(
+    """Record that the shopper chose a 「もしかして」 candidate (its answer is sent).
+
+    The pick points at the 「もしかして」 it answers, so the console can tell choices nobody
+    picked from picked ones, and find the question behind a later 「いいえ」.
+    """
+    row = record_interaction(
         session, shopper, "picked", now, faq_id=entry.id, webhook_event_id=webhook_event_id
+    )
+    row.asked_id = _open_suggestion(session, shopper, now)
+
+
+def _open_suggestion(session: Session, shopper: Shopper, now: datetime) -> int | None:
+    """The shopper's latest 「もしかして」 (within the streak window) not picked from yet."""
+    picked = select(FaqInteraction.asked_id).where(
+        FaqInteraction.shopper_id == shopper.id, FaqInteraction.asked_id.is_not(None)
+    )
+    return session.scalar(
+        select(FaqInteraction.id)
+        .where(
+            FaqInteraction.shopper_id == shopper.id,
+            FaqInteraction.outcome == "suggest",
+            FaqInteraction.created_at >= now - STREAK_WINDOW,
+            FaqInteraction.id.not_in(picked),
+        )
+        .order_by(FaqInteraction.created_at.desc(), FaqInteraction.id.desc())
+        .limit(1)
     )
 
 

@@ -44,6 +44,11 @@ class FaqState(Base):
     updated_at: Mapped[datetime]
 
 
+# What staff did with an unresolved question: an operator suggested an entry for it (it stays
+# listed for an admin), it became a variant of an entry or a new entry, or it was set aside.
+FAQ_REVIEWS = ("suggested", "variant", "entry", "dismissed")
+
+
 class FaqInteraction(Base):
     """One automatic answer to a shopper (answer, suggest, none, human, picked) and its feedback."""
 
@@ -65,3 +70,13 @@ class FaqInteraction(Base):
     resolved: Mapped[bool | None]
     webhook_event_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # On a "picked" row: the "suggest" row whose 「もしかして」 choices the shopper picked from
+    # (that row holds the question's text).
+    asked_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faq_interactions.id", ondelete="SET NULL"), index=True
+    )
+    # Staff's decision on an unresolved question (see FAQ_REVIEWS); None while it is open.
+    review: Mapped[str | None] = mapped_column(String(16))
+    review_faq_id: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id", ondelete="SET NULL"))
