@@ -1,7 +1,7 @@
 """faq interactions: the 「もしかして」 row a pick answers, and staff's review of a question
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-27
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from bot.core.db import UTCDateTime
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
