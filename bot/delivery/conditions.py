@@ -201,10 +201,10 @@ def _shown(value: Any) -> str:
 
 # -- parsing ---------------------------------------------------------------------------------
 
-_WORD = r"[^\s\[\],'\"]+"
+_WORD = r"[^\s\[\],'\"<>=!]+"
 _TOKEN = re.compile(
     rf"""\s*(?:
-        (?P<op>==|!=|<=|>=|<|>)
+        (?P<op>==|!=|<=|>=|<|>|=|!)
       | (?P<punct>[\[\],])
       | '(?P<squoted>[^'\n]*)'
       | "(?P<dquoted>[^"\n]*)"
@@ -311,7 +311,7 @@ def parse_comparison(text: str, path: Sequence[str | int] = ()) -> Comparison:
 
 def _operator(tokens: list[tuple[str, str]]) -> tuple[str | None, list[tuple[str, str]]]:
     kind, text = tokens[0]
-    if kind == "op":
+    if kind == "op" and text in _ORDERED:
         return text, tokens[1:]
     if kind == "word" and text in ("in", "contains"):
         return text, tokens[1:]
