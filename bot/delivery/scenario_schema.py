@@ -241,6 +241,9 @@ class ChoiceSpec(_Part):
 
     @model_validator(mode="after")
     def _one_target(self) -> Self:
+        if self.when is None and "when" in self.model_fields_set:
+            # An empty `when:` would silently make the entry the default.
+            raise _error_at(["when"], "is empty: leave when out for the default entry")
         if (self.variant is None) == (self.template is None):
             raise _error_at([], "needs either variant or template (one of them)")
         return self

@@ -207,6 +207,12 @@ def test_a_good_step_loads_and_the_schema_takes_it() -> None:
             False,
         ),
         (
+            {"choose": [{"when": None, "variant": "coupon"}]},
+            "steps[1].choose[0].when",
+            "is empty: leave when out for the default entry",
+            False,
+        ),
+        (
             {"choose": [{"when": "first_purchase"}]},
             "steps[1].choose[0]",
             "needs either variant or template",
