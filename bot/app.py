@@ -30,6 +30,7 @@ from bot.line import webhook_endpoint
 from bot.line.beacon import EventBeacon
 from bot.line.gateway import LineGateway, sdk_gateway_factory
 from bot.linking import api as links_api
+from bot.linking import attributes as attributes_api
 from bot.linking import dev_shop, members_api
 from bot.linking.members import MemberHooks
 from bot.shop_api import openapi
@@ -49,6 +50,7 @@ def build_shop_api() -> ShopApi:
     members = MemberHooks()  # what other features show and erase with a member
     links_api.init_api(api)
     members_api.init_api(api, members)
+    attributes_api.init_api(api, members)  # member attributes for segments, erased with them
     events_api.init_api(api, members)  # deliveries: in member views, erased with the member
     openapi.init_api(api)
     return api

@@ -139,6 +139,8 @@ class Settings:
     )
     daily_marketing_cap: int = 2
     abandonment_cooldown_hours: int = 72
+    # At most one coupon-bearing message per shopper in this many days (0: no limit).
+    coupon_interval_days: int = 30
     # A claimed row not finished within the lease is claimed again (its worker died); a send
     # batch stops starting pushes after DELIVERY_BATCH_SECONDS, so it always ends within it.
     delivery_lease_seconds: int = 45
@@ -248,6 +250,7 @@ class Settings:
             quiet_hours=parse_quiet_hours(env_vars.get("QUIET_HOURS", "21:00-09:00")),
             daily_marketing_cap=int(reader.number("DAILY_MARKETING_CAP", 2, 0)),
             abandonment_cooldown_hours=int(reader.number("ABANDONMENT_COOLDOWN_HOURS", 72, 0)),
+            coupon_interval_days=int(reader.number("COUPON_INTERVAL_DAYS", 30, 0)),
             delivery_lease_seconds=int(reader.number("DELIVERY_LEASE_SECONDS", 45, 30)),
             delivery_batch_seconds=int(reader.number("DELIVERY_BATCH_SECONDS", 20, 1)),
             delivery_send_threads=int(reader.number("DELIVERY_SEND_THREADS", 8, 1)),

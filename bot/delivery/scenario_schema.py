@@ -38,6 +38,14 @@ from pydantic_core import PydanticCustomError
 
 from bot.core.json_schema import UntitledJsonSchema
 from bot.core.settings import REPO_ROOT
+from bot.delivery.conditions import (
+    ATTRIBUTES,
+    MAX_DEPTH,
+    MAX_ITEMS,
+    Condition,
+    ConditionError,
+    parse_condition,
+)
 
 SCHEMA_PATH = REPO_ROOT / "data" / "scenarios.schema.json"
 
@@ -199,6 +207,48 @@ class ConditionSpec(_Part):
     )
 
 
+def _condition(value: object) -> Condition:
+    try:
+        return parse_condition(value)
+    except ConditionError as exc:
+        raise PydanticCustomError(
+            "condition", "{message}", {"message": exc.message, LOC_KEY: exc.path}
+        ) from None
+
+
+# Where the schema refers to the Condition definition (pydantic cannot build a $ref to a
+# definition it does not know; json_schema puts the reference in).
+_CONDITION_MARK = "x-condition"
+# Checked and parsed on loading (no code is ever run: see bot.delivery.conditions); the
+# schema's Condition definition (added in json_schema) says the same shape to editors.
+When = Annotated[Any, PlainValidator(_condition), WithJsonSchema({_CONDITION_MARK: True})]
+
+
+class ChoiceSpec(_Part):
+    """One entry of a step's `choose:`: the variant (or template) sent when `when` holds.
+
+    Entries are tried in order at send time and the first that holds wins; an entry without
+    `when` is the default and comes last.
+    """
+
+    when: When | None = Field(
+        default=None, description="Omitted: the default entry (the last one)."
+    )
+    variant: VariantName | None = Field(default=None, description="One of the step's variants.")
+    template: TemplateName | None = Field(default=None, description="Another template.")
+
+    _template = field_validator("template")(_known_template)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.when is None and "when" in self.model_fields_set:
+            # An empty `when:` would silently make the entry the default.
+            raise _error_at(["when"], "is empty: leave when out for the default entry")
+        if (self.variant is None) == (self.template is None):
+            raise _error_at([], "needs either variant or template (one of them)")
+        return self
+
+
 class StepSpec(_Part):
     """One timed message of a scenario."""
 
@@ -224,6 +274,21 @@ class StepSpec(_Part):
         json_schema_extra=_no_default,
     )
     data: Data = Field(default=None, description="Extra template data.")
+    when: When | None = Field(
+        default=None,
+        description="Sent only if this holds at send time; otherwise skipped with the reason.",
+    )
+    choose: list[ChoiceSpec] | None = Field(
+        default=None,
+        description="Branches: the first entry whose `when` holds at send time names the "
+        "variant or template; an entry without `when` is the default (last).",
+    )
+    coupon_fallback: VariantName | None = Field(
+        default=None,
+        description="The variant sent instead of one carrying a coupon (data.coupon) while "
+        "the shopper is inside the coupon window (default: the first variant without one; "
+        "without any, the step is skipped).",
+    )
 
     _template = field_validator("template")(_known_template)
 
@@ -232,6 +297,25 @@ class StepSpec(_Part):
         names = [v.name for v in self.variants or ()]
         if len(set(names)) != len(names):
             raise _error_at(["variants"], "variant names must be unique")
+        for index, choice in enumerate(self.choose or ()):
+            if choice.variant is not None and choice.variant not in names:
+                raise _error_at(
+                    ["choose", index, "variant"],
+                    f"names no variant of this step (variants: {', '.join(names) or 'none'})",
+                )
+            if choice.when is None and index != len(self.choose or ()) - 1:
+                raise _error_at(
+                    ["choose", index], "an entry without when (the default) must come last"
+                )
+        if self.coupon_fallback is not None:
+            variant = next((v for v in self.variants or () if v.name == self.coupon_fallback), None)
+            if variant is None:
+                raise _error_at(
+                    ["coupon_fallback"],
+                    f"names no variant of this step (variants: {', '.join(names) or 'none'})",
+                )
+            if {**(self.data or {}), **(variant.data or {})}.get("coupon") is not None:
+                raise _error_at(["coupon_fallback"], "this variant carries a coupon itself")
         return self
 
     def offer(self) -> list[str | int] | None:
@@ -336,11 +420,53 @@ def json_schema() -> dict[str, Any]:
     schema = ScenarioFile.model_json_schema(
         ref_template="#/definitions/{model}", schema_generator=UntitledJsonSchema
     )
-    return {
+    out = {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "Step-delivery scenarios",
         **{"definitions" if key == "$defs" else key: value for key, value in schema.items()},
     }
+    out["definitions"]["Condition"] = CONDITION_SCHEMA
+    return _refer_to_condition(out)
+
+
+def _refer_to_condition(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get(_CONDITION_MARK):
+            return {"$ref": "#/definitions/Condition"}
+        return {key: _refer_to_condition(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_refer_to_condition(value) for value in node]
+    return node
+
+
+def _condition_schema() -> dict[str, Any]:
+    names = "|".join(ATTRIBUTES)
+    ref = {"$ref": "#/definitions/Condition"}
+
+    def group(key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {key: value},
+            "required": [key],
+            "additionalProperties": False,
+        }
+
+    listed = {"type": "array", "items": ref, "minItems": 1, "maxItems": MAX_ITEMS}
+    return {
+        "description": "A comparison ATTRIBUTE OPERATOR VALUE (cart_value >= 5000, "
+        "order_count == 0, tags contains vip, rank in [gold, platinum]), or all/any of a "
+        f"list of conditions, or not of one; nested at most {MAX_DEPTH} deep. Attributes: "
+        f"{', '.join(ATTRIBUTES)}.",
+        "anyOf": [
+            {"type": "string", "pattern": rf"^\s*({names})(\s.*)?$"},
+            group("all", listed),
+            group("any", listed),
+            group("not", ref),
+        ],
+    }
+
+
+CONDITION_SCHEMA = _condition_schema()
 
 
 def render_json_schema() -> str:

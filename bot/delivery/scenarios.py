@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.core.settings import REPO_ROOT, ConfigError
+from bot.delivery.conditions import Condition
 from bot.delivery.scenario_schema import (
     CATEGORIES,
     EXITS,
@@ -53,6 +54,16 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A branch of a step: sent as this variant (or template) when `when` holds (None: the
+    default)."""
+
+    when: Condition | None
+    variant: str | None = None
+    template: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     """One timed message of a scenario."""
 
@@ -65,19 +76,49 @@ class Step:
     variants: tuple[Variant, ...] = ()
     low_stock_at_most: int | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    when: Condition | None = None  # sent only if this holds at send time
+    choices: tuple[Choice, ...] = ()  # branches, tried in order at send time
+    coupon_fallback: str | None = None  # the variant sent instead of a coupon one
 
     def choose_variant(self, scenario_id: str, shopper_id: int) -> Variant | None:
-        """The shopper's arm: a stable hash of scenario, step and shopper, weighted."""
-        if not self.variants:
+        """The shopper's arm: a stable hash of scenario, step and shopper, weighted.
+
+        Variants a branch (`choose:`) names are picked by their conditions at send time, so
+        the draw is among the others only (none left: no arm).
+        """
+        named = {c.variant for c in self.choices}
+        arms = [v for v in self.variants if v.name not in named]
+        if not arms:
             return None
-        total = sum(v.weight for v in self.variants)
+        total = sum(v.weight for v in arms)
         digest = hashlib.sha256(f"{scenario_id}:{self.id}:{shopper_id}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") % total
-        for variant in self.variants:
+        for variant in arms:
             if point < variant.weight:
                 return variant
             point -= variant.weight
-        return self.variants[-1]  # unreachable: the weights sum to total
+        return arms[-1]  # unreachable: the weights sum to total
+
+    def variant(self, name: str | None) -> Variant | None:
+        """The variant of that name, if the step has one."""
+        return next((v for v in self.variants if v.name == name), None)
+
+    def carries_coupon(self, variant: str | None) -> bool:
+        """True if the message of this arm holds a coupon (`coupon` in its data)."""
+        arm = self.variant(variant)
+        data = {**self.data, **(arm.data if arm is not None else {})}
+        return data.get("coupon") is not None
+
+    def may_carry_coupon(self) -> bool:
+        """True if any arm of the step holds a coupon."""
+        return self.carries_coupon(None) or any(self.carries_coupon(v.name) for v in self.variants)
+
+    def without_coupon(self) -> Variant | None:
+        """The variant sent instead of a coupon one: `coupon_fallback`, or the first variant
+        without a coupon; None if there is none."""
+        if self.coupon_fallback is not None:
+            return self.variant(self.coupon_fallback)
+        return next((v for v in self.variants if not self.carries_coupon(v.name)), None)
 
 
 @dataclass(frozen=True)
@@ -148,6 +189,9 @@ def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> S
         variants=tuple(_variant(v) for v in spec.variants or ()),
         low_stock_at_most=spec.condition.low_stock_at_most if spec.condition else None,
         data=spec.data or {},
+        when=spec.when,
+        choices=tuple(Choice(c.when, c.variant, c.template) for c in spec.choose or ()),
+        coupon_fallback=spec.coupon_fallback,
     )
 
 
@@ -191,8 +235,9 @@ _REASONS = {
 }
 
 
-def _refusal(exc: ValidationError, source: str) -> ScenarioError:
-    """The first thing wrong with the file, naming the file, the scenario and the field."""
+def _refusal(exc: ValidationError, source: str, doc: Any) -> ScenarioError:
+    """The first thing wrong with the file, naming the file, the scenario, the field and,
+    inside a step that has an id, the step."""
     error = exc.errors(include_url=False)[0]
     loc = list(error["loc"])
     if len(loc) < 2 or loc[0] != "scenarios":
@@ -203,7 +248,20 @@ def _refusal(exc: ValidationError, source: str) -> ScenarioError:
     where += (error.get("ctx") or {}).get(LOC_KEY, [])
     field = field_path(where)
     scope = f"scenario {scenario_id!r}, {field}" if field else f"scenario {scenario_id!r}"
-    return ScenarioError(f"{source}: {scope}: {_reason(error, where)}")
+    step = _step_id(doc, scenario_id, where)
+    named = f" (step {step!r})" if step else ""
+    return ScenarioError(f"{source}: {scope}: {_reason(error, where)}{named}")
+
+
+def _step_id(doc: Any, scenario_id: str, where: list[str | int]) -> str | None:
+    """The id written on the step a refusal is about, if it is about one (and it has one)."""
+    if len(where) < 3 or where[0] != "steps" or not isinstance(where[1], int) or where[2] == "id":
+        return None
+    try:
+        step_id = doc["scenarios"][scenario_id]["steps"][where[1]].get("id")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return step_id if isinstance(step_id, str) else None
 
 
 def _reason(error: ErrorDetails, where: list[str | int]) -> str:
@@ -234,7 +292,7 @@ def parse_scenarios(
     try:
         checked = ScenarioFile.model_validate(doc, context=context)
     except ValidationError as exc:
-        raise _refusal(exc, source) from None
+        raise _refusal(exc, source, doc) from None
     return ScenarioBook(
         tuple(_scenario(sid, spec) for sid, spec in checked.scenarios.items()), source
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.settings import Settings
 from bot.delivery.scenarios import ScenarioBook, Step
+from bot.delivery.segments import SegmentState
 from bot.line.gateway import LineClientError, LineError, LineMonthlyLimit, Message
 from bot.models import Cart, CartState, Delivery, Flow, FlowState, Order, Shopper
 
@@ -69,12 +70,18 @@ class BatchState:
     new_links: dict[str, str] = field(default_factory=dict)  # link key → target to store
     tentative_by_flow: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # Member attributes and coupon messages: read only for steps that need them.
+    segments: SegmentState = field(default_factory=SegmentState)
 
-    def count_send(self, delivery: Delivery, *, marketing: bool) -> None:
+    def count_send(
+        self, delivery: Delivery, *, marketing: bool, now: datetime | None = None
+    ) -> None:
         """Count a send before its push: later deliveries of the batch see it (and are
         re-checked if it does not go out)."""
         self.flow_sent[delivery.flow_id] = self.flow_sent.get(delivery.flow_id, 0) + 1
         self.tentative_by_flow[delivery.flow_id].append(delivery.id)
+        if delivery.coupon and now is not None:
+            self.segments.count_coupon(delivery, now)
         if marketing:
             shopper_id = delivery.shopper_id
             self.marketing_today[shopper_id] = self.marketing_today.get(shopper_id, 0) + 1

@@ -31,7 +31,7 @@ from bot.core.clock import Clock
 from bot.core.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
-from bot.delivery import render, send_rules
+from bot.delivery import render, segments, send_rules
 from bot.delivery.scenarios import ScenarioBook
 from bot.delivery.send_rules import (
     ALREADY_ACCEPTED,
@@ -88,6 +88,10 @@ _WRITE_BACK = (
         sent_at=bindparam("b_sent_at"),
         line_request_id=bindparam("b_line_request_id"),
         updated_at=bindparam("b_updated_at"),
+        # Decided at send time by a step's branches and the coupon guard (bot.delivery.segments).
+        template=bindparam("b_template"),
+        variant=bindparam("b_variant"),
+        coupon=bindparam("b_coupon"),
     )
 )
 _LOG_MESSAGES = insert(ConversationMessage.__table__)
@@ -301,6 +305,9 @@ class DeliverySender:
             carts=carts,
             orders=orders,
             stock=stock,
+            segments=segments.load(
+                session, claimed, shoppers, self.book, self._among, self.settings, now
+            ),
         )
 
     def _marketing_today(
@@ -334,7 +341,7 @@ class DeliverySender:
         if decision.action == "send":
             # Counted before the push: a later delivery of the same flow or shopper in this
             # batch is decided as if this one went out (and re-checked if it did not).
-            state.count_send(delivery, marketing=self._marketing(delivery))
+            state.count_send(delivery, marketing=self._marketing(delivery), now=now)
         return _Planned(delivery, decision, depends_on)
 
     def decide(
@@ -358,6 +365,9 @@ class DeliverySender:
         )
         if moot is not None:
             return moot, ()
+        verdict = segments.decide(delivery, step, state, self.settings, now)
+        if verdict.skip is not None:
+            return Decision("skip", verdict.skip), verdict.depends_on
         data = render.template_data(
             delivery,
             flow,
@@ -384,7 +394,7 @@ class DeliverySender:
                 "message over LINE's limits: degraded",
                 extra={"delivery_id": delivery.id, "reason": degraded},
             )
-        return Decision("send", message=message), ()
+        return Decision("send", verdict.note, message=message), ()
 
     def _store_links(self, session: Session, links: Mapping[str, str], now: datetime) -> None:
         """Keep the targets of this batch's long links (a key seen before is kept as it is)."""
@@ -542,7 +552,7 @@ class DeliverySender:
                         attempts=attempts,
                         sent_at=now,
                         line_request_id=result.request_id,
-                        reason=ALREADY_ACCEPTED if result.duplicate else None,
+                        reason=ALREADY_ACCEPTED if result.duplicate else decision.reason,
                         claimed_at=None,
                         updated_at=now,
                     )
@@ -630,6 +640,9 @@ class DeliverySender:
             "sent_at": delivery.sent_at,
             "line_request_id": delivery.line_request_id,
             "updated_at": delivery.updated_at,
+            "template": delivery.template,
+            "variant": delivery.variant,
+            "coupon": bool(delivery.coupon),
             **changes,
         }
         return {"b_id": delivery.id, **{f"b_{k}": v for k, v in values.items()}}

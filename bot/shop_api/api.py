@@ -77,7 +77,8 @@ def on_commit(callback: Callable[[], None]) -> None:
 
 
 def shop_endpoint(view: F) -> F:
-    """Authenticate, apply Idempotency-Key on POST/DELETE, commit once, answer errors as JSON."""
+    """Authenticate, apply Idempotency-Key on POST/PUT/DELETE, commit once, answer errors as
+    JSON."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -95,7 +96,7 @@ def shop_endpoint(view: F) -> F:
                 request.remote_addr,
             )
             key = request.headers.get(idempotency.KEY_HEADER)
-            if key is not None and request.method in ("POST", "DELETE"):
+            if key is not None and request.method in ("POST", "PUT", "DELETE"):
                 response = idempotency.run_once(
                     session,
                     key,

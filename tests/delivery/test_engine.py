@@ -331,6 +331,7 @@ def test_shipped_scenarios_load():
     book = load_scenarios()
     assert [s.id for s in book.scenarios] == [
         "cart_abandonment",
+        "cart_abandonment_by_customer",  # the segmented example, off by default
         "order_thanks",
         "shipping_notice",
         "after_delivery",

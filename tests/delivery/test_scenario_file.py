@@ -13,9 +13,11 @@ import jsonschema_rs
 import pytest
 import yaml
 
+from bot.delivery.conditions import parse_condition
 from bot.delivery.scenario_schema import SCHEMA_PATH, json_schema, main, render_json_schema
 from bot.delivery.scenarios import (
     DEFAULT_SCENARIOS_PATH,
+    Choice,
     Scenario,
     ScenarioBook,
     ScenarioError,
@@ -324,6 +326,57 @@ SHIPPED = (
         ),
         exit_on=frozenset({"order.placed", "cart.cleared", "unfollow", "opt_out"}),
         max_messages=3,
+    ),
+    # The segmented example, shipped off.
+    _scenario(
+        "cart_abandonment_by_customer",
+        "カゴ落ちリマインド(初回・リピーター別)",
+        "cart.updated",
+        (
+            _step(
+                "reminder", 0, timedelta(minutes=15), "cart_reminder", True,
+                expires_after=timedelta(hours=12),
+            ),
+            _step(
+                "incentive", 1, D, "cart_incentive", True,
+                variants=(
+                    Variant("free_shipping", 1, data={"free_shipping_threshold": 5000}),
+                    Variant(
+                        "coupon", 1,
+                        data={
+                            "coupon": {
+                                "code": "THANKS500",
+                                "description": "いつもご利用のお客様へ、500円OFFクーポン",
+                            }
+                        },
+                    ),
+                ),
+                choices=(
+                    Choice(parse_condition("order_count == 0"), "free_shipping"),
+                    Choice(
+                        parse_condition(
+                            {
+                                "any": [
+                                    "order_count > 0",
+                                    "rank in [gold, platinum]",
+                                    "tags contains vip",
+                                ]
+                            }
+                        ),
+                        "coupon",
+                    ),
+                    Choice(None, "free_shipping"),
+                ),
+                coupon_fallback="free_shipping",
+            ),
+            _step(
+                "low_stock", 2, 3 * D, "cart_low_stock", True, low_stock_at_most=3,
+                when=parse_condition("cart_value >= 3000"),
+            ),
+        ),
+        exit_on=frozenset({"order.placed", "cart.cleared", "unfollow", "opt_out"}),
+        max_messages=3,
+        enabled=False,
     ),
     _scenario(
         "order_thanks", "ご注文御礼", "order.placed",

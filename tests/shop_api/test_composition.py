@@ -11,6 +11,7 @@ from bot.core.settings import Settings
 from bot.delivery.engine import erase_customer
 from bot.delivery.staff_sends import erase_member_traces
 from bot.line.gateway import InMemoryLineGateway
+from bot.linking.attributes import erase_attributes
 from bot.linking.members_api import HOOKS_KEY
 
 
@@ -20,8 +21,8 @@ def test_apps_built_in_one_process_share_nothing(
     others = [create_app(settings, line=line, redis=redis, database=db) for _ in range(2)]
     hooks = [a.extensions[HOOKS_KEY] for a in (app, *others)]
     assert len({id(h) for h in hooks}) == 3
-    # The delivery feature's erasers are added once per app, not once more per app built.
-    erasers = [erase_customer, erase_member_traces]
+    # The features' erasers are added once per app, not once more per app built.
+    erasers = [erase_attributes, erase_customer, erase_member_traces]
     assert all(h.erasers == erasers and len(h.extras) == 1 for h in hooks)
     documents = [a.test_client().get("/api/v1/openapi.json").json for a in (app, *others)]
     assert documents[0] == documents[1] == documents[2]
