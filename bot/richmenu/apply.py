@@ -84,7 +84,10 @@ def apply_menu_file(
         say(f"default  {default.name}")
 
     for spec in menu_file.menus:
-        if spec.name in report.created and spec.audience and not spec.is_default:
+        row = previous.get(spec.name)
+        # A new menu, or a kept one that is now for other shoppers, is linked to its audience.
+        changed = row is None or (row.audience, row.is_default) != (spec.audience, spec.is_default)
+        if (spec.name in report.created or changed) and spec.audience and not spec.is_default:
             count = _link_audience(session, line, spec, ids[spec.name])
             report.relinked += count
             say(f"linked   {count} shopper(s) to {spec.name}")

@@ -216,3 +216,19 @@ def test_check_only_and_status(e2e_app: Flask, emulator: EmulatorServer) -> None
         b"",
     )
     assert "MISSING on LINE" in run(e2e_app, "status").output
+
+
+def test_kept_menu_given_an_audience_is_linked_to_it(
+    e2e_app: Flask, emulator: EmulatorServer, sample_copy: Path
+) -> None:
+    data = yaml.safe_load(sample_copy.read_text(encoding="utf-8"))
+    del data["menus"]["member"]["audience"]
+    sample_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert run(e2e_app, "apply", str(sample_copy)).exit_code == 0
+    add_shopper(e2e_app, line_user_id=LINKED, member_id="M1")
+    assert emulator.rich_menu_of(LINKED) == ids_by_name(emulator)["guest"]
+    data["menus"]["member"]["audience"] = "linked"
+    sample_copy.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = run(e2e_app, "apply", str(sample_copy))
+    assert "0 created, 2 kept, 1 shopper(s) re-linked" in result.output
+    assert emulator.rich_menu_of(LINKED) == ids_by_name(emulator)["member"]
