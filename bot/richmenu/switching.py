@@ -68,7 +68,15 @@ def switch_rich_menu(shopper_id: int) -> None:
         if shopper is None:
             return  # erased meanwhile
         try:
-            apply_menu_for(session, services.line, shopper)
+            try:
+                apply_menu_for(session, services.line, shopper)
+            except LineError as exc:
+                if exc.status != 404:
+                    raise
+                # The menu read was deleted meanwhile by `flask richmenu apply`, which records
+                # the new ids before deleting: read them again once.
+                session.rollback()
+                apply_menu_for(session, services.line, shopper)
         except LineError as exc:
             if exc.retriable:
                 raise

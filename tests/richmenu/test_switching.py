@@ -110,11 +110,13 @@ def test_line_4xx_is_logged_not_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     apply_sample(app)
-    line.fail_next(LineClientError("richmenu not found", status=404))
+    no_image = "must upload richmenu image before applying it to user"
+    line.fail_next(LineClientError(no_image, status=400))
     assert api.post("/links", {"member_id": "M1", "line_user_id": SHOPPER_ID}).status_code == 201
     with caplog.at_level(logging.WARNING, logger="bot.richmenu.switching"):
         run_jobs()
     assert "rich menu not switched" in caplog.text
+    assert len(line.sent("link_rich_menu")) == 1 and line.user_menus == {}
     assert ScheduledJobRegistry("default", connection=redis).get_job_ids() == []
     assert FailedJobRegistry("default", connection=redis).get_job_ids() == []
 
@@ -158,3 +160,14 @@ def test_switch_over_http_survives_a_line_500(
     e2e_jobs()
     assert emulator.rich_menu_of(user) == menus["guest"]
     assert emulator.rich_menu_state()["users"] == {}
+
+
+def test_menu_replaced_meanwhile_is_read_again(
+    app: Flask, api: ShopApi, line: InMemoryLineGateway, run_jobs: Callable[[], int]
+) -> None:
+    menus = apply_sample(app)
+    line.fail_next(LineClientError("richmenu not found", status=404))
+    assert api.post("/links", {"member_id": "M1", "line_user_id": SHOPPER_ID}).status_code == 201
+    run_jobs()
+    assert len(line.sent("link_rich_menu")) == 2
+    assert line.user_menus == {SHOPPER_ID: menus["member"]}
