@@ -2,7 +2,7 @@
 
 From the Messaging API reference (rich menu object, area object, bounds object, "Upload rich
 menu image"): the size is 800-2500 px wide, at least 250 px high, with a width/height ratio of
-at least 1.45; 1-20 areas, each inside the menu; ``chatBarText`` at most 14 characters and
+at least 1.45; at most 20 areas, each inside the menu; ``chatBarText`` at most 14 characters and
 ``name`` at most 300; the image is a JPEG or PNG of at most 1 MB with exactly the menu's size.
 A rich menu alias id is 1-32 characters of ``a-z 0-9 _ -``.
 """
@@ -77,7 +77,8 @@ class _RichMenuWalker(_Walker):
         self.string(
             menu.get("chatBarText"), "chatBarText", CHAT_BAR_TEXT_MAX, required=True, non_empty=True
         )
-        areas = self.array(menu.get("areas"), "areas", 1, MAX_AREAS)
+        # The spec sets no minimum (`maxItems: 20` on the response only, 20 in the reference).
+        areas = self.array(menu.get("areas"), "areas", 0, MAX_AREAS)
         for index, area in enumerate(areas or ()):
             self.area(area, f"areas[{index}]", width, height)
 

@@ -59,7 +59,7 @@ INVALID = [
     (
         {"areas": [area(i * 100, 0, 100, 100) for i in range(21)]},
         "areas",
-        "Size must be between 1 and 20",
+        "Size must be between 0 and 20",
     ),
     ({"areas": [area(2400, 0, 200, 843)]}, "areas[0].bounds", "exceeds the rich menu's width"),
     ({"areas": [area(0, 800, 100, 44)]}, "areas[0].bounds", "exceeds the rich menu's height"),

@@ -89,7 +89,7 @@ CASES = [
             ]
         },
         "areas",
-        "Size must be between 1 and 20",
+        "Size must be between 0 and 20",
     ),
     (
         {"areas": [button(2000, 600, {"type": "postback", "data": "action=link"})]},
