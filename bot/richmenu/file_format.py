@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
@@ -130,7 +130,7 @@ def parse_menu_file(
         for key in menu:
             if key not in LINE_FIELDS and key not in OWN_FIELDS:
                 fail(f"{where}: {key}", "unknown key")
-        request = {"size": menu.get("size"), "selected": bool(menu.get("selected", False))}
+        request = {"size": menu.get("size"), "selected": menu.get("selected", False)}
         request |= {"name": name, "chatBarText": menu.get("chatBarText")}
         request["areas"] = _expand_links(menu.get("areas"), settings)
         for detail in validate_rich_menu(request):
@@ -214,8 +214,6 @@ def _bot_action_problem(
     aliases: dict[str, str],
 ) -> str | None:
     """Why the bot would not handle this action, or None."""
-    from urllib.parse import parse_qs
-
     kind = action.get("type")
     if kind in ("postback", "datetimepicker"):
         data = action.get("data")

@@ -118,6 +118,7 @@ CASES = [
         "no menu of this file has the alias 'x'",
     ),
     ({"alias": "Guest Menu"}, "alias", "1-32 characters"),
+    ({"selected": "yes"}, "selected", "must be a boolean"),
     ({"audience": "vip"}, "audience", "must be one of linked, unlinked"),
     ({"image": "missing.png"}, "image", "cannot read missing.png"),
 ]
