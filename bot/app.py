@@ -33,6 +33,7 @@ from bot.linking import api as links_api
 from bot.linking import attributes as attributes_api
 from bot.linking import dev_shop, members_api
 from bot.linking.members import MemberHooks
+from bot.richmenu import init_app as init_rich_menus
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
 from flex_templates import load_templates
@@ -117,6 +118,7 @@ def create_app(
     if settings.playground_on:
         playground.init_app(app)
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
+    init_rich_menus(app)  # linking and unlinking switch the shopper's rich menu
     app.wsgi_app = webhook_endpoint.WebhookEndpoint(app.wsgi_app, services)  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 from line_emulator.core import ApiResponse, EmulatorError, LineEmulator
 from line_emulator.events import control_chats, control_event
+from line_emulator.richmenus import control_rich_menus
 
 __all__ = ["EmulatorApp"]
 
@@ -93,6 +94,9 @@ class EmulatorApp:
 
     @staticmethod
     def _encode(response: ApiResponse) -> tuple[int, list[tuple[str, str]], bytes]:
+        if isinstance(response.body, bytes):  # a rich menu image download
+            headers = [("Content-Length", str(len(response.body))), *response.headers.items()]
+            return response.status, headers, response.body
         payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
         headers = [
             ("Content-Type", "application/json; charset=utf-8"),
@@ -162,6 +166,8 @@ class EmulatorApp:
         if head == "users":
             return self._users(method, rest, body)
         if head == "chats" and (answer := control_chats(emu, method, rest, body)) is not None:
+            return answer
+        if head == "richmenus" and (answer := control_rich_menus(emu, method, rest)) is not None:
             return answer
         if head == "inbox" and len(rest) == 1 and method == "GET":
             return 200, emu.inbox(rest[0])

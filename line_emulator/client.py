@@ -310,3 +310,7 @@ class EmulatorClient:
     def reset(self) -> None:
         """Forget all state."""
         self._call("POST", "reset")
+
+    def rich_menu_state(self) -> dict[str, Any]:
+        """Rich menus (with image facts), the default, the aliases and per-user links."""
+        return self._call("GET", "richmenus")

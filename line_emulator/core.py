@@ -40,6 +40,7 @@ from line_emulator.ids import (
     new_webhook_event_id,
 )
 from line_emulator.names import random_display_name, random_status_message
+from line_emulator.richmenus import RichMenus
 from line_messages.validation import validate_messages, warm_up
 
 __all__ = [
@@ -409,7 +410,7 @@ def _invalid_parameter(name: str) -> ApiResponse:
     return _error(400, f"The value for the '{name}' parameter is invalid")
 
 
-class LineEmulator(ChatEvents):
+class LineEmulator(ChatEvents, RichMenus):
     """The emulated LINE Platform for one Messaging API channel.
 
     Thread-safe: the HTTP server calls ``handle`` from many threads while tests act
@@ -490,6 +491,7 @@ class LineEmulator(ChatEvents):
             self._usage = 0
             self._counts: dict[str, int] = {}
             self._reset_chats()
+            self._reset_rich_menus()
 
     def reset(self) -> None:
         """Forget users, messages, tokens, faults and records (configuration stays).
@@ -809,6 +811,10 @@ class LineEmulator(ChatEvents):
         route = self._routes.get((call.method, call.path))
         if route is not None:
             return route
+        if "/richmenu" in call.path:
+            rich_menu_route = self._rich_menu_route(call)
+            if rich_menu_route is not None:
+                return rich_menu_route
         for method, prefix, suffix, handler in self._param_routes:
             if (
                 call.path.startswith(prefix)
@@ -838,7 +844,8 @@ class LineEmulator(ChatEvents):
             headers,
             call.body,
             response.status,
-            response.body,
+            # A downloaded image is kept as its length, so records stay JSON.
+            {"bytes": len(response.body)} if isinstance(response.body, bytes) else response.body,
             self.clock.now(),
             round(duration_ms, 3),
             call.fault.kind if call.fault is not None else None,

@@ -89,6 +89,8 @@ _ACTION_CONTEXTS: dict[str, tuple[tuple[str, ...], bool, int]] = {
     "imageCarousel": (_COMMON_ACTIONS, False, 12),
     "flexButton": (_COMMON_ACTIONS, True, 40),
     "flex": (_COMMON_ACTIONS, False, 40),
+    # Rich menu areas (richmenuswitch is handled in line_messages.rich_menus).
+    "richMenu": (_COMMON_ACTIONS, False, 20),
 }
 
 _SPACING_KEYWORDS = ("none", "xs", "sm", "md", "lg", "xl", "xxl")

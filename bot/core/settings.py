@@ -22,6 +22,7 @@ from line_messages.links import host_allowed, link_host, normalise_host
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "bot.sqlite3"
 REAL_LINE_API = "https://api.line.me"
+REAL_LINE_API_DATA = "https://api-data.line.me"  # images: rich menu content, uploads
 
 # Development defaults: harmless values that let `make run` start without credentials.
 DEV_SECRETS = {
@@ -117,6 +118,9 @@ class Settings:
     line_channel_secret: str = DEV_SECRETS["LINE_CHANNEL_SECRET"]
     line_channel_access_token: str = DEV_SECRETS["LINE_CHANNEL_ACCESS_TOKEN"]
     line_api_base_url: str = REAL_LINE_API
+    # LINE_API_DATA_BASE_URL; None: api-data.line.me with the real API, else the same base URL
+    # (the emulator serves both hosts' paths).
+    line_api_data_base_url: str | None = None
     line_connect_timeout: float = 3.0
     line_read_timeout: float = 10.0
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
@@ -193,6 +197,15 @@ class Settings:
         )
 
     @property
+    def line_data_url(self) -> str:
+        """Where LINE's data endpoints (rich menu images) answer."""
+        if self.line_api_data_base_url:
+            return self.line_api_data_base_url
+        if self.line_api_base_url == REAL_LINE_API:
+            return REAL_LINE_API_DATA
+        return self.line_api_base_url
+
+    @property
     def help_url(self) -> str:
         """Where 「お問い合わせ」 leads: SHOP_HELP_URL, or the top page of the shop's site."""
         if self.shop_help_url:
@@ -227,6 +240,11 @@ class Settings:
             line_channel_secret=secret("LINE_CHANNEL_SECRET"),
             line_channel_access_token=secret("LINE_CHANNEL_ACCESS_TOKEN"),
             line_api_base_url=reader.url("LINE_API_BASE_URL", REAL_LINE_API),
+            line_api_data_base_url=(
+                reader.url("LINE_API_DATA_BASE_URL", None)
+                if reader.get("LINE_API_DATA_BASE_URL")
+                else None
+            ),
             line_connect_timeout=reader.number("LINE_CONNECT_TIMEOUT", 3.0),
             line_read_timeout=reader.number("LINE_READ_TIMEOUT", 10.0),
             database_url=normalize_database_url(

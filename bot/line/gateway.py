@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from bot.core.settings import Settings
 
@@ -130,6 +131,33 @@ class LineGateway(Protocol):
 
     def leave_room(self, room_id: str) -> None: ...
 
+    # Rich menus (bot.richmenu): menus, their images, the default, aliases, per-user links.
+    def validate_rich_menu(self, menu: dict[str, Any]) -> None: ...
+
+    def create_rich_menu(self, menu: dict[str, Any]) -> str: ...
+
+    def upload_rich_menu_image(self, rich_menu_id: str, data: bytes, content_type: str) -> None: ...
+
+    def list_rich_menus(self) -> list[dict[str, Any]]: ...
+
+    def delete_rich_menu(self, rich_menu_id: str) -> None: ...
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None: ...
+
+    def default_rich_menu(self) -> str | None: ...
+
+    def rich_menu_aliases(self) -> dict[str, str]: ...
+
+    def set_rich_menu_alias(self, alias_id: str, rich_menu_id: str, *, exists: bool) -> None: ...
+
+    def delete_rich_menu_alias(self, alias_id: str) -> None: ...
+
+    def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None: ...
+
+    def unlink_rich_menu(self, user_id: str) -> None: ...
+
+    def link_rich_menu_to_users(self, rich_menu_id: str, user_ids: Sequence[str]) -> None: ...
+
 
 class SdkLineGateway:
     """LineGateway over line-bot-sdk v3 with timeouts (the SDK sets none by default)."""
@@ -139,6 +167,7 @@ class SdkLineGateway:
         access_token: str,
         base_url: str,
         *,
+        data_base_url: str | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         pool_size: int = 16,
@@ -154,9 +183,16 @@ class SdkLineGateway:
         self._client = messaging.ApiClient(config)
         self._api = messaging.MessagingApi(self._client)
         self._timeout = (connect_timeout, read_timeout)
+        # Image uploads go to LINE's data host (api-data.line.me), which needs its own client:
+        # a configured host overrides the host the SDK's blob API names per operation.
+        self._data_base_url = data_base_url or base_url
+        self._access_token = access_token
+        self._data_client: Any = None
 
     def close(self) -> None:
         self._client.close()
+        if self._data_client is not None:
+            self._data_client.close()
 
     def _request(self, model: Any, data: dict[str, Any]) -> Any:
         # The SDK's pydantic models refuse some invalid requests before anything is sent.
@@ -226,6 +262,99 @@ class SdkLineGateway:
     def leave_room(self, room_id: str) -> None:
         self._call(self._api.leave_room_with_http_info, room_id)
 
+    # -- rich menus ---------------------------------------------------------------------------
+    # Sent as plain JSON through the SDK's ApiClient (auth, pool, timeouts, typed errors), like
+    # push: LINE validates the rich menu object, and the emulator applies the same rules.
+
+    def _json(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        response = self._call(
+            self._client.call_api,
+            path,
+            method,
+            header_params=headers,
+            body=body,
+            response_types_map={},
+            auth_settings=["Bearer"],
+            _return_http_data_only=False,
+        )
+        raw = response.raw_data
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, TypeError):
+            return None
+
+    def validate_rich_menu(self, menu: dict[str, Any]) -> None:
+        self._json("POST", "/v2/bot/richmenu/validate", menu)
+
+    def create_rich_menu(self, menu: dict[str, Any]) -> str:
+        return str(self._json("POST", "/v2/bot/richmenu", menu)["richMenuId"])
+
+    def upload_rich_menu_image(self, rich_menu_id: str, data: bytes, content_type: str) -> None:
+        if self._data_client is None:
+            config = self._m.Configuration(
+                host=self._data_base_url, access_token=self._access_token
+            )
+            config.retries = False
+            self._data_client = self._m.ApiClient(config)
+        self._call(
+            self._data_client.call_api,
+            f"/v2/bot/richmenu/{quote(rich_menu_id, safe='')}/content",
+            "POST",
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=data,
+            response_types_map={},
+            auth_settings=["Bearer"],
+            _return_http_data_only=False,
+        )
+
+    def list_rich_menus(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/v2/bot/richmenu/list")["richmenus"])
+
+    def delete_rich_menu(self, rich_menu_id: str) -> None:
+        self._json("DELETE", f"/v2/bot/richmenu/{quote(rich_menu_id, safe='')}")
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        self._json("POST", f"/v2/bot/user/all/richmenu/{quote(rich_menu_id, safe='')}")
+
+    def default_rich_menu(self) -> str | None:
+        try:
+            return str(self._json("GET", "/v2/bot/user/all/richmenu")["richMenuId"])
+        except LineClientError as exc:
+            if exc.status == 404:  # no default set
+                return None
+            raise
+
+    def rich_menu_aliases(self) -> dict[str, str]:
+        answer = self._json("GET", "/v2/bot/richmenu/alias/list")
+        return {a["richMenuAliasId"]: a["richMenuId"] for a in answer["aliases"]}
+
+    def set_rich_menu_alias(self, alias_id: str, rich_menu_id: str, *, exists: bool) -> None:
+        if exists:
+            path = f"/v2/bot/richmenu/alias/{quote(alias_id, safe='')}"
+            self._json("POST", path, {"richMenuId": rich_menu_id})
+        else:
+            body = {"richMenuAliasId": alias_id, "richMenuId": rich_menu_id}
+            self._json("POST", "/v2/bot/richmenu/alias", body)
+
+    def delete_rich_menu_alias(self, alias_id: str) -> None:
+        self._json("DELETE", f"/v2/bot/richmenu/alias/{quote(alias_id, safe='')}")
+
+    def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        user, menu = quote(user_id, safe=""), quote(rich_menu_id, safe="")
+        self._json("POST", f"/v2/bot/user/{user}/richmenu/{menu}")
+
+    def unlink_rich_menu(self, user_id: str) -> None:
+        self._json("DELETE", f"/v2/bot/user/{quote(user_id, safe='')}/richmenu")
+
+    def link_rich_menu_to_users(self, rich_menu_id: str, user_ids: Sequence[str]) -> None:
+        body = {"richMenuId": rich_menu_id, "userIds": list(user_ids)}
+        self._json("POST", "/v2/bot/richmenu/bulk/link", body)
+
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         import urllib3.exceptions as u3
 
@@ -287,6 +416,10 @@ class InMemoryLineGateway:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[LineError] = field(default_factory=list)
     accepted_keys: dict[str, str] = field(default_factory=dict)
+    rich_menus: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_menu: str | None = None
+    menu_aliases: dict[str, str] = field(default_factory=dict)
+    user_menus: dict[str, str] = field(default_factory=dict)
     _counter: int = 0
 
     def fail_next(self, error: LineError) -> None:
@@ -335,12 +468,87 @@ class InMemoryLineGateway:
     def leave_room(self, room_id: str) -> None:
         self._record("leave_room", room_id=room_id)
 
+    # Rich menus: a small in-memory LINE (menus, default, aliases, per-user links).
+
+    def validate_rich_menu(self, menu: dict[str, Any]) -> None:
+        self._record("validate_rich_menu", menu=menu)
+
+    def create_rich_menu(self, menu: dict[str, Any]) -> str:
+        self._record("create_rich_menu", menu=menu)
+        rich_menu_id = f"richmenu-{uuid.uuid4().hex}"
+        self.rich_menus[rich_menu_id] = dict(menu)
+        return rich_menu_id
+
+    def upload_rich_menu_image(self, rich_menu_id: str, data: bytes, content_type: str) -> None:
+        self._record(
+            "upload_rich_menu_image", rich_menu_id=rich_menu_id, size=len(data), type=content_type
+        )
+        self._need_menu(rich_menu_id)
+
+    def list_rich_menus(self) -> list[dict[str, Any]]:
+        self._record("list_rich_menus")
+        return [{"richMenuId": key, **menu} for key, menu in self.rich_menus.items()]
+
+    def delete_rich_menu(self, rich_menu_id: str) -> None:
+        self._record("delete_rich_menu", rich_menu_id=rich_menu_id)
+        self._need_menu(rich_menu_id)
+        del self.rich_menus[rich_menu_id]
+        if self.default_menu == rich_menu_id:
+            self.default_menu = None
+        for mapping in (self.user_menus, self.menu_aliases):
+            for key in [k for k, v in mapping.items() if v == rich_menu_id]:
+                del mapping[key]
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        self._record("set_default_rich_menu", rich_menu_id=rich_menu_id)
+        self._need_menu(rich_menu_id)
+        self.default_menu = rich_menu_id
+
+    def default_rich_menu(self) -> str | None:
+        self._record("default_rich_menu")
+        return self.default_menu
+
+    def rich_menu_aliases(self) -> dict[str, str]:
+        self._record("rich_menu_aliases")
+        return dict(self.menu_aliases)
+
+    def set_rich_menu_alias(self, alias_id: str, rich_menu_id: str, *, exists: bool) -> None:
+        self._record("set_rich_menu_alias", alias_id=alias_id, rich_menu_id=rich_menu_id)
+        self._need_menu(rich_menu_id)
+        if exists != (alias_id in self.menu_aliases):
+            raise LineClientError("richmenu alias not found" if exists else "conflict", status=400)
+        self.menu_aliases[alias_id] = rich_menu_id
+
+    def delete_rich_menu_alias(self, alias_id: str) -> None:
+        self._record("delete_rich_menu_alias", alias_id=alias_id)
+        self.menu_aliases.pop(alias_id, None)
+
+    def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        self._record("link_rich_menu", user_id=user_id, rich_menu_id=rich_menu_id)
+        self._need_menu(rich_menu_id)
+        self.user_menus[user_id] = rich_menu_id
+
+    def unlink_rich_menu(self, user_id: str) -> None:
+        self._record("unlink_rich_menu", user_id=user_id)
+        self.user_menus.pop(user_id, None)
+
+    def link_rich_menu_to_users(self, rich_menu_id: str, user_ids: Sequence[str]) -> None:
+        self._record("link_rich_menu_to_users", rich_menu_id=rich_menu_id, user_ids=list(user_ids))
+        self._need_menu(rich_menu_id)
+        for user_id in user_ids:
+            self.user_menus[user_id] = rich_menu_id
+
+    def _need_menu(self, rich_menu_id: str) -> None:
+        if rich_menu_id not in self.rich_menus:
+            raise LineClientError("richmenu not found", status=404)
+
 
 def sdk_gateway_factory(settings: Settings) -> Callable[[], LineGateway]:
     """Factory for the real gateway with the configured base URL and timeouts."""
     return lambda: SdkLineGateway(
         settings.line_channel_access_token,
         settings.line_api_base_url,
+        data_base_url=settings.line_data_url,
         connect_timeout=settings.line_connect_timeout,
         read_timeout=settings.line_read_timeout,
     )

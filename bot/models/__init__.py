@@ -47,12 +47,14 @@ from bot.models.linking import (
     LinkSource,
 )
 from bot.models.results import AbandonmentSurvey, MessageInsight
+from bot.models.richmenu import AppliedRichMenu
 from bot.models.segments import MemberAttributes
 from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipient, StaffSend
 from bot.models.support import SupportTicket, TicketReason, TicketState
 
 __all__ = [
     "AbandonmentSurvey",
+    "AppliedRichMenu",
     "MessageInsight",
     "MemberAttributes",
     "BusinessHoursOverride",
