@@ -43,6 +43,7 @@ from line_emulator.ids import (
 from line_emulator.insight import (
     LIST_PAGE_DEFAULT,
     MAX_PERIOD_DAYS,
+    UNIT_LIMIT,
     UNIT_LIMIT_BODY,
     UNIT_PATTERN,
     AggregationUnits,
@@ -461,6 +462,8 @@ class LineEmulator(ChatEvents):
         self.webhook_timeout = webhook_timeout
         self.sdk_check = sdk_check
         self._max_records = max_records
+        # LINE's monthly limit of custom aggregation units (a test may lower it).
+        self.aggregation_unit_limit = UNIT_LIMIT
         self._max_inbox = max_inbox
         self._auth_header = f"Bearer {channel_access_token}"
         self._lock = threading.RLock()
@@ -977,7 +980,9 @@ class LineEmulator(ChatEvents):
                 return ApiResponse(400, dict(FAILED_TO_SEND))
             if self._over_quota(1 if user.followed and not user.blocked else 0):
                 return ApiResponse(429, dict(MONTHLY_LIMIT_BODY))
-            if not self._units.admit(body.get("customAggregationUnits") or [], now):
+            if not self._units.admit(
+                body.get("customAggregationUnits") or [], now, self.aggregation_unit_limit
+            ):
                 return ApiResponse(400, dict(UNIT_LIMIT_BODY))
             sent = self._deliver(user, to, body, "push", call.request_id, now)
             response = {"sentMessages": sent}
@@ -1022,7 +1027,9 @@ class LineEmulator(ChatEvents):
             )
             if self._over_quota(deliverable):
                 return ApiResponse(429, dict(MONTHLY_LIMIT_BODY))
-            if not self._units.admit(body.get("customAggregationUnits") or [], now):
+            if not self._units.admit(
+                body.get("customAggregationUnits") or [], now, self.aggregation_unit_limit
+            ):
                 return ApiResponse(400, dict(UNIT_LIMIT_BODY))
             for recipient, user in recipients:
                 # Unknown IDs, blocked users and non-friends: 200, but nothing arrives.

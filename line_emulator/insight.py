@@ -67,16 +67,15 @@ def _shown(count: int) -> int | None:
 class AggregationUnits:
     """The units used per month and, per unit and day, who received how many bubbles."""
 
-    limit: int = UNIT_LIMIT
     _months: dict[str, list[str]] = field(default_factory=dict)  # yyyymm → units, first use
     # unit → day → user id → the most bubbles one push with the unit carried to that user
     _received: dict[str, dict[date, dict[str, int]]] = field(default_factory=dict)
 
-    def admit(self, units: Iterable[str], now: float) -> bool:
+    def admit(self, units: Iterable[str], now: float, limit: int = UNIT_LIMIT) -> bool:
         """False if a new unit would pass the month's limit; otherwise the units count."""
         month = self._months.setdefault(line_day(now).strftime("%Y%m"), [])
         new = [u for u in units if u not in month]
-        if len(month) + len(new) > self.limit:
+        if len(month) + len(new) > limit:
             return False
         month.extend(new)
         return True
