@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -88,7 +89,7 @@ class UnitBudget:
     _count: int = 0
     _checked_at: datetime | None = None
     _failed_at: datetime | None = None
-    _source: int | None = None  # id() of the gateway the figures came from
+    _source: weakref.ref[UnitSource] | None = None  # the gateway the figures came from
 
     def allowed(self, units: Iterable[str], line: UnitSource, now: datetime) -> set[str]:
         """The units among `units` that this batch's pushes may carry."""
@@ -117,8 +118,9 @@ class UnitBudget:
             return allowed
 
     def _refresh(self, line: UnitSource, now: datetime) -> None:
+        same_source = self._source is not None and self._source() is line
         fresh = (
-            self._source == id(line)
+            same_source
             and self._month == line_month(now)
             and self._checked_at is not None
             and now - self._checked_at < self.refresh_every
@@ -133,12 +135,12 @@ class UnitBudget:
         except LineError as exc:
             self._failed_at = now
             log.warning("cannot read LINE's aggregation unit count", extra={"error": str(exc)})
-            if self._month != line_month(now) or self._source != id(line):
+            if self._month != line_month(now) or not same_source:
                 self._month = None  # figures of another month or gateway are no use
             return
         self._month, self._known = line_month(now), names
         self._count = max(count, len(names))
-        self._checked_at, self._failed_at, self._source = now, None, id(line)
+        self._checked_at, self._failed_at, self._source = now, None, weakref.ref(line)
 
 
 _PROCESS_BUDGET = UnitBudget()
