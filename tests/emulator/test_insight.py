@@ -17,6 +17,7 @@ from line_emulator.clock import ManualClock
 from line_emulator.insight import line_day
 from line_emulator.server import EmulatorServer
 from tests.helpers.emulator import Api, text
+from tests.line_spec.schemas import violations
 
 PUSH = "/v2/bot/message/push"
 MULTICAST = "/v2/bot/message/multicast"
@@ -46,6 +47,12 @@ def stats(api: Api, unit: str, first: str, last: str) -> Any:
 )
 def test_a_push_with_units_line_would_refuse_is_a_400(emu: EmulatorServer, api: Api, units):
     user = emu.add_user()["userId"]
+    # The spec's own rule (MulticastRequest spells it out) refuses the same units.
+    assert violations(
+        "messaging-api",
+        "MulticastRequest",
+        {"to": [user], "messages": [text()], "customAggregationUnits": units},
+    )
     response = push(api, user, units)
     assert response.status_code == 400
     assert response.json()["details"][0]["property"] == "customAggregationUnits"
@@ -56,6 +63,8 @@ def test_one_unit_of_up_to_30_characters_is_accepted_and_counted(emu: EmulatorSe
     user = emu.add_user()["userId"]
     longest = "A_" + "z9" * 14
     assert len(longest) == 30
+    body = {"to": [user], "messages": [text()], "customAggregationUnits": [longest]}
+    assert violations("messaging-api", "MulticastRequest", body) == []
     assert push(api, user, [longest]).status_code == 200
     assert push(api, user, ["cart_reminder"]).status_code == 200
     assert push(api, user, ["cart_reminder"]).status_code == 200  # counted once
@@ -63,10 +72,12 @@ def test_one_unit_of_up_to_30_characters_is_accepted_and_counted(emu: EmulatorSe
 
     usage = api.get(INFO)
     assert usage.status_code == 200
+    assert violations("messaging-api", "GetAggregationUnitUsageResponse", usage.json()) == []
     assert (
         GetAggregationUnitUsageResponse.from_dict(usage.json()).num_of_custom_aggregation_units == 2
     )
     names = api.get(LIST).json()
+    assert violations("messaging-api", "GetAggregationUnitNameListResponse", names) == []
     assert GetAggregationUnitNameListResponse.from_dict(names).custom_aggregation_units == [
         longest,
         "cart_reminder",
@@ -84,6 +95,7 @@ def test_the_name_list_pages_with_a_continuation_token(emu: EmulatorServer, api:
     for _ in range(5):
         params = {"limit": "2", **({"start": start} if start else {})}
         page = api.get(LIST, params=params).json()
+        assert violations("messaging-api", "GetAggregationUnitNameListResponse", page) == []
         seen += page["customAggregationUnits"]
         start = page.get("next")
         if start is None:
@@ -139,6 +151,7 @@ def test_figures_follow_what_was_delivered_and_hide_under_20(
 
     big = stats(api, "big", day, day)
     assert big.status_code == 200
+    assert violations("insight", "GetStatisticsPerUnitResponse", big.json()) == []
     parsed = GetStatisticsPerUnitResponse.from_dict(big.json())
     seen, tapped = parsed.overview.unique_impression, parsed.overview.unique_click
     # A share of the 200 recipients saw it, a share of those tapped: believable, not exact.
@@ -149,6 +162,7 @@ def test_figures_follow_what_was_delivered_and_hide_under_20(
     assert stats(api, "big", day, day).json() == big.json()  # the same figures every time
 
     small = stats(api, "small", day, day).json()
+    assert violations("insight", "GetStatisticsPerUnitResponse", small) == []
     assert small["overview"]["uniqueImpression"] is None  # under 20 users: hidden, not 0
     assert small["overview"]["uniqueClick"] is None
     unknown = stats(api, "never_used", day, day).json()
