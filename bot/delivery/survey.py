@@ -98,10 +98,15 @@ def with_survey(book: ScenarioBook) -> ScenarioBook:
 
 
 def _candidates(
-    session: Session, cart_scenarios: list[str], now: datetime
+    session: Session, cart_scenarios: list[Scenario], now: datetime
 ) -> list[tuple[Flow, Cart, str]]:
     """(cart flow, cart, trigger) of carts ready to be asked about, oldest first."""
     ready, since = now - ASK_AFTER, now - LOOKBACK
+    # A flow's last step is done at most its delay plus its freshness after the cart's last
+    # change (a day more for a late dispatcher): older carts need not be looked at.
+    span = max(s.delay + s.expires_after for scenario in cart_scenarios for s in scenario.steps)
+    recent = Cart.changed_at >= since - span - timedelta(days=1)
+    scenario_ids = [s.id for s in cart_scenarios]
     same_cart = Flow.subject == literal("cart:", String) + Cart.cart_id
     not_asked = ~exists().where(AbandonmentSurvey.cart_id == Cart.cart_id)
     last_done = (
@@ -111,9 +116,10 @@ def _candidates(
         select(Flow, Cart)
         .join(Cart, same_cart)
         .where(
-            Flow.scenario_id.in_(cart_scenarios),
+            Flow.scenario_id.in_(scenario_ids),
             Flow.state == FlowState.ACTIVE,
             Cart.state == CartState.OPEN,
+            recent,
             not_asked,
             ~exists().where(
                 Delivery.flow_id == Flow.id, Delivery.state.in_(deliveries.OPEN_STATES)
@@ -130,8 +136,9 @@ def _candidates(
         select(Flow, Cart)
         .join(Cart, same_cart)
         .where(
-            Flow.scenario_id.in_(cart_scenarios),
+            Flow.scenario_id.in_(scenario_ids),
             Cart.state == CartState.CLEARED,
+            recent,
             cleared_at <= ready,
             cleared_at >= since,
             not_asked,
@@ -176,7 +183,7 @@ def cart_value(cart: Cart) -> int | None:
 def plan_surveys(session: Session, book: ScenarioBook, now: datetime) -> int:
     """Plan the question for every cart ready for it; returns how many were planned."""
     survey = book.get(SURVEY_SCENARIO_ID)
-    cart_scenarios = [s.id for s in book.triggered_by("cart.updated")]
+    cart_scenarios = [s for s in book.triggered_by("cart.updated") if s.steps]
     if survey is None or not cart_scenarios:
         return 0
     planned = 0
