@@ -182,6 +182,8 @@ class SdkLineGateway:
 
     def close(self) -> None:
         self._client.close()
+        if self._insight is not None:
+            self._insight.api_client.close()
 
     def _request(self, model: Any, data: dict[str, Any]) -> Any:
         # The SDK's pydantic models refuse some invalid requests before anything is sent.
@@ -259,13 +261,16 @@ class SdkLineGateway:
             config = insight.Configuration(host=self._base_url, access_token=self._token)
             config.retries = False
             self._insight = insight.Insight(insight.ApiClient(config))
-        response = self._call(
-            self._insight.get_statistics_per_unit_with_http_info,
-            unit,
-            day_from.strftime("%Y%m%d"),
-            day_to.strftime("%Y%m%d"),
-            api_exception=_insight_exception(),
-        )
+        try:
+            response = self._call(
+                self._insight.get_statistics_per_unit_with_http_info,
+                unit,
+                day_from.strftime("%Y%m%d"),
+                day_to.strftime("%Y%m%d"),
+                api_exception=_insight_exception(),
+            )
+        except ValueError as exc:  # the SDK checks the unit's length before sending
+            raise LineClientError(f"invalid request: {exc}".splitlines()[0]) from None
         overview = response.data.overview
         if overview is None:
             return UnitStatistics(None, None)

@@ -96,3 +96,10 @@ def test_unit_count_errors_are_typed_too(emulator, gateway):
     with pytest.raises(LineServerError):
         gateway.aggregation_unit_usage()
     assert gateway.aggregation_unit_usage() == 0
+
+
+def test_a_unit_the_sdk_refuses_before_sending_is_a_client_error(emulator, gateway):
+    day = line_day(emulator.clock.now())
+    with pytest.raises(LineClientError):
+        gateway.unit_statistics("x" * 31, day, day)
+    assert emulator.requests(STATS) == []
