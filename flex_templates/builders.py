@@ -35,6 +35,16 @@ NAME_IN_TEXT_MAX = 20
 CODE_MAX = 40
 ANSWER_MAX = 2000
 OPTOUT_DATA = "action=optout"
+CART_SURVEY_ACTION = "cart_survey"
+# Why a cart was left: postback code → the quick reply's label (also the shopper's answer).
+CART_SURVEY_REASONS = {
+    "shipping_fee": "送料が高い",
+    "payment": "支払い方法がない",
+    "comparing": "他のお店と比較中",
+    "later": "後で買うつもり",
+    "stock_size": "在庫・サイズが合わない",
+    "other": "その他",
+}
 
 
 class TemplateDataError(ValueError):
@@ -500,6 +510,20 @@ def build_escalation_returned(data: Mapping[str, Any], env: RenderEnv) -> Built:
         Scope(values, sections),
         alt("担当者とのやりとりを終了しました。引き続き自動応答でご案内します。"),
     )
+
+
+def build_abandonment_survey(data: Mapping[str, Any], env: RenderEnv) -> Built:
+    """After the cart reminders: why the cart was left, answered with one quick-reply tap."""
+    values, sections = _common_values(data)
+    quick = [
+        {
+            "type": "action",
+            "action": _postback(label, f"action={CART_SURVEY_ACTION}&reason={code}", label),
+        }
+        for code, label in CART_SURVEY_REASONS.items()
+    ]
+    text = f"{salutation(data)}、よろしければお買い物を見送った理由を1つだけ教えてください。"
+    return Built(Scope(values, sections), alt(text), quick_replies=quick)
 
 
 def optout_quick_reply() -> dict[str, Any]:

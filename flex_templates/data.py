@@ -129,6 +129,10 @@ class EscalationData(_Common, total=False):
     """escalation_handed, escalation_returned."""
 
 
+class AbandonmentSurveyData(_Common, total=False):
+    """abandonment_survey: nothing beyond the common fields (the reasons are fixed)."""
+
+
 class EscalationOffHoursData(_Common, total=False):
     """escalation_off_hours: when staff will reply."""
 

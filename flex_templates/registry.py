@@ -55,6 +55,7 @@ SPECS: dict[str, TemplateSpec] = {
         TemplateSpec("escalation_handed", builders.build_escalation_handed, False),
         TemplateSpec("escalation_off_hours", builders.build_escalation_off_hours, False),
         TemplateSpec("escalation_returned", builders.build_escalation_returned, False),
+        TemplateSpec("abandonment_survey", builders.build_abandonment_survey, True),
     )
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.delivery import survey
 from bot.faq import handlers as faq
 from bot.line import chat_handlers as chats
 from bot.line.routing import Handler, RouteKey, Router, chat_routes, event_route
@@ -41,6 +42,7 @@ ROUTES: tuple[tuple[Sequence[RouteKey], Handler], ...] = (
     ([event_route("postback", "faq_feedback")], faq.handle_postback_faq_feedback),
     ([event_route("postback", "human")], faq.handle_postback_human),
     ([event_route("postback", CSAT_ACTION)], support.handle_postback_csat),
+    ([event_route("postback", survey.CART_SURVEY_ACTION)], survey.handle_postback_cart_survey),
     ([event_route("postback")], postback.handle_unknown_postback),
     # Member linking
     ([event_route("accountLink")], account_link.handle_account_link),

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from line_emulator.clock import AdjustableClock, Clock
 from line_emulator.events import PUSH_FIELDS, REPLY_FIELDS, ChatEvents, unknown_properties
@@ -38,6 +39,17 @@ from line_emulator.ids import (
     new_request_id,
     new_user_id,
     new_webhook_event_id,
+)
+from line_emulator.insight import (
+    LIST_PAGE_DEFAULT,
+    MAX_PERIOD_DAYS,
+    UNIT_LIMIT,
+    UNIT_LIMIT_BODY,
+    UNIT_PATTERN,
+    AggregationUnits,
+    decode_token,
+    parse_day,
+    units_problem,
 )
 from line_emulator.names import random_display_name, random_status_message
 from line_emulator.richmenus import RichMenus
@@ -406,6 +418,11 @@ def _invalid_property(name: str) -> ApiResponse:
     return _error(400, f"The property, {name}, in the request body is invalid (line: -, column: -)")
 
 
+def _query(call: _Call) -> dict[str, str]:
+    """The request's query parameters (first value of each)."""
+    return {key: values[0] for key, values in parse_qs(call.query or "").items()}
+
+
 def _invalid_parameter(name: str) -> ApiResponse:
     return _error(400, f"The value for the '{name}' parameter is invalid")
 
@@ -446,6 +463,8 @@ class LineEmulator(ChatEvents, RichMenus):
         self.webhook_timeout = webhook_timeout
         self.sdk_check = sdk_check
         self._max_records = max_records
+        # LINE's monthly limit of custom aggregation units (a test may lower it).
+        self.aggregation_unit_limit = UNIT_LIMIT
         self._max_inbox = max_inbox
         self._auth_header = f"Bearer {channel_access_token}"
         self._lock = threading.RLock()
@@ -457,6 +476,9 @@ class LineEmulator(ChatEvents, RichMenus):
             ("GET", "/v2/bot/message/quota"): self._quota,
             ("GET", "/v2/bot/message/quota/consumption"): self._consumption,
             ("GET", "/v2/bot/info"): self._bot_info,
+            ("GET", "/v2/bot/message/aggregation/info"): self._unit_usage,
+            ("GET", "/v2/bot/message/aggregation/list"): self._unit_names,
+            ("GET", "/v2/bot/insight/message/event/aggregation"): self._unit_statistics,
         }
         for kind in ("reply", "push", "multicast", "narrowcast", "broadcast"):
             self._routes[("POST", f"/v2/bot/message/validate/{kind}")] = self._validate
@@ -489,6 +511,7 @@ class LineEmulator(ChatEvents, RichMenus):
             self._webhooks: list[WebhookResult] = []
             self._loading: list[dict[str, Any]] = []
             self._usage = 0
+            self._units = AggregationUnits()
             self._counts: dict[str, int] = {}
             self._reset_chats()
             self._reset_rich_menus()
@@ -893,15 +916,9 @@ class LineEmulator(ChatEvents, RichMenus):
         flag = body.get("notificationDisabled")
         if flag is not None and not isinstance(flag, bool):
             details.append({"message": "must be a boolean", "property": "notificationDisabled"})
-        units = body.get("customAggregationUnits")
-        if units is not None and (
-            not isinstance(units, list)
-            or len(units) > 1
-            or not all(isinstance(u, str) and 0 < len(u) <= 30 for u in units)
-        ):
-            details.append(
-                {"message": "invalid aggregation unit", "property": "customAggregationUnits"}
-            )
+        problem = units_problem(body.get("customAggregationUnits"))
+        if problem is not None:
+            details.append(problem)
         return _details_error(details) if details else None
 
     # -- Messaging API endpoints ---------------------------------------------------------
@@ -970,6 +987,10 @@ class LineEmulator(ChatEvents, RichMenus):
                 return ApiResponse(400, dict(FAILED_TO_SEND))
             if self._over_quota(1 if user.followed and not user.blocked else 0):
                 return ApiResponse(429, dict(MONTHLY_LIMIT_BODY))
+            if not self._units.admit(
+                body.get("customAggregationUnits") or [], now, self.aggregation_unit_limit
+            ):
+                return ApiResponse(400, dict(UNIT_LIMIT_BODY))
             sent = self._deliver(user, to, body, "push", call.request_id, now)
             response = {"sentMessages": sent}
             self._accept_retry_key(call, response, now)
@@ -1013,6 +1034,10 @@ class LineEmulator(ChatEvents, RichMenus):
             )
             if self._over_quota(deliverable):
                 return ApiResponse(429, dict(MONTHLY_LIMIT_BODY))
+            if not self._units.admit(
+                body.get("customAggregationUnits") or [], now, self.aggregation_unit_limit
+            ):
+                return ApiResponse(400, dict(UNIT_LIMIT_BODY))
             for recipient, user in recipients:
                 # Unknown IDs, blocked users and non-friends: 200, but nothing arrives.
                 self._deliver(user, recipient, body, "multicast", call.request_id, now)
@@ -1055,6 +1080,8 @@ class LineEmulator(ChatEvents, RichMenus):
             delivered = user is not None and not user.blocked
         elif delivered:
             self._usage += 1  # push and multicast count per recipient; replies are free
+            for unit in body.get("customAggregationUnits") or []:
+                self._units.delivered(unit, user_id, len(body["messages"]), now)
         reason = None
         if not delivered:
             reason = (
@@ -1160,6 +1187,47 @@ class LineEmulator(ChatEvents, RichMenus):
                 "markAsReadMode": "auto",
             },
         )
+
+    # -- custom aggregation units and their insight (line_emulator.insight) ---------------
+
+    def _unit_usage(self, call: _Call) -> ApiResponse:
+        with self._lock:
+            return ApiResponse(200, self._units.usage(self.clock.now()))
+
+    def _unit_names(self, call: _Call) -> ApiResponse:
+        query = _query(call)
+        limit_text = query.get("limit")
+        if limit_text is None:
+            limit = LIST_PAGE_DEFAULT
+        elif limit_text.isdigit() and 1 <= int(limit_text) <= LIST_PAGE_DEFAULT:
+            limit = int(limit_text)
+        else:
+            return _invalid_parameter("limit")
+        start = 0
+        if "start" in query:
+            offset = decode_token(query["start"])
+            if offset is None:
+                return _invalid_parameter("start")
+            start = offset
+        with self._lock:
+            return ApiResponse(200, self._units.names(self.clock.now(), limit, start))
+
+    def _unit_statistics(self, call: _Call) -> ApiResponse:
+        query = _query(call)
+        unit = query.get("customAggregationUnit")
+        if unit is None or not UNIT_PATTERN.match(unit):
+            return _invalid_parameter("customAggregationUnit")
+        first, last = parse_day(query.get("from")), parse_day(query.get("to"))
+        if first is None:
+            return _invalid_parameter("from")
+        if last is None:
+            return _invalid_parameter("to")
+        if last < first or (last - first).days > MAX_PERIOD_DAYS:
+            return _error(
+                400, f"The period must end on or after 'from' and within {MAX_PERIOD_DAYS} days"
+            )
+        with self._lock:
+            return ApiResponse(200, self._units.statistics(unit, first, last))
 
     def _validate(self, call: _Call) -> ApiResponse:
         body = self._json_body(call)

@@ -104,6 +104,14 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob(
             "purge_expired_link_records", "bot.linking.maintenance.purge_expired_link_records", 3600
         ),
+        # Ticks count from the epoch: the daily one runs at 00:00 UTC, 09:00 in Japan, when
+        # LINE has its figures of the day before.
+        PeriodicJob(
+            "fetch_message_insights", "bot.delivery.insights.fetch_message_insights", 86400
+        ),
+        PeriodicJob(
+            "plan_abandonment_surveys", "bot.delivery.survey.plan_abandonment_surveys", 600
+        ),
     ]
 
 

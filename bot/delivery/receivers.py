@@ -37,7 +37,11 @@ def init_app(app: Flask) -> None:
 
 def load_rules(settings: Settings) -> DeliveryRules:
     """The scenario file, read and checked (ScenarioError names the file and the field)."""
-    book = load_scenarios(settings.scenarios_path, settings.templates_path)
+    # The abandoned-cart question rides the engine as a built-in scenario (imported here:
+    # the survey module's job reads these rules through this module).
+    from bot.delivery.survey import with_survey
+
+    book = with_survey(load_scenarios(settings.scenarios_path, settings.templates_path))
     return DeliveryRules(book, timedelta(hours=settings.abandonment_cooldown_hours))
 
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from bot.core.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
 from bot.delivery import render, segments, send_rules
+from bot.delivery.aggregation import UnitBudget, aggregation_unit, process_budget
 from bot.delivery.scenarios import ScenarioBook
 from bot.delivery.send_rules import (
     ALREADY_ACCEPTED,
@@ -106,6 +107,7 @@ class Push:
     to: str
     message: Message
     marketing: bool
+    unit: str | None = None  # LINE's custom aggregation unit (insight figures), if allowed
     result: SendResult | None = None
     error: LineError | None = None
     held: bool = False  # not tried: LINE's monthly limit came back earlier in this batch
@@ -140,6 +142,8 @@ class DeliverySender:
     monotonic: Callable[[], float] = time.monotonic
     # How long the batch waits for pushes still in flight once every other push is done.
     straggler_grace: float = 2.0
+    # The month's custom aggregation units (None: pushes carry no unit).
+    units: UnitBudget | None = field(default_factory=process_budget)
 
     def send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
         """Handle a batch of claimed deliveries; returns how many ended in each state."""
@@ -178,6 +182,7 @@ class DeliverySender:
             for p in planned
             if p.decision.action == "send" and p.decision.message is not None
         ]
+        self._assign_units(pushes, {p.delivery.id: p.delivery for p in planned}, now)
         self._store_links(session, state.new_links, now)
         self.push_all(pushes, deadline)
         self._record(session, planned, {p.delivery_id: p for p in pushes}, state, now, counts)
@@ -406,6 +411,22 @@ class DeliverySender:
 
     # -- pushing ------------------------------------------------------------------------------
 
+    def _assign_units(
+        self, pushes: Sequence[Push], deliveries_by_id: Mapping[int, Delivery], now: datetime
+    ) -> None:
+        """Give each push its step's aggregation unit, within the month's unit budget."""
+        if self.units is None or not pushes:
+            return
+        wanted = {
+            p.delivery_id: aggregation_unit(d.scenario_id, d.step_id, d.variant)
+            for p in pushes
+            if (d := deliveries_by_id.get(p.delivery_id)) is not None
+        }
+        allowed = self.units.allowed(wanted.values(), self.line, now)
+        for push in pushes:
+            unit = wanted.get(push.delivery_id)
+            push.unit = unit if unit in allowed else None
+
     def push_all(self, pushes: Sequence[Push], deadline: float | None = None) -> None:
         """Push on `threads` threads; one shopper's messages go out in order on one thread.
 
@@ -430,10 +451,12 @@ class DeliverySender:
                     continue
                 push.started = True
                 try:
+                    unit = {"aggregation_unit": push.unit} if push.unit else {}
                     push.result = self.line.push(
                         push.to,
                         [push.message],
                         retry_key=retry_key_for("delivery", push.delivery_id),
+                        **unit,
                     )
                 except LineError as exc:
                     push.error = exc

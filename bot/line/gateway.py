@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -19,6 +20,8 @@ from bot.core.settings import Settings
 
 Message = dict[str, Any]
 MONTHLY_LIMIT_TEXT = "monthly limit"
+UNIT_LIST_PAGE = 100  # unit names asked for per page
+UNIT_LIST_MAX_PAGES = 20  # LINE's monthly limit is 1,000 units: 10 pages; more is a loop
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-4c55-9a51-2f0d8e6b9c11")
 
 
@@ -104,6 +107,14 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class UnitStatistics:
+    """LINE's figures for one custom aggregation unit over a period (None: under 20 users)."""
+
+    unique_impression: int | None
+    unique_click: int | None
+
+
+@dataclass(frozen=True)
 class Profile:
     user_id: str
     display_name: str
@@ -118,8 +129,19 @@ class LineGateway(Protocol):
     def reply(self, reply_token: str, messages: Sequence[Message]) -> SendResult: ...
 
     def push(
-        self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult: ...
+
+    def aggregation_unit_usage(self) -> int: ...
+
+    def aggregation_unit_names(self) -> list[str]: ...
+
+    def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics: ...
 
     def get_profile(self, user_id: str) -> Profile: ...
 
@@ -183,16 +205,20 @@ class SdkLineGateway:
         self._client = messaging.ApiClient(config)
         self._api = messaging.MessagingApi(self._client)
         self._timeout = (connect_timeout, read_timeout)
+        self._base_url = base_url
+        self._access_token = access_token
         # Image uploads go to LINE's data host (api-data.line.me), which needs its own client:
         # a configured host overrides the host the SDK's blob API names per operation.
         self._data_base_url = data_base_url or base_url
-        self._access_token = access_token
         self._data_client: Any = None
+        self._insight: Any = None  # the insight API client, built on first use
 
     def close(self) -> None:
         self._client.close()
         if self._data_client is not None:
             self._data_client.close()
+        if self._insight is not None:
+            self._insight.api_client.close()
 
     def _request(self, model: Any, data: dict[str, Any]) -> Any:
         # The SDK's pydantic models refuse some invalid requests before anything is sent.
@@ -209,7 +235,12 @@ class SdkLineGateway:
         return SendResult(_request_id(response.headers))
 
     def push(
-        self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         # Pushes are the bulk path (step delivery): the body goes out as the JSON we rendered,
         # through the SDK's ApiClient (auth, connection pool, timeouts) but without building
@@ -224,7 +255,7 @@ class SdkLineGateway:
                 "/v2/bot/message/push",
                 "POST",
                 header_params=headers,
-                body={"to": to, "messages": list(messages)},
+                body=_push_body(to, messages, aggregation_unit),
                 response_types_map={},
                 auth_settings=["Bearer"],
                 _return_http_data_only=False,
@@ -235,6 +266,50 @@ class SdkLineGateway:
                 return SendResult(exc.request_id, duplicate=True)
             raise
         return SendResult(_request_id(response.headers))
+
+    def aggregation_unit_usage(self) -> int:
+        """How many custom aggregation units LINE counts for this month."""
+        response = self._call(self._api.get_aggregation_unit_usage_with_http_info)
+        return int(response.data.num_of_custom_aggregation_units)
+
+    def aggregation_unit_names(self) -> list[str]:
+        """The names of this month's units, following LINE's continuation tokens."""
+        names: list[str] = []
+        start: str | None = None
+        for _ in range(UNIT_LIST_MAX_PAGES):
+            response = self._call(
+                self._api.get_aggregation_unit_name_list_with_http_info,
+                limit=str(UNIT_LIST_PAGE),
+                start=start,
+            )
+            names.extend(response.data.custom_aggregation_units or [])
+            start = response.data.next
+            if not start:
+                break
+        return names
+
+    def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics:
+        """Unique impressions and clicks of a unit over LINE's days (UTC+9), both inclusive."""
+        if self._insight is None:
+            from linebot.v3 import insight
+
+            config = insight.Configuration(host=self._base_url, access_token=self._access_token)
+            config.retries = False
+            self._insight = insight.Insight(insight.ApiClient(config))
+        try:
+            response = self._call(
+                self._insight.get_statistics_per_unit_with_http_info,
+                unit,
+                day_from.strftime("%Y%m%d"),
+                day_to.strftime("%Y%m%d"),
+                api_exception=_insight_exception(),
+            )
+        except ValueError as exc:  # the SDK checks the unit's length before sending
+            raise LineClientError(f"invalid request: {exc}".splitlines()[0]) from None
+        overview = response.data.overview
+        if overview is None:
+            return UnitStatistics(None, None)
+        return UnitStatistics(overview.unique_impression, overview.unique_click)
 
     def get_profile(self, user_id: str) -> Profile:
         response = self._call(self._api.get_profile_with_http_info, user_id)
@@ -355,12 +430,15 @@ class SdkLineGateway:
         body = {"richMenuId": rich_menu_id, "userIds": list(user_ids)}
         self._json("POST", "/v2/bot/richmenu/bulk/link", body)
 
-    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, method: Any, *args: Any, api_exception: type[Exception] | None = None, **kwargs: Any
+    ) -> Any:
         import urllib3.exceptions as u3
 
+        failure = api_exception or self._m.ApiException
         try:
             return method(*args, _request_timeout=self._timeout, **kwargs)
-        except self._m.ApiException as exc:
+        except failure as exc:  # type: ignore[misc]
             raise error_from_response(exc.status, exc.body, dict(exc.headers or {})) from None
         except (u3.ConnectTimeoutError, u3.NewConnectionError) as exc:
             raise LineUnavailable(f"cannot connect to LINE: {exc}") from None
@@ -371,6 +449,20 @@ class SdkLineGateway:
             if isinstance(reason, u3.ConnectTimeoutError | u3.NewConnectionError):
                 raise LineUnavailable(f"cannot connect to LINE: {reason}") from None
             raise LineTimeout(f"no answer from LINE: {reason}") from None
+
+
+def _insight_exception() -> type[Exception]:
+    from linebot.v3.insight import ApiException
+
+    return ApiException
+
+
+def _push_body(to: str, messages: Sequence[Message], unit: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"to": to, "messages": list(messages)}
+    if unit:
+        # One unit per push at most (LINE's rule); it names the message in LINE's insight.
+        body["customAggregationUnits"] = [unit]
+    return body
 
 
 def _request_id(headers: Any) -> str | None:
@@ -420,6 +512,10 @@ class InMemoryLineGateway:
     default_menu: str | None = None
     menu_aliases: dict[str, str] = field(default_factory=dict)
     user_menus: dict[str, str] = field(default_factory=dict)
+    # Custom aggregation units: the ones LINE counts this month, and scripted statistics.
+    units_this_month: list[str] = field(default_factory=list)
+    statistics: dict[tuple[str, date], UnitStatistics] = field(default_factory=dict)
+    unit_failures: list[LineError] = field(default_factory=list)
     _counter: int = 0
 
     def fail_next(self, error: LineError) -> None:
@@ -440,14 +536,41 @@ class InMemoryLineGateway:
         return SendResult(self._record("reply", reply_token=reply_token, messages=list(messages)))
 
     def push(
-        self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         if retry_key and retry_key in self.accepted_keys:
             return SendResult(self.accepted_keys[retry_key], duplicate=True)
-        request_id = self._record("push", to=to, messages=list(messages), retry_key=retry_key)
+        extra = {"aggregation_unit": aggregation_unit} if aggregation_unit else {}
+        request_id = self._record(
+            "push", to=to, messages=list(messages), retry_key=retry_key, **extra
+        )
         if retry_key:
             self.accepted_keys[retry_key] = request_id
+        if aggregation_unit and aggregation_unit not in self.units_this_month:
+            self.units_this_month.append(aggregation_unit)
         return SendResult(request_id)
+
+    # The unit look-ups do not take from `failures` (scripted for sends): `unit_failures`.
+    def aggregation_unit_usage(self) -> int:
+        self.calls.append(("aggregation_info", {}))
+        if self.unit_failures:
+            raise self.unit_failures.pop(0)
+        return len(self.units_this_month)
+
+    def aggregation_unit_names(self) -> list[str]:
+        self.calls.append(("aggregation_list", {}))
+        return list(self.units_this_month)
+
+    def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics:
+        self._record("unit_statistics", unit=unit, day_from=day_from, day_to=day_to)
+        if day_from != day_to:
+            raise NotImplementedError("the in-memory gateway scripts one day at a time")
+        return self.statistics.get((unit, day_from), UnitStatistics(None, None))
 
     def get_profile(self, user_id: str) -> Profile:
         self._record("profile", user_id=user_id)

@@ -50,13 +50,20 @@ class ScriptedLine(InMemoryLineGateway):
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(
-        self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         with self._lock:
             errors = self.fail_for.get(to)
             if errors:
                 raise errors.pop(0)
-            return super().push(to, messages, retry_key=retry_key)
+            return super().push(
+                to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit
+            )
 
 
 @pytest.fixture

@@ -321,7 +321,8 @@ def test_the_scenario_file_is_read_once_at_start_up(settings, db, redis, line, t
     app = create_app(changed, line=line, redis=redis, database=db)
     path.write_text("scenarios: [1, 2]")  # a later edit is not read by the running app
     rules = app.extensions["bot"].delivery_rules
-    assert [s.id for s in rules.book.scenarios] == ["cart"]
+    # The shop's one scenario, and the built-in abandoned-cart question.
+    assert [s.id for s in rules.book.scenarios] == ["cart", "abandonment_survey"]
     assert rules.abandonment_cooldown == timedelta(hours=5)
     with app.app_context():
         assert delivery_rules() is rules

@@ -30,10 +30,15 @@ class SlowLine(InMemoryLineGateway):
     seconds: float = 0.0
 
     def push(
-        self, to: str, messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: str,
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         time.sleep(self.seconds)
-        return super().push(to, messages, retry_key=retry_key)
+        return super().push(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
 
 
 def _deliveries(app) -> dict[int, Delivery]:

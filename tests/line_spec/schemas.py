@@ -23,13 +23,27 @@ PREFIX = "#/components/schemas/"
 
 @cache
 def spec(name: str) -> dict[str, Any]:
-    """One vendored file (`messaging-api` or `webhook`), parsed."""
+    """One vendored file (`messaging-api`, `insight` or `webhook`), parsed."""
     return yaml.safe_load((SPEC_DIR / f"{name}.yml").read_text(encoding="utf-8"))
+
+
+def _nullable(node: Any) -> None:
+    """OpenAPI 3.0's `nullable: true` as JSON Schema: null joins the allowed types."""
+    if isinstance(node, dict):
+        if node.get("nullable") is True and isinstance(node.get("type"), str):
+            del node["nullable"]
+            node["type"] = [node["type"], "null"]
+        for value in node.values():
+            _nullable(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable(value)
 
 
 @cache
 def _schemas(name: str) -> dict[str, Any]:
     schemas = copy.deepcopy(spec(name)["components"]["schemas"])
+    _nullable(schemas)
     for base, schema in list(schemas.items()):
         discriminator = schema.get("discriminator")
         if not discriminator or not discriminator.get("mapping"):

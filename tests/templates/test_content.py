@@ -155,6 +155,7 @@ def test_marketing_messages_and_only_them_offer_optout(
         "cart_low_stock",
         "repeat_offer",
         "restock_notice",
+        "abandonment_survey",  # unasked-for, after the reminders: the marketing rules apply
     }
     assert registry.is_marketing(name) == (name in expected)
 

@@ -80,6 +80,7 @@ def _minimal(name: str) -> dict[str, Any]:
         "escalation_handed": {},
         "escalation_off_hours": {"reply_at": "2025-07-07T01:00:00+00:00"},
         "escalation_returned": {},
+        "abandonment_survey": {},
     }[name]
 
 
@@ -186,5 +187,6 @@ def test_every_web_link_goes_through_the_wrapper(registry: TemplateRegistry, nam
         "escalation_handed",
         "escalation_off_hours",
         "escalation_returned",
+        "abandonment_survey",
     }
     assert bool(seen) == has_links

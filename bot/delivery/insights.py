@@ -1,0 +1,149 @@
+"""Opens and taps from LINE's insight API, per custom aggregation unit and day.
+
+Every scenario push carries its step's unit (`aggregation`), and LINE counts per unit how
+many users saw a bubble of the message (a bubble counts only once it was shown whole, so
+opens are a lower bound) and how many opened one of its links. LINE answers for a period,
+not per day, so the daily job asks for one day at a time: for each unit pushed in the last
+`REFETCH_DAYS` days, each of those days up to yesterday (Japan time, LINE's days). LINE's
+figures come in late and still change for a few days, so the same days are fetched again on
+the next runs and their rows overwritten: a run is idempotent, and a missed run is caught up.
+
+A figure LINE hides (fewer than 20 users) is stored as None, never as 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.core.jobs import job_context
+from bot.core.metrics import LINE_API_CALLS
+from bot.delivery.aggregation import LINE_TZ, aggregation_unit
+from bot.line.gateway import LineClientError, LineError, LineGateway
+from bot.models import Delivery, DeliveryState, MessageInsight
+
+log = logging.getLogger(__name__)
+
+REFETCH_DAYS = 7  # LINE's figures for a day keep changing for a few days after it
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one run stored, and the units LINE refused (a 4xx other than 429)."""
+
+    stored: int
+    refused: tuple[str, ...] = ()
+
+
+def line_today(now: datetime) -> date:
+    """Today in LINE's time zone (UTC+9)."""
+    return now.astimezone(LINE_TZ).date()
+
+
+def days_to_fetch(now: datetime, days: int = REFETCH_DAYS) -> list[date]:
+    """The last `days` complete days in LINE's time zone, oldest first (today is not over)."""
+    today = line_today(now)
+    return [today - timedelta(days=n) for n in range(days, 0, -1)]
+
+
+def recent_units(session: Session, since: datetime) -> list[str]:
+    """The units of the scenario steps (and variants) pushed since `since`, sorted."""
+    steps = session.execute(
+        select(Delivery.scenario_id, Delivery.step_id, Delivery.variant)
+        .where(Delivery.state == DeliveryState.SENT, Delivery.sent_at >= since)
+        .distinct()
+    ).all()
+    return sorted({aggregation_unit(s, t, v) for s, t, v in steps})
+
+
+def fetch_insights(
+    session: Session,
+    line: LineGateway,
+    now: datetime,
+    *,
+    units: Sequence[str] | None = None,
+    days: Iterable[date] | None = None,
+) -> FetchResult:
+    """Fetch and store LINE's figures for the units and days (default: the recent ones).
+
+    Each unit's days are written as soon as they are fetched (the caller's session is
+    flushed, the job commits): a 429 or 5xx part way keeps what came before and is raised,
+    so the run is logged as failed; the next run fetches the same days again anyway.
+    """
+    days = list(days) if days is not None else days_to_fetch(now)
+    if not days:
+        return FetchResult(0)
+    if units is None:
+        start = datetime.combine(days[0], datetime.min.time(), tzinfo=LINE_TZ)
+        units = recent_units(session, start)
+    stored = 0
+    refused: list[str] = []
+    for unit in units:
+        rows = []
+        try:
+            for day in days:
+                figures = line.unit_statistics(unit, day, day)
+                LINE_API_CALLS.labels("insight_unit", "ok").inc()
+                rows.append(
+                    {
+                        "unit": unit,
+                        "day": day,
+                        "unique_impressions": figures.unique_impression,
+                        "unique_clicks": figures.unique_click,
+                        "fetched_at": now,
+                    }
+                )
+        except LineClientError as exc:
+            # Our request is wrong for this unit (LINE will not change its mind): the other
+            # units are still worth fetching.
+            LINE_API_CALLS.labels("insight_unit", str(exc.status)).inc()
+            log.warning("LINE refused a unit's insight", extra={"unit": unit, "error": str(exc)})
+            refused.append(unit)
+        except LineError as exc:
+            LINE_API_CALLS.labels("insight_unit", str(exc.status or type(exc).__name__)).inc()
+            _upsert(session, rows)
+            session.flush()
+            raise
+        stored += _upsert(session, rows)
+        session.flush()
+    return FetchResult(stored, tuple(refused))
+
+
+def _upsert(session: Session, rows: list[dict[str, object]]) -> int:
+    """Insert the rows, or overwrite the stored figures of the same unit and day."""
+    if not rows:
+        return 0
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (postgresql if postgres else sqlite).insert(MessageInsight)
+    statement = insert.on_conflict_do_update(
+        index_elements=["unit", "day"],
+        set_={
+            "unique_impressions": insert.excluded.unique_impressions,
+            "unique_clicks": insert.excluded.unique_clicks,
+            "fetched_at": insert.excluded.fetched_at,
+        },
+    )
+    session.execute(statement, rows)
+    return len(rows)
+
+
+def fetch_message_insights() -> dict[str, object]:
+    """The daily job: LINE's opens and taps of the recent units, for the last few days."""
+    with job_context("fetch_message_insights") as services:
+        session = services.db.session()
+        try:
+            result = fetch_insights(session, services.line, services.clock.now())
+        except LineError:
+            session.commit()  # what was fetched before LINE failed is kept
+            raise
+        log.info(
+            "message insights fetched",
+            extra={"rows": result.stored, "refused": list(result.refused)},
+        )
+        return {"rows": result.stored, "refused": list(result.refused)}

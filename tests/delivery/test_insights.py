@@ -1,0 +1,213 @@
+"""The daily insight job, end to end: the engine pushes with units to the emulator over real
+HTTP, the job asks the emulator for each unit and day, and stores the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from bot.delivery import jobs as delivery_jobs
+from bot.delivery.insights import days_to_fetch, fetch_insights, fetch_message_insights
+from bot.line.gateway import InMemoryLineGateway, LineRateLimited, UnitStatistics
+from bot.models import MessageInsight
+from line_emulator import EmulatorServer
+from tests.helpers.delivery import MUG, add_shopper, cart_body
+from tests.helpers.line import TEST_TOKEN
+from tests.helpers.shop_api import ShopApi
+
+STATS = "/v2/bot/insight/message/event/aggregation"
+REMINDER = "cart_abandonment_reminder"
+JULY_1 = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)  # 10:00 in Japan
+JULY_2 = datetime(2025, 7, 2, 0, 30, tzinfo=UTC)  # 09:30 in Japan, after the daily run
+
+
+def users(n: int, offset: int = 0) -> list[int]:
+    return list(range(offset, offset + n))
+
+
+def remind(app: Flask, emulator: EmulatorServer, jobs: Callable[[], None], ids: list[int]) -> None:
+    """Carts abandoned 20 minutes ago by these shoppers; their first reminder goes out now."""
+    shop = ShopApi(app.test_client())
+    now = datetime.now(UTC)
+    for n in ids:
+        user_id, member = f"U{n:032x}", f"M{n:05d}"
+        emulator.add_user(user_id)
+        add_shopper(app, line_user_id=user_id, member_id=member, now=now)
+        event = {
+            "type": "cart.updated",
+            "event_id": f"cart-{n}",
+            "occurred_at": (now - timedelta(minutes=20)).isoformat(),
+            "member_id": member,
+            **cart_body(cart_id=f"C{n}"),
+        }
+        assert shop.post("/events", event).status_code == 202
+    with app.app_context():
+        delivery_jobs.dispatch_due_deliveries()
+    jobs()
+
+
+def lines_answer(emulator: EmulatorServer, unit: str, day: date) -> dict[str, Any]:
+    """The emulator's figures, asked directly (not through the bot's gateway)."""
+    query = f"customAggregationUnit={unit}&from={day:%Y%m%d}&to={day:%Y%m%d}"
+    headers = {"authorization": f"Bearer {TEST_TOKEN}"}
+    return emulator.handle("GET", STATS, headers, b"", query).body["overview"]
+
+
+def stored(app: Flask) -> dict[tuple[str, date], MessageInsight]:
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        rows = session.scalars(select(MessageInsight)).all()
+        session.expunge_all()
+        return {(r.unit, r.day): r for r in rows}
+
+
+def test_days_are_lines_complete_days_in_japan_time():
+    # 08:59 on July 2nd in Japan: July 2nd has begun there, so July 1st is the last full day.
+    days = days_to_fetch(datetime(2025, 7, 1, 23, 59, tzinfo=UTC), days=3)
+    assert days == [date(2025, 6, 29), date(2025, 6, 30), date(2025, 7, 1)]
+
+
+def test_the_job_stores_each_units_days_with_hidden_figures_as_none(
+    e2e_app: Flask, emulator: EmulatorServer, e2e_jobs: Callable[[], None]
+):
+    with freeze_time(JULY_1) as frozen:
+        remind(e2e_app, emulator, e2e_jobs, users(60))
+        assert len(emulator.requests("/v2/bot/message/push")) == 60
+        frozen.move_to(JULY_2)
+        with e2e_app.app_context():
+            result = fetch_message_insights()
+    rows = stored(e2e_app)
+    assert result == {"rows": 7, "refused": []}
+    assert set(rows) == {(REMINDER, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)}
+    july_1 = rows[(REMINDER, date(2025, 7, 1))]
+    answer = lines_answer(emulator, REMINDER, date(2025, 7, 1))
+    assert (july_1.unique_impressions, july_1.unique_clicks) == (
+        answer["uniqueImpression"],
+        answer["uniqueClick"],
+    )
+    assert july_1.unique_impressions is not None and july_1.unique_impressions >= 20
+    # Days without a push, and tap counts under 20 users: None, never 0.
+    quiet = [r for key, r in rows.items() if key[1] != date(2025, 7, 1)]
+    assert all(r.unique_impressions is None and r.unique_clicks is None for r in quiet)
+    if answer["uniqueClick"] is None:
+        assert july_1.unique_clicks is None
+    assert july_1.fetched_at == JULY_2
+
+
+def test_fetching_again_overwrites_the_same_rows_with_lines_newer_figures(
+    e2e_app: Flask, emulator: EmulatorServer, e2e_jobs: Callable[[], None]
+):
+    with freeze_time(JULY_1) as frozen:
+        remind(e2e_app, emulator, e2e_jobs, users(30))
+        frozen.move_to(JULY_2)
+        with e2e_app.app_context():
+            fetch_message_insights()
+        first = stored(e2e_app)[(REMINDER, date(2025, 7, 1))]
+        with e2e_app.app_context():
+            fetch_message_insights()  # the same run twice: nothing doubles
+        assert len(stored(e2e_app)) == 7
+
+        # LINE's figures for July 1st grow late (here: more shoppers reached that day).
+        frozen.move_to(JULY_1 + timedelta(hours=3))
+        remind(e2e_app, emulator, e2e_jobs, users(60, offset=1000))
+        frozen.move_to(JULY_2 + timedelta(days=1))
+        with e2e_app.app_context():
+            fetch_message_insights()
+    rows = stored(e2e_app)
+    again = rows[(REMINDER, date(2025, 7, 1))]
+    assert len(rows) == 8  # June 25th to July 2nd: one row per unit and day
+    assert again.id == first.id
+    assert (
+        again.unique_impressions
+        == lines_answer(emulator, REMINDER, date(2025, 7, 1))["uniqueImpression"]
+    )
+    assert again.unique_impressions > (first.unique_impressions or 0)
+    assert again.fetched_at == JULY_2 + timedelta(days=1)
+
+
+def test_a_429_part_way_keeps_what_was_fetched_and_the_next_run_completes(
+    e2e_app: Flask, emulator: EmulatorServer, e2e_jobs: Callable[[], None]
+):
+    services = e2e_app.extensions["bot"]
+    with freeze_time(JULY_1) as frozen:
+        remind(e2e_app, emulator, e2e_jobs, users(25))
+        # One of them buys: the thank-you is a second unit pushed that day.
+        order = {"order": {"id": "O1", "cart_id": "C0", "total": 5500, "items": [MUG]}}
+        event = {"type": "order.placed", "event_id": "o1", "member_id": "M00000"}
+        event |= {"occurred_at": JULY_1.isoformat(), **order}
+        assert ShopApi(e2e_app.test_client()).post("/events", event).status_code == 202
+        with e2e_app.app_context():
+            delivery_jobs.dispatch_due_deliveries()
+        e2e_jobs()
+        frozen.move_to(JULY_2)
+        # LINE starts throttling once the first unit's seven days are fetched.
+        services._line = ThrottledAfter(services.line, emulator, calls=7)
+        with e2e_app.app_context(), pytest.raises(LineRateLimited):
+            fetch_message_insights()
+        assert {unit for unit, _ in stored(e2e_app)} == {REMINDER}
+        assert len(stored(e2e_app)) == 7
+        emulator.clear_faults()
+        with e2e_app.app_context():
+            assert fetch_message_insights()["rows"] == 14
+    assert {unit for unit, _ in stored(e2e_app)} == {REMINDER, "order_thanks_thanks"}
+    assert len(stored(e2e_app)) == 14
+
+
+class ThrottledAfter:
+    """The real gateway, with the emulator set to answer 429 after `calls` insight calls."""
+
+    def __init__(self, line: Any, emulator: EmulatorServer, calls: int) -> None:
+        self.line, self.emulator, self.left = line, emulator, calls
+
+    def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics:
+        if self.left == 0:
+            self.emulator.fail_next(429, path=STATS, n=None)
+        self.left -= 1
+        return self.line.unit_statistics(unit, day_from, day_to)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.line, name)
+
+
+def test_a_unit_line_refuses_is_skipped_and_the_others_are_fetched(app: Flask, line):
+    line.statistics[("good_unit", date(2025, 7, 1))] = UnitStatistics(120, None)
+    refusing = RefusingLine(refuse="bad_unit")
+    refusing.statistics = line.statistics
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        result = fetch_insights(
+            session,
+            refusing,
+            JULY_2,
+            units=["bad_unit", "good_unit"],
+            days=[date(2025, 7, 1)],
+        )
+        session.commit()
+    assert result.refused == ("bad_unit",)
+    rows = stored(app)
+    assert list(rows) == [("good_unit", date(2025, 7, 1))]
+    row = rows[("good_unit", date(2025, 7, 1))]
+    assert (row.unique_impressions, row.unique_clicks) == (120, None)
+
+
+class RefusingLine(InMemoryLineGateway):
+    """LINE answering 400 for one unit."""
+
+    def __init__(self, refuse: str) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics:
+        from bot.line.gateway import LineClientError
+
+        if unit == self.refuse:
+            raise LineClientError(
+                "The value for the 'customAggregationUnit' parameter is invalid", status=400
+            )
+        return super().unit_statistics(unit, day_from, day_to)
