@@ -217,6 +217,7 @@ Sample = tuple[tuple[float, float, float, float], int, bool]
 def calibration_samples(
     entries: Sequence[FaqEntry],
     off_topic: Sequence[str] = GENERIC_OFF_TOPIC + NEAR_DOMAIN_OFF_TOPIC,
+    **build_options: object,
 ) -> list[Sample]:
     """(signals, top is right, is off-topic) for each variant left out and each off-topic text."""
     samples: list[Sample] = []
@@ -230,11 +231,13 @@ def calibration_samples(
             reduced = FaqEntry(
                 entry.id, rest[0], tuple(rest[1:]), entry.keywords, entry.answer, entry.category
             )
-            matcher = FaqMatcher.build([*entries[:i], reduced, *entries[i + 1 :]])
+            matcher = FaqMatcher.build(
+                [*entries[:i], reduced, *entries[i + 1 :]], **build_options
+            )
             scored, signals = matcher.rank(text)
             right = bool(scored) and matcher.entries[scored[0][0]].id == entry.id
             samples.append((signals, int(right), False))
-    matcher = FaqMatcher.build(entries)
+    matcher = FaqMatcher.build(entries, **build_options)
     for text in off_topic:
         samples.append((matcher.rank(text)[1], 0, True))
     return samples

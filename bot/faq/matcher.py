@@ -15,6 +15,8 @@ from bot.faq.analyzer import Analyzer, default_analyzer
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
+from bot.faq.soft import SOFT_WEIGHT, SoftIndex
+from bot.faq.vectors import WordVectors, default_vectors
 
 Intent = Literal["faq", "human", "none"]
 Outcome = Literal["answer", "suggest", "none", "human"]
@@ -125,6 +127,7 @@ class FaqMatcher:
     _unseen_idf: float = field(repr=False)
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
+    _soft: SoftIndex | None = field(default=None, repr=False)
     max_candidates: int = 3
 
     @classmethod
@@ -134,9 +137,15 @@ class FaqMatcher:
         *,
         analyzer: Analyzer | None = None,
         calibration: Calibration | None = None,
+        vectors: WordVectors | None | Literal["default"] = "default",
     ) -> FaqMatcher:
-        """Index the entries' questions, variants and keywords."""
+        """Index the entries' questions, variants and keywords.
+
+        vectors: word vectors for soft matching (default: the installed ones, if any; None: off).
+        """
         analyzer = analyzer or default_analyzer()
+        if vectors == "default":
+            vectors = default_vectors()
         per_entry_texts: list[list[dict[str, float]]] = []
         df: dict[str, int] = defaultdict(int)
         for entry in entries:
@@ -194,6 +203,12 @@ class FaqMatcher:
             _unseen_idf=unseen_idf,
             _keywords=keywords,
             _entry_features=[frozenset(texts[-2]) for texts in per_entry_texts],
+            _soft=None
+            if vectors is None
+            else SoftIndex(
+                (n[2:] for texts in per_entry_texts for n in texts[-2] if n.startswith("w:")),
+                vectors,
+            ),
         )
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
@@ -202,6 +217,8 @@ class FaqMatcher:
         feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
         if not feats or not self._docs:
             return [], (0.0, 0.0, 0.0, 0.0)
+        if self._soft is not None:
+            feats, links = _soften(self._soft, feats, links)
         q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
         q_norm = math.sqrt(sum(v * v for v in q_vec.values())) or 1.0
         dots: dict[int, float] = defaultdict(float)
@@ -241,12 +258,14 @@ class FaqMatcher:
         second = scored[1][1] if len(scored) > 1 else 0.0
         # Share of the query's word weight that the top entry knows: low for off-topic chat.
         top_union = self._entry_features[top_index]
-        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:")) or 1.0
+        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:") and n in links) or 1.0
         # A word counts as known through its thesaurus concept too (アメリカ -> overseas).
         word_known = sum(
             v
             for n, v in q_vec.items()
-            if n.startswith("w:") and (n in top_union or links.get(n, frozenset()) & top_union)
+            if n.startswith("w:")
+            and n in links
+            and (n in top_union or links[n] & top_union)
         )
         coverage = word_known / word_total
         return scored, (top, top - second, coverage, kw_hit[top_index])
@@ -272,3 +291,20 @@ class FaqMatcher:
         if confidence >= cal.suggest_at:
             return MatchResult("faq", None, confidence, candidates, "suggest")
         return MatchResult("none", None, confidence, candidates, "none")
+
+
+def _soften(
+    soft: SoftIndex, feats: dict[str, float], links: dict[str, frozenset[str]]
+) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
+    """Add the FAQ words nearest to each query word; a word is known through its neighbours."""
+    feats = dict(feats)
+    links = dict(links)
+    for name in [n for n in feats if n.startswith("w:") and not n.endswith("~否")]:
+        near = soft.neighbours(name[2:])
+        for word, sim in near:
+            weight = feats[name] * SOFT_WEIGHT * sim
+            if weight > feats.get("w:" + word, 0.0):
+                feats["w:" + word] = weight
+        if near:
+            links[name] = links.get(name, frozenset()) | {"w:" + w for w, _ in near}
+    return feats, links
