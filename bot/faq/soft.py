@@ -12,9 +12,9 @@ from collections.abc import Iterable
 
 from bot.faq.vectors import WordVectors
 
-SOFT_MIN = 0.45  # below this, neighbours are related words, not the same meaning
-SOFT_TOP = 2  # nearest FAQ words taken per query word
-SOFT_WEIGHT = 0.7  # a neighbour counts this much of the word it stands for, times the cosine
+SOFT_MIN = 0.4  # below this, neighbours are related words rather than the same meaning
+SOFT_TOP = 1  # nearest FAQ word taken per query word
+SOFT_WEIGHT = 0.5  # a neighbour counts this much of the word it stands for, times the cosine
 
 
 class SoftIndex:
