@@ -15,6 +15,7 @@ from bot.faq.analyzer import Analyzer, default_analyzer
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
+from bot.faq.readings import ReadingIndex
 from bot.faq.soft import SOFT_WEIGHT, SoftIndex
 from bot.faq.vectors import WordVectors, default_vectors
 
@@ -128,6 +129,7 @@ class FaqMatcher:
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
     _soft: SoftIndex | None = field(default=None, repr=False)
+    _readings: ReadingIndex | None = field(default=None, repr=False)
     max_candidates: int = 3
 
     @classmethod
@@ -203,6 +205,11 @@ class FaqMatcher:
             _unseen_idf=unseen_idf,
             _keywords=keywords,
             _entry_features=[frozenset(texts[-2]) for texts in per_entry_texts],
+            _readings=ReadingIndex(
+                {n[2:] for texts in per_entry_texts for n in texts[-2] if n.startswith("w:")}
+                - {n[2:] for n in df if n.endswith("~否")},
+                analyzer.tokenizer(),
+            ),
             _soft=None
             if vectors is None
             else SoftIndex(
@@ -213,6 +220,8 @@ class FaqMatcher:
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
+        if self._readings is not None:
+            text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
         feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
         if not feats or not self._docs:
