@@ -231,9 +231,7 @@ def calibration_samples(
             reduced = FaqEntry(
                 entry.id, rest[0], tuple(rest[1:]), entry.keywords, entry.answer, entry.category
             )
-            matcher = FaqMatcher.build(
-                [*entries[:i], reduced, *entries[i + 1 :]], **build_options
-            )
+            matcher = FaqMatcher.build([*entries[:i], reduced, *entries[i + 1 :]], **build_options)
             scored, signals = matcher.rank(text)
             right = bool(scored) and matcher.entries[scored[0][0]].id == entry.id
             samples.append((signals, int(right), False))

@@ -272,9 +272,7 @@ class FaqMatcher:
         word_known = sum(
             v
             for n, v in q_vec.items()
-            if n.startswith("w:")
-            and n in links
-            and (n in top_union or links[n] & top_union)
+            if n.startswith("w:") and n in links and (n in top_union or links[n] & top_union)
         )
         coverage = word_known / word_total
         return scored, (top, top - second, coverage, kw_hit[top_index])
@@ -308,8 +306,10 @@ def _soften(
     """Add the FAQ words nearest to each query word; a word is known through its neighbours."""
     feats = dict(feats)
     links = dict(links)
-    for name in [n for n in feats if n.startswith("w:") and not n.endswith("~否")]:
-        near = soft.neighbours(name[2:])
+    names = [n for n in feats if n.startswith("w:") and not n.endswith("~否")]
+    nearest = soft.neighbours_of([n[2:] for n in names])
+    for name in names:
+        near = nearest[name[2:]]
         for word, sim in near:
             weight = feats[name] * SOFT_WEIGHT * sim
             if weight > feats.get("w:" + word, 0.0):

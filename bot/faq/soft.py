@@ -17,6 +17,9 @@ SOFT_TOP = 1  # nearest FAQ word taken per query word
 SOFT_WEIGHT = 0.5  # a neighbour counts this much of the word it stands for, times the cosine
 
 
+CACHE_SIZE = 50_000  # words remembered per index; shoppers repeat their words a lot
+
+
 class SoftIndex:
     """Vectors of the FAQ's own words, for finding the nearest ones to a query word."""
 
@@ -31,20 +34,45 @@ class SoftIndex:
                 names.append(word)
                 rows.append(row)
         self.words = names
-        self._known = frozenset(names)
-        self._matrix = vectors.matrix[np.asarray(rows, dtype=np.int64)] if rows else None
+        self._position = {w: i for i, w in enumerate(names)}
+        # Stored as columns: one product of (query words x 300) by (300 x FAQ words).
+        self._columns = (
+            np.ascontiguousarray(vectors.matrix[np.asarray(rows, dtype=np.int64)].T)
+            if rows
+            else None
+        )
+        self._cache: dict[str, list[tuple[str, float]]] = {}
 
     def neighbours(self, word: str) -> list[tuple[str, float]]:
         """The FAQ words nearest to `word` (not itself), best first, with their cosine."""
-        if self._matrix is None:
-            return []
-        vec = self.vectors.vector(word)
-        if vec is None:
-            return []
-        sims = self._matrix @ vec
-        top = sims.argsort()[::-1][: SOFT_TOP + 1]
-        return [
-            (self.words[i], float(sims[i]))
-            for i in top
-            if sims[i] >= SOFT_MIN and self.words[i] != word
-        ][:SOFT_TOP]
+        return self.neighbours_of([word])[word]
+
+    def neighbours_of(self, words: list[str]) -> dict[str, list[tuple[str, float]]]:
+        """Nearest FAQ words for each of `words`, the new ones in one product of matrices."""
+        import numpy as np
+
+        found = {w: self._cache[w] for w in words if w in self._cache}
+        todo = [(w, self.vectors.row(w)) for w in dict.fromkeys(words) if w not in found]
+        for w, row in todo:
+            if row is None or self._columns is None:
+                found[w] = []
+        todo = [(w, r) for w, r in todo if r is not None and w not in found]
+        if todo:
+            query = self.vectors.matrix[np.asarray([r for _, r in todo], dtype=np.int64)]
+            sims = query @ self._columns
+            for n, (word, _) in enumerate(todo):
+                own = self._position.get(word)
+                if own is not None:
+                    sims[n, own] = -1.0
+            near: list[list[tuple[str, float]]] = [[] for _ in todo]
+            for _ in range(min(SOFT_TOP, sims.shape[1])):
+                best = sims.argmax(axis=1)
+                for n, col in enumerate(best):
+                    if sims[n, col] >= SOFT_MIN:
+                        near[n].append((self.words[col], float(sims[n, col])))
+                    sims[n, col] = -1.0
+            for (word, _), hits in zip(todo, near, strict=True):
+                found[word] = hits
+                if len(self._cache) < CACHE_SIZE:
+                    self._cache[word] = hits
+        return found

@@ -10,9 +10,17 @@ when the package is not installed, `default_vectors()` is None and the matcher w
 from __future__ import annotations
 
 import importlib.util
+import os
 import struct
+import sys
 from functools import cache
 from pathlib import Path
+
+# One BLAS thread: a query multiplies a handful of vectors by the FAQ's words, far too little
+# work to share, and on a busy machine threads waiting for each other cost ten times the sum.
+# Only takes effect if NumPy was not loaded yet; set OPENBLAS_NUM_THREADS to choose otherwise.
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 _M = 0xC6A4A7935BD1E995
 _MASK = (1 << 64) - 1
@@ -97,7 +105,10 @@ class WordVectors:
         """The row of a word's vector, or None when the word has none."""
         if word in self._cache:
             return self._cache[word]
-        key = murmur64a(word.encode("utf-8"))
+        import numpy as np
+
+        # As a NumPy uint64: a Python int makes searchsorted convert the whole array.
+        key = np.uint64(murmur64a(word.encode("utf-8")))
         at = int(self._keys.searchsorted(key))
         found = int(self._rows[at]) if at < len(self._keys) and self._keys[at] == key else None
         if len(self._cache) < 100_000:
