@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -86,13 +86,13 @@ class Calibration:
 # shared FAQ and data/faq_sample.yaml, against the off-topic lines of bot.faq.calibration, with
 # soft matching over the installed word vectors on; see docs/faq-matching.md.
 DEFAULT_CALIBRATION = Calibration(
-    bias=-3.5039,
-    w_top=6.677,
-    w_margin=3.083,
-    w_coverage=1.1515,
-    w_keyword=2.4537,
-    answer_at=0.3678,
-    suggest_at=0.1243,
+    bias=-3.7209,
+    w_top=6.7746,
+    w_margin=2.3994,
+    w_coverage=1.4918,
+    w_keyword=2.1233,
+    answer_at=0.3985,
+    suggest_at=0.1562,
 )
 
 
@@ -113,6 +113,7 @@ HEAD_BOOST = 1.5
 TIE_RATIO = 0.85
 COMMON_MIN_ENTRIES = 40
 COMMON_SHARE = 0.04
+SOFT_KNOWN_TOO = False
 
 
 @dataclass
@@ -227,7 +228,7 @@ class FaqMatcher:
         if not feats or not self._docs:
             return [], (0.0, 0.0, 0.0, 0.0)
         if self._soft is not None:
-            feats, links = _soften(self._soft, feats, links)
+            feats, links = _soften(self._soft, feats, links, self._idf)
         q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
         q_norm = math.sqrt(sum(v * v for v in q_vec.values())) or 1.0
         dots: dict[int, float] = defaultdict(float)
@@ -301,12 +302,23 @@ class FaqMatcher:
 
 
 def _soften(
-    soft: SoftIndex, feats: dict[str, float], links: dict[str, frozenset[str]]
+    soft: SoftIndex,
+    feats: dict[str, float],
+    links: dict[str, frozenset[str]],
+    known: Container[str],
 ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
-    """Add the FAQ words nearest to each query word; a word is known through its neighbours."""
+    """Add the FAQ words nearest to each query word the FAQ does not use itself.
+
+    A word the FAQ uses already meets its entries exactly; widening it only blurs them. A word
+    counts as known (for coverage) through its neighbours.
+    """
     feats = dict(feats)
     links = dict(links)
-    names = [n for n in feats if n.startswith("w:") and not n.endswith("~否")]
+    names = [
+        n
+        for n in feats
+        if n.startswith("w:") and not n.endswith("~否") and (SOFT_KNOWN_TOO or n not in known)
+    ]
     nearest = soft.neighbours_of([n[2:] for n in names])
     for name in names:
         near = nearest[name[2:]]
