@@ -252,7 +252,7 @@ class FaqMatcher:
         kw_hit: dict[int, float] = {}
         for entry_index in union_score.keys() | answer_score.keys():
             kw_hit[entry_index] = max(
-                (w for k, w in self._keywords[entry_index] if k in folded), default=0.0
+                (w for k, w in self._keywords[entry_index] if _affirmed(k, folded)), default=0.0
             )
             score = (
                 SCORE_BEST_TEXT * best_text[entry_index]
@@ -329,3 +329,16 @@ def _soften(
         if near:
             links[name] = links.get(name, frozenset()) | {"w:" + w for w, _ in near}
     return feats, links
+
+
+_NEGATED_AFTER = tuple(fold_kana(t) for t in ("ない", "なく", "なかっ", "ません", "ず"))
+
+
+def _affirmed(keyword: str, text: str) -> bool:
+    """Whether `keyword` occurs in `text` other than directly negated (売り切れない ≠ 売り切れ)."""
+    at = text.find(keyword)
+    while at >= 0:
+        if not text.startswith(_NEGATED_AFTER, at + len(keyword)):
+            return True
+        at = text.find(keyword, at + 1)
+    return False

@@ -204,3 +204,27 @@ def test_bigram_floor_ranks_by_shared_character_pairs() -> None:
     rows = [("パスワード忘れた", "password"), ("品物が壊れた", "broken"), ("x", "NONE")]
     # The floor has no notion of meaning: 壊れる shares no character pair with 破損.
     assert floor_right_first(PARAPHRASE_FAQ, rows) == 1
+
+
+# -- keywords that the shopper negates -----------------------------------------------------------
+
+
+def test_a_negated_keyword_does_not_count_as_a_hit() -> None:
+    matcher = FaqMatcher.build(
+        [
+            entry("restock", "売り切れの商品は再入荷しますか?", keywords=("売り切れ",)),
+            entry("hold", "カートに入れた商品は確保されますか?"),
+        ],
+        vectors=None,
+    )
+    assert matcher.rank("売り切れの靴はまた入りますか")[1][3] == 1.0
+    assert matcher.rank("カートに入れたら売り切れないですか")[1][3] == 0.0
+    # Negated once, plain once: the plain mention counts.
+    assert matcher.rank("売り切れないと思ったけど売り切れでした")[1][3] == 1.0
+
+
+def test_keywords_that_are_negative_themselves_still_match() -> None:
+    matcher = FaqMatcher.build(
+        [entry("missing", "荷物が届きません", keywords=("届かない",))], vectors=None
+    )
+    assert matcher.rank("荷物が届かないです")[1][3] == 1.0
