@@ -31,6 +31,8 @@ SHARED_FAQ = ROOT / ".." / "shared" / "faq"
 SAMPLE_FAQ = ROOT / "data" / "faq_sample.yaml"
 HELDOUT = ROOT / "tests" / "faq" / "heldout.tsv"
 HELDOUT2 = ROOT / "tests" / "faq" / "heldout2.tsv"
+BLIND_TUNE = ROOT / "tests" / "faq" / "blind_tune.tsv"
+BLIND_FINAL = ROOT / "tests" / "faq" / "blind_final.tsv"
 
 _NOUN_TEXT = (
     "送料 配送 返品 交換 ポイント クーポン 会員 パスワード 領収書 請求書 在庫 カート サイズ "
@@ -67,6 +69,43 @@ def synthetic_entries(n: int, seed: int = 7) -> list[FaqEntry]:
     return entries
 
 
+def wide_entries(n: int, seed: int = 11) -> list[FaqEntry]:
+    """n made-up entries over some 3,000 real words (kanji words that have a vector).
+
+    The shop-noun entries above share a few dozen words; soft matching costs grow with the
+    number of distinct words in the FAQ, so this set is the harder one for timing.
+    """
+    import json
+
+    from bot.faq.vectors import default_vectors, package_vocab_dir
+
+    vocab, vectors = package_vocab_dir(), default_vectors()
+    if vocab is None or vectors is None:
+        return []
+    strings = json.loads((vocab / "strings.json").read_text(encoding="utf-8"))
+    words = [
+        w
+        for w in strings
+        if 2 <= len(w) <= 3 and all("\u4e00" <= c <= "\u9fff" for c in w) and vectors.row(w)
+    ]
+    rng = random.Random(seed)
+    pool = rng.sample(words, min(3000, len(words)))
+    entries = []
+    for i in range(n):
+        a, b, c, d = rng.sample(pool, 4)
+        entries.append(
+            FaqEntry(
+                id=f"wide_{i}",
+                question=rng.choice(_FRAMES).format(a=a, b=b),
+                variants=(rng.choice(_FRAMES).format(a=c, b=d),),
+                keywords=(a, c),
+                answer=f"{a}と{b}については、{c}と{d}のページをご確認ください。",
+                category=None,
+            )
+        )
+    return entries
+
+
 def time_queries(matcher: FaqMatcher, queries: list[str], rounds: int = 5) -> tuple[float, float]:
     """p50 and p95 of one ask() in milliseconds."""
     samples = []
@@ -97,9 +136,13 @@ def main() -> None:
     """Print timings, memory and accuracy; with --calibrate print a fitted Calibration."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calibrate", action="store_true", help="refit confidence thresholds")
+    parser.add_argument(
+        "--shared", type=Path, default=SHARED_FAQ, help="folder of faq.yaml and dev_queries.tsv"
+    )
     args = parser.parse_args()
 
-    faq_path = SHARED_FAQ / "faq.yaml"
+    shared = args.shared
+    faq_path = shared / "faq.yaml"
     faq_sets = [load_faq_file(SAMPLE_FAQ)]
     if faq_path.exists():
         faq_sets.insert(0, load_faq_file(faq_path))
@@ -114,8 +157,11 @@ def main() -> None:
 
     queries = ["送料はいくら?", "荷物が届かない", "オペレーターと話したい", "今日はいい天気ですね"]
     if faq_path.exists():
-        queries = [q for q, _ in read_eval_rows(SHARED_FAQ / "dev_queries.tsv")]
+        queries = [q for q, _ in read_eval_rows(shared / "dev_queries.tsv")]
     named = [("sample FAQ", faq_sets[-1]), ("1,000 synthetic", synthetic_entries(1000))]
+    wide = wide_entries(1000)
+    if wide:
+        named.append(("1,000 wide-vocab", wide))
     if faq_path.exists():
         named.insert(0, ("shared FAQ", faq_sets[0]))
     for name, entries in named:
@@ -129,16 +175,24 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS: {rss:.0f} MiB (the Sudachi dictionary is memory-mapped)")
     matcher = FaqMatcher.build(faq_sets[0])
-    sets = [("held-out", HELDOUT), ("held-out 2", HELDOUT2)]
+    sets = [
+        ("held-out", HELDOUT),
+        ("held-out 2", HELDOUT2),
+        ("blind tune", BLIND_TUNE),
+        ("blind final", BLIND_FINAL),
+    ]
     if faq_path.exists():
-        sets.insert(0, ("dev", SHARED_FAQ / "dev_queries.tsv"))
+        sets.insert(0, ("dev", shared / "dev_queries.tsv"))
     for name, path in sets:
         report = evaluate(matcher, read_eval_rows(path))
         figures = ", ".join(
             f"{kind} {report.accuracy(kind):.1%} ({report.correct.get(kind, 0)}/{total})"
             for kind, total in sorted(report.totals.items())
         )
-        print(f"{name}: {figures}")
+        print(
+            f"{name}: {figures}; answered at once {report.answered}, "
+            f"wrong answers {report.confident_wrong}"
+        )
         for miss in report.misses:
             print("   miss:", *miss)
 

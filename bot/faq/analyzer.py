@@ -150,6 +150,10 @@ class Analyzer:
         self._lock = threading.Lock()
         self._thesaurus: _CompiledThesaurus | None = None
 
+    def tokenizer(self) -> object:
+        """This thread's Sudachi tokenizer (mode C)."""
+        return self._tokenizer()
+
     def _tokenizer(self) -> object:
         # Sudachi tokenizers are not safe to share between threads; the dictionary is.
         tok = getattr(self._local, "tokenizer", None)

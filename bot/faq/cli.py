@@ -12,7 +12,7 @@ from bot.core.db import transaction
 from bot.core.services import current_services
 from bot.core.settings import REPO_ROOT
 from bot.faq import store as faq_store
-from bot.faq.calibration import evaluate, read_eval_rows
+from bot.faq.calibration import evaluate, floor_right_first, read_eval_rows
 from bot.faq.file_format import FaqFileError
 from bot.faq.matcher import FaqMatcher
 
@@ -94,28 +94,60 @@ def ask_command(text: str, faq: Path | None) -> None:
     click.echo(json.dumps(result.to_json(), ensure_ascii=False))
 
 
+EVAL_SETS = REPO_ROOT / "tests" / "faq"
+
+
+def _line(label: str, right: int, total: int, note: str = "") -> str:
+    share = f"{right / total:.1%}" if total else "-"
+    return f"{label:<6} {right}/{total}  {share}" + (f"  {note}" if note else "")
+
+
+def _entries(faq: Path | None) -> list:
+    if faq is not None:
+        return _read(faq)
+    return faq_store.load_entries(current_services().db.session())
+
+
 @faq_group.command("eval")
-@click.argument("tsv", type=_FILE)
+@click.argument("tsv", type=_FILE, nargs=-1)
 @click.option("--faq", type=_FILE, help="Evaluate this YAML file instead of the database.")
+@click.option("--misses/--no-misses", default=True, help="List the questions that came out wrong.")
 @with_appcontext
-def eval_command(tsv: Path, faq: Path | None) -> None:
-    """Accuracy per kind (faq, human, none) over a TSV of query / expected, and the misses."""
-    try:
-        rows = read_eval_rows(tsv)
-    except ValueError:
-        raise click.ClickException(f"{tsv}: each line needs query<TAB>expected") from None
-    report = evaluate(_matcher(faq), rows)
-    for kind in ("faq", "human", "none"):
-        total = report.totals.get(kind, 0)
-        if total:
-            correct = report.correct.get(kind, 0)
-            click.echo(f"{kind:<6} {correct}/{total}  {report.accuracy(kind):.1%}")
-    overall = sum(report.totals.values())
-    if overall:
-        click.echo(
-            f"{'all':<6} {sum(report.correct.values())}/{overall}  "
-            f"{sum(report.correct.values()) / overall:.1%}"
-        )
-    click.echo(f"misses: {len(report.misses)}")
-    for query, expected, got in report.misses:
-        click.echo(f"  {query}\texpected {expected}\tgot {got}")
+def eval_command(tsv: tuple[Path, ...], faq: Path | None, misses: bool) -> None:
+    """Figures per TSV of query / expected (default: every set under tests/faq), with the floor.
+
+    For FAQ questions: the right entry first (answered or first choice offered), answered at
+    once, and the naive character-bigram TF-IDF floor; then requests for a person, off-topic,
+    and answers given from the wrong entry.
+    """
+    paths = tsv or tuple(sorted(EVAL_SETS.glob("*.tsv")))
+    if not paths:
+        raise click.UsageError("give a TSV of query<TAB>expected")
+    entries = _entries(faq)
+    matcher = FaqMatcher.build(entries)
+    for n, path in enumerate(paths):
+        try:
+            rows = read_eval_rows(path)
+        except ValueError:
+            raise click.ClickException(f"{path}: each line needs query<TAB>expected") from None
+        report = evaluate(matcher, rows)
+        if len(paths) > 1:
+            click.echo(("" if n == 0 else "\n") + f"== {path.name} ({len(rows)} questions)")
+        faq_total = report.totals.get("faq", 0)
+        if faq_total:
+            click.echo(_line("faq", report.correct.get("faq", 0), faq_total, "right entry first"))
+            click.echo(_line("", report.answered, faq_total, "answered at once"))
+            floor = floor_right_first(entries, rows)
+            click.echo(_line("", floor, faq_total, "naive floor: character-bigram TF-IDF first"))
+        for kind in ("human", "none"):
+            total = report.totals.get(kind, 0)
+            if total:
+                click.echo(_line(kind, report.correct.get(kind, 0), total))
+        overall = sum(report.totals.values())
+        if overall:
+            click.echo(_line("all", sum(report.correct.values()), overall))
+        click.echo(f"confident wrong answers: {report.confident_wrong} of {overall}")
+        click.echo(f"misses: {len(report.misses)}")
+        if misses:
+            for query, expected, got in report.misses:
+                click.echo(f"  {query}\texpected {expected}\tgot {got}")

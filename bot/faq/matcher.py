@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +15,9 @@ from bot.faq.analyzer import Analyzer, default_analyzer
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
+from bot.faq.readings import ReadingIndex
+from bot.faq.soft import SOFT_WEIGHT, SoftIndex
+from bot.faq.vectors import WordVectors, default_vectors
 
 Intent = Literal["faq", "human", "none"]
 Outcome = Literal["answer", "suggest", "none", "human"]
@@ -80,16 +83,16 @@ class Calibration:
 
 
 # Printed by `python bench/faq.py --calibrate`: fitted on leave-one-out over the variants of the
-# shared FAQ and data/faq_sample.yaml, against the off-topic lines of bot.faq.calibration; see
-# docs/faq-matching.md.
+# shared FAQ and data/faq_sample.yaml, against the off-topic lines of bot.faq.calibration, with
+# soft matching over the installed word vectors on; see docs/faq-matching.md.
 DEFAULT_CALIBRATION = Calibration(
-    bias=-3.7966,
-    w_top=4.6625,
-    w_margin=1.4605,
-    w_coverage=3.2194,
-    w_keyword=2.5475,
-    answer_at=0.5051,
-    suggest_at=0.1429,
+    bias=-3.7209,
+    w_top=6.7746,
+    w_margin=2.3994,
+    w_coverage=1.4918,
+    w_keyword=2.1233,
+    answer_at=0.3985,
+    suggest_at=0.1562,
 )
 
 
@@ -110,6 +113,7 @@ HEAD_BOOST = 1.5
 TIE_RATIO = 0.85
 COMMON_MIN_ENTRIES = 40
 COMMON_SHARE = 0.04
+SOFT_KNOWN_TOO = False
 
 
 @dataclass
@@ -125,6 +129,8 @@ class FaqMatcher:
     _unseen_idf: float = field(repr=False)
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
+    _soft: SoftIndex | None = field(default=None, repr=False)
+    _readings: ReadingIndex | None = field(default=None, repr=False)
     max_candidates: int = 3
 
     @classmethod
@@ -134,9 +140,15 @@ class FaqMatcher:
         *,
         analyzer: Analyzer | None = None,
         calibration: Calibration | None = None,
+        vectors: WordVectors | None | Literal["default"] = "default",
     ) -> FaqMatcher:
-        """Index the entries' questions, variants and keywords."""
+        """Index the entries' questions, variants and keywords.
+
+        vectors: word vectors for soft matching (default: the installed ones, if any; None: off).
+        """
         analyzer = analyzer or default_analyzer()
+        if vectors == "default":
+            vectors = default_vectors()
         per_entry_texts: list[list[dict[str, float]]] = []
         df: dict[str, int] = defaultdict(int)
         for entry in entries:
@@ -194,14 +206,29 @@ class FaqMatcher:
             _unseen_idf=unseen_idf,
             _keywords=keywords,
             _entry_features=[frozenset(texts[-2]) for texts in per_entry_texts],
+            _readings=ReadingIndex(
+                {n[2:] for texts in per_entry_texts for n in texts[-2] if n.startswith("w:")}
+                - {n[2:] for n in df if n.endswith("~否")},
+                analyzer.tokenizer(),
+            ),
+            _soft=None
+            if vectors is None
+            else SoftIndex(
+                (n[2:] for texts in per_entry_texts for n in texts[-2] if n.startswith("w:")),
+                vectors,
+            ),
         )
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
+        if self._readings is not None:
+            text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
         feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
         if not feats or not self._docs:
             return [], (0.0, 0.0, 0.0, 0.0)
+        if self._soft is not None:
+            feats, links = _soften(self._soft, feats, links, self._idf)
         q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
         q_norm = math.sqrt(sum(v * v for v in q_vec.values())) or 1.0
         dots: dict[int, float] = defaultdict(float)
@@ -225,7 +252,7 @@ class FaqMatcher:
         kw_hit: dict[int, float] = {}
         for entry_index in union_score.keys() | answer_score.keys():
             kw_hit[entry_index] = max(
-                (w for k, w in self._keywords[entry_index] if k in folded), default=0.0
+                (w for k, w in self._keywords[entry_index] if _affirmed(k, folded)), default=0.0
             )
             score = (
                 SCORE_BEST_TEXT * best_text[entry_index]
@@ -241,12 +268,12 @@ class FaqMatcher:
         second = scored[1][1] if len(scored) > 1 else 0.0
         # Share of the query's word weight that the top entry knows: low for off-topic chat.
         top_union = self._entry_features[top_index]
-        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:")) or 1.0
+        word_total = sum(v for n, v in q_vec.items() if n.startswith("w:") and n in links) or 1.0
         # A word counts as known through its thesaurus concept too (アメリカ -> overseas).
         word_known = sum(
             v
             for n, v in q_vec.items()
-            if n.startswith("w:") and (n in top_union or links.get(n, frozenset()) & top_union)
+            if n.startswith("w:") and n in links and (n in top_union or links[n] & top_union)
         )
         coverage = word_known / word_total
         return scored, (top, top - second, coverage, kw_hit[top_index])
@@ -272,3 +299,46 @@ class FaqMatcher:
         if confidence >= cal.suggest_at:
             return MatchResult("faq", None, confidence, candidates, "suggest")
         return MatchResult("none", None, confidence, candidates, "none")
+
+
+def _soften(
+    soft: SoftIndex,
+    feats: dict[str, float],
+    links: dict[str, frozenset[str]],
+    known: Container[str],
+) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
+    """Add the FAQ words nearest to each query word the FAQ does not use itself.
+
+    A word the FAQ uses already meets its entries exactly; widening it only blurs them. A word
+    counts as known (for coverage) through its neighbours.
+    """
+    feats = dict(feats)
+    links = dict(links)
+    names = [
+        n
+        for n in feats
+        if n.startswith("w:") and not n.endswith("~否") and (SOFT_KNOWN_TOO or n not in known)
+    ]
+    nearest = soft.neighbours_of([n[2:] for n in names])
+    for name in names:
+        near = nearest[name[2:]]
+        for word, sim in near:
+            weight = feats[name] * SOFT_WEIGHT * sim
+            if weight > feats.get("w:" + word, 0.0):
+                feats["w:" + word] = weight
+        if near:
+            links[name] = links.get(name, frozenset()) | {"w:" + w for w, _ in near}
+    return feats, links
+
+
+_NEGATED_AFTER = tuple(fold_kana(t) for t in ("ない", "なく", "なかっ", "ません", "ず"))
+
+
+def _affirmed(keyword: str, text: str) -> bool:
+    """Whether `keyword` occurs in `text` other than directly negated (売り切れない ≠ 売り切れ)."""
+    at = text.find(keyword)
+    while at >= 0:
+        if not text.startswith(_NEGATED_AFTER, at + len(keyword)):
+            return True
+        at = text.find(keyword, at + 1)
+    return False

@@ -4,6 +4,7 @@ the test FAQ imported, a settable clock and an end-to-end app.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from tests.helpers.faq import FAQ_FILE, MONDAY_MORNING, SettableClock
 from tests.helpers.line import SHOPPER_ID
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_FAQ = REPO / ".." / "shared" / "faq"
+# The shared FAQ folder sits beside the repository; FAQ_SHARED_DIR points elsewhere.
+SHARED_FAQ = Path(os.environ.get("FAQ_SHARED_DIR") or REPO / ".." / "shared" / "faq")
 HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
 
 

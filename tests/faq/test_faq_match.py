@@ -14,6 +14,8 @@ from bot.faq.matcher import Candidate, FaqMatcher, MatchResult
 
 HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
 HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"
+BLIND_TUNE = Path(__file__).resolve().parent / "blind_tune.tsv"
+BLIND_FINAL = Path(__file__).resolve().parent / "blind_final.tsv"
 
 
 def test_answers_a_clear_question(sample_matcher: FaqMatcher) -> None:
@@ -163,3 +165,18 @@ def test_heldout2_set(shared_matcher: FaqMatcher) -> None:
     assert report.accuracy("faq") >= 0.9, report.misses
     assert report.accuracy("human") == 1.0, report.misses
     assert report.accuracy("none") >= 0.85, report.misses
+
+
+def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> None:
+    # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work;
+    # the final set was never tuned on. These bars only stop a regression below what was
+    # measured (README): they are not the goal, which the final set does not reach yet.
+    tune = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE))
+    assert tune.totals == {"faq": 60, "human": 5, "none": 5}
+    assert tune.correct["faq"] >= 54 and tune.answered >= 46, tune.misses
+    assert tune.confident_wrong <= 1, tune.misses
+    final = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL))
+    assert final.totals == {"faq": 120, "human": 10, "none": 10}
+    assert final.correct["faq"] >= 105 and final.answered >= 94, final.misses
+    assert final.correct["human"] == 10 and final.correct["none"] >= 9, final.misses
+    assert final.confident_wrong <= 3, final.misses

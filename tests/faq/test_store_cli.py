@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -201,22 +202,64 @@ def test_eval_prints_accuracy_per_kind_and_the_misses(runner, faq_imported, tmp_
     result = runner.invoke(args=["faq", "eval", str(tsv)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:5] == [
-        "faq    2/3  66.7%",
+    assert lines[:8] == [
+        "faq    2/3  66.7%  right entry first",
+        "       2/3  66.7%  answered at once",
+        "       2/3  66.7%  naive floor: character-bigram TF-IDF first",
         "human  1/1  100.0%",
         "none   1/1  100.0%",
         "all    4/5  80.0%",
+        "confident wrong answers: 1 of 5",
         "misses: 1",
     ]
-    assert lines[5].startswith(
-        "  ギフト包装はできますか?\texpected payment_methods\tgot gift_wrapping"
+    assert lines[8].startswith(
+        "  ギフト包装はできますか?\texpected payment_methods\tgot gift_wrapping (answer"
     )
 
 
 def test_eval_against_a_file_instead_of_the_database(runner, tmp_path):
     tsv = write(tmp_path, EVAL_ROWS, "queries.tsv")
     result = runner.invoke(args=["faq", "eval", "--faq", str(FAQ_FILE), str(tsv)])
-    assert result.output.startswith("faq    2/3  66.7%")
+    assert result.output.startswith("faq    2/3  66.7%  right entry first")
+
+
+def test_eval_prints_every_set_with_its_own_figures(runner, tmp_path):
+    first = write(tmp_path, EVAL_ROWS, "first.tsv")
+    # Nothing in the test FAQ speaks of shoes; the floor ranks anything sharing a bigram first.
+    second = write(
+        tmp_path,
+        "query\texpected\n# a comment line is skipped\n"
+        "送料はいくら?\tshipping_fee\n靴のサイズ\tgift_wrapping\n",
+        "second.tsv",
+    )
+    args = ["faq", "eval", "--no-misses", "--faq", str(FAQ_FILE), str(first), str(second)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "== first.tsv (5 questions)" in out and "== second.tsv (2 questions)" in out
+    second_part = out.split("== second.tsv")[1]
+    assert "faq    1/2  50.0%  right entry first" in second_part
+    assert re.search(r"^confident wrong answers: \d+ of 2$", second_part, re.M)
+    assert "human" not in second_part  # no rows of that kind, no line
+    assert "\texpected" not in out  # --no-misses
+
+
+def test_eval_without_files_reads_every_set_in_the_repository(runner, tmp_path, monkeypatch):
+    from bot.faq import cli
+
+    write(tmp_path, EVAL_ROWS, "a.tsv")
+    write(tmp_path, EVAL_ROWS, "b.tsv")
+    monkeypatch.setattr(cli, "EVAL_SETS", tmp_path)
+    result = runner.invoke(args=["faq", "eval", "--no-misses", "--faq", str(FAQ_FILE)])
+    assert result.exit_code == 0, result.output
+    assert "== a.tsv (5 questions)" in result.output and "== b.tsv" in result.output
+
+
+def test_eval_refuses_a_line_without_a_tab(runner, tmp_path):
+    bad = write(tmp_path, "query\texpected\n送料はいくら?\n", "bad.tsv")
+    result = runner.invoke(args=["faq", "eval", "--faq", str(FAQ_FILE), str(bad)])
+    assert result.exit_code != 0
+    assert "query<TAB>expected" in result.output
 
 
 def test_a_second_process_picks_up_a_reimport_without_restart(
