@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The FAQ's word vectors: only the package's vocab files are read (bot/faq/vectors.py), so it
+# is installed without its own requirements (spaCy, ginza, SudachiPy<0.7).
+JA_GINZA := 'ja-ginza==5.3.0'
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
@@ -10,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(JA_GINZA)
 	touch $(STAMP)
 
 ## run: start web, worker, scheduler and the LINE emulator on SQLite + embedded Redis
