@@ -111,6 +111,14 @@ class Profile:
     status_message: str | None = None
 
 
+@dataclass(frozen=True)
+class MessageQuota:
+    """This month's message count against the channel's limit (None: no limit set)."""
+
+    limit: int | None
+    used: int
+
+
 class LineGateway(Protocol):
     """The LINE operations the bot uses."""
 
@@ -129,6 +137,8 @@ class LineGateway(Protocol):
     def leave_group(self, group_id: str) -> None: ...
 
     def leave_room(self, room_id: str) -> None: ...
+
+    def message_quota(self) -> MessageQuota: ...
 
 
 class SdkLineGateway:
@@ -226,6 +236,14 @@ class SdkLineGateway:
     def leave_room(self, room_id: str) -> None:
         self._call(self._api.leave_room_with_http_info, room_id)
 
+    def message_quota(self) -> MessageQuota:
+        # GET /v2/bot/message/quota ({"type": "none"} or {"type": "limited", "value": n})
+        # and /quota/consumption ({"totalUsage": n}).
+        quota = self._call(self._api.get_message_quota_with_http_info).data
+        used = self._call(self._api.get_message_quota_consumption_with_http_info).data
+        limited = str(getattr(quota.type, "value", quota.type)) == "limited"
+        return MessageQuota(quota.value if limited else None, int(used.total_usage or 0))
+
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         import urllib3.exceptions as u3
 
@@ -287,6 +305,7 @@ class InMemoryLineGateway:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     failures: list[LineError] = field(default_factory=list)
     accepted_keys: dict[str, str] = field(default_factory=dict)
+    quota: MessageQuota = field(default_factory=lambda: MessageQuota(None, 0))
     _counter: int = 0
 
     def fail_next(self, error: LineError) -> None:
@@ -334,6 +353,10 @@ class InMemoryLineGateway:
 
     def leave_room(self, room_id: str) -> None:
         self._record("leave_room", room_id=room_id)
+
+    def message_quota(self) -> MessageQuota:
+        self._record("quota")
+        return self.quota
 
 
 def sdk_gateway_factory(settings: Settings) -> Callable[[], LineGateway]:

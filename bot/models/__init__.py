@@ -46,6 +46,7 @@ from bot.models.linking import (
     LinkNonce,
     LinkSource,
 )
+from bot.models.promotions import VariantPromotion
 from bot.models.results import AbandonmentSurvey, MessageInsight
 from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipient, StaffSend
 from bot.models.support import SupportTicket, TicketReason, TicketState
@@ -53,6 +54,7 @@ from bot.models.support import SupportTicket, TicketReason, TicketState
 __all__ = [
     "AbandonmentSurvey",
     "MessageInsight",
+    "VariantPromotion",
     "BusinessHoursOverride",
     "CannedReply",
     "InternalNote",
