@@ -31,6 +31,7 @@ from bot.line.gateway import LineGateway, sdk_gateway_factory
 from bot.linking import api as links_api
 from bot.linking import dev_shop, members_api
 from bot.linking.members import MemberHooks
+from bot.report import views as report_views
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
 from flex_templates import load_templates
@@ -108,6 +109,7 @@ def create_app(
     for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
+    report_views.init_app(app)  # 配信レポート, beside the console
     if settings.env == "development":
         app.register_blueprint(dev_shop.bp)
     if settings.playground_on:

@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     from bot.faq.cli import faq_group
     from bot.health.cli import health_command
     from bot.line.cli import webhooks_cli
+    from bot.report.cli import report_cli
     from flex_templates.cli import templates_cli
 
     deliveries_cli.add_command(health_command)
@@ -25,6 +26,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(deliveries_cli)
     app.cli.add_command(operators_group)
     app.cli.add_command(webhooks_cli)
+    app.cli.add_command(report_cli)
 
 
 @click.command("init-db")
