@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def read_quota(services: Services) -> QuotaReading:
     """This month's messages from LINE (GET /v2/bot/message/quota and /quota/consumption)."""
     try:
-        return QuotaReading(services.line().message_quota())
+        return QuotaReading(services.line.message_quota())
     except LineError as exc:
         log.warning("message quota unavailable", extra={"error": type(exc).__name__})
         return QuotaReading(None, "LINEから取得できませんでした")

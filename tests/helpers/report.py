@@ -224,3 +224,23 @@ def write_history(session: Session) -> History:
     h.insight("s2", "A", date(2025, 7, 11), None)
     session.commit()
     return h
+
+
+def write_clear_winner(session: Session) -> History:
+    """Step s2: 100 messages on A with 2 orders, 100 on B with 30: B wins beyond doubt."""
+    h = History(session)
+    for n in range(100, 300):
+        variant = "A" if n < 200 else "B"
+        name = f"s2_{n}"
+        h.delivery(name, n, "s2", variant=variant, due=S2)
+        if (variant == "A" and n < 102) or (variant == "B" and n < 230):
+            h.order(f"O{n}", n, 3000, S2 + timedelta(hours=5), [name])
+    session.commit()
+    return h
+
+
+def scenario_file(tmp_path) -> str:
+    """The test scenarios as a file the app can be started with."""
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(SCENARIOS, encoding="utf-8")
+    return path
