@@ -53,7 +53,8 @@ def bar_chart(
             f'height="{h:.1f}" fill="{color}"><title>{escape(day)}: '
             f"{escape(_number(value, unit))}</title></rect>"
         )
-        if index == 0 or index == len(points) - 1 or (len(points) > 10 and index % 7 == 0):
+        last = len(points) - 1
+        if index in (0, last) or (len(points) > 10 and index % 7 == 0 and last - index > 3):
             parts.append(
                 f'<text x="{x + slot * 0.35:.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
                 f'font-size="10" fill="#555">{escape(day[5:])}</text>'

@@ -100,20 +100,28 @@ def delivery_report() -> ResponseReturnValue:
     for scenario in data["scenarios"]:
         days = scenario["daily"]
         charts_by_scenario[scenario["scenario"]] = [
-            charts.bar_chart(
-                [(d["day"], d["sent"]) for d in days], title=f"{scenario['title']}：日別送信数"
-            ),
-            charts.bar_chart(
-                [(d["day"], d["clicked"]) for d in days],
-                title=f"{scenario['title']}：日別クリック（人）",
-                color="#2f80ed",
-            ),
-            charts.bar_chart(
-                [(d["day"], d["revenue"]) for d in days],
-                title=f"{scenario['title']}：日別回復売上",
-                unit="yen",
-                color="#f2994a",
-            ),
+            (caption, chart)
+            for caption, chart in zip(
+                ("日別送信数", "日別クリック（人）", "日別回復売上"),
+                [
+                    charts.bar_chart(
+                        [(d["day"], d["sent"]) for d in days],
+                        title=f"{scenario['title']}：日別送信数",
+                    ),
+                    charts.bar_chart(
+                        [(d["day"], d["clicked"]) for d in days],
+                        title=f"{scenario['title']}：日別クリック（人）",
+                        color="#2f80ed",
+                    ),
+                    charts.bar_chart(
+                        [(d["day"], d["revenue"]) for d in days],
+                        title=f"{scenario['title']}：日別回復売上",
+                        unit="yen",
+                        color="#f2994a",
+                    ),
+                ],
+                strict=True,
+            )
         ]
     funnels = {}
     for row in data["rows"]:

@@ -244,3 +244,7 @@ def scenario_file(tmp_path) -> str:
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS, encoding="utf-8")
     return path
+
+
+# The table cell of s2 / A's opens in the report page.
+HIDDEN_TEXT_ROW = "tr[data-step='s2'][data-variant='A'] td.opened"
