@@ -220,6 +220,9 @@ def _plan_steps(
         # shopper did without the messages, but never sent.
         for delivery in planned:
             _finish(delivery, DeliveryState.SKIPPED, HOLDOUT_REASON, now)
+        flow.state = FlowState.ENDED
+        flow.ended_at = now
+        flow.end_reason = HOLDOUT_REASON
         session.flush()
         return
     room = scenario.max_messages - sent

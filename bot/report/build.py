@@ -5,7 +5,7 @@ JSON and CSV, and `flask report deliveries`. The keys are documented in the READ
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -219,6 +219,9 @@ def build_report(
     quota: QuotaReading | None = None,
 ) -> dict[str, Any]:
     """Every figure of the delivery report for the period."""
+    q.prepare(session)
+    windows = [s.attribution_window for s in book.scenarios]
+    period = replace(period, order_horizon=max(windows, default=period.order_horizon))
     figures = q.delivery_states(session, period)
     q.add_clicks(session, period, figures)
     q.add_orders(session, period, figures)
@@ -228,6 +231,13 @@ def build_report(
     rows = [_line(book.get(k[0]), k, figures[k], opens.get(aggregation_unit(*k))) for k in keys]
 
     per_scenario = q.scenario_orders(session, period)
+    # Holdout lines for scenarios that hold shoppers out; abandoned carts for cart ones.
+    cart_ids = {s.id for s in book.scenarios if s.trigger == "cart.updated"}
+    flows = q.flow_counts(
+        session,
+        period,
+        {s.id: _horizon(s) for s in book.scenarios if s.holdout or s.id in cart_ids},
+    )
     series = q.daily(session, period)
     scenario_ids = list(dict.fromkeys([s.id for s in book.scenarios] + [k[0] for k in keys]))
     scenarios = []
@@ -264,27 +274,27 @@ def build_report(
             ],
             "holdout": None,
         }
-        if scenario is not None:
-            outcome = q.flow_outcomes(session, period, scenario_id, _horizon(scenario))
-            treated, held = outcome[False], outcome[True]
-            if scenario.holdout or held.flows:
-                diff = newcombe_difference(treated.ordered, treated.flows, held.ordered, held.flows)
-                entry["holdout"] = {
-                    "treated_flows": treated.flows,
-                    "treated_ordered": treated.ordered,
-                    "treated_rate": treated.rate,
-                    "holdout_flows": held.flows,
-                    "holdout_ordered": held.ordered,
-                    "holdout_rate": held.rate,
-                    "incremental_rate": _interval(diff),
-                    "significant": bool(diff and diff.excludes_zero),
-                    "horizon_hours": _horizon(scenario).total_seconds() / 3600,
-                }
+        counts = flows.get(scenario_id)
+        if scenario is not None and counts and (scenario.holdout or counts.holdout.flows):
+            treated, held = counts.treated, counts.holdout
+            diff = newcombe_difference(treated.ordered, treated.flows, held.ordered, held.flows)
+            entry["holdout"] = {
+                "treated_flows": treated.flows,
+                "treated_ordered": treated.ordered,
+                "treated_rate": treated.rate,
+                "holdout_flows": held.flows,
+                "holdout_ordered": held.ordered,
+                "holdout_rate": held.rate,
+                "incremental_rate": _interval(diff),
+                "significant": bool(diff and diff.excludes_zero),
+                "horizon_hours": _horizon(scenario).total_seconds() / 3600,
+            }
         scenarios.append(entry)
 
-    cart_scenarios = [s for s in book.scenarios if s.trigger == "cart.updated"]
-    horizon = max((_horizon(s) for s in cart_scenarios), default=timedelta(days=7))
-    carts = q.abandoned_carts(session, period, [s.id for s in cart_scenarios], horizon)
+    carts = q.FlowOutcome(
+        sum(flows[sid].all.flows for sid in cart_ids if sid in flows),
+        sum(flows[sid].all.ordered for sid in cart_ids if sid in flows),
+    )
     orders, revenue = q.account_orders(session, period)
     return {
         "period": {

@@ -1,4 +1,4 @@
-"""A/B decisions: the variant an admin promoted to winner of a scenario step
+"""A/B decisions and the delivery report: promoted variants; deliveries by planned time
 
 Revision ID: 0015
 Revises: 0013
@@ -41,6 +41,24 @@ def upgrade() -> None:
         ),
     )
 
+    # The delivery report reads a period's deliveries from this index alone on PostgreSQL.
+    op.create_index(
+        "ix_deliveries_due_report",
+        "deliveries",
+        ["due_at"],
+        postgresql_include=[
+            "id",
+            "scenario_id",
+            "step_id",
+            "step_index",
+            "variant",
+            "state",
+            "shopper_id",
+            "sent_at",
+        ],
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_due_report", table_name="deliveries")
     op.drop_table("variant_promotions")

@@ -196,6 +196,7 @@ def write_history(session: Session) -> History:
     h.delivery("s1_6", 6, "s1", state=DeliveryState.CANCELLED, due=S1, reason="ordered: O6")
     for n in (7, 8):
         h.delivery(f"s1_{n}", n, "s1", state=DeliveryState.SKIPPED, due=S1, reason="holdout")
+        h.flows[n].state, h.flows[n].end_reason = FlowState.ENDED, "holdout"
     # Before the period (30 June, 23:00 Tokyo): counted nowhere.
     h.flow(9, started=datetime(2025, 6, 30, 13, 0, tzinfo=UTC))
     h.delivery("old", 9, "s1", due=datetime(2025, 6, 30, 14, 0, tzinfo=UTC))

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.delivery import engine
 from bot.delivery.scenarios import ScenarioError, in_holdout, parse_scenarios
-from bot.models import Delivery, DeliveryState, VariantPromotion
+from bot.models import Delivery, DeliveryState, Flow, FlowState, VariantPromotion
 from bot.report.build import build_report
 from bot.report.stats import newcombe_difference, sample_size_per_arm, welch_difference, wilson
 from tests.helpers.report import NOW, PERIOD, S1, SCENARIOS, T0, History, book
@@ -95,6 +95,9 @@ def test_holdout_shoppers_get_their_flow_recorded_but_nothing_sent(db):
     assert len(held_rows) == len(kept_rows) == 2
     assert {(d.state, d.reason) for d in held_rows} == {(DeliveryState.SKIPPED, "holdout")}
     assert {d.state for d in kept_rows} == {DeliveryState.PENDING}
+    flows = {f.shopper_id: f for f in session.scalars(select(Flow))}
+    assert (flows[held_id].state, flows[held_id].end_reason) == (FlowState.ENDED, "holdout")
+    assert flows[kept_id].state is FlowState.ACTIVE
 
 
 def test_a_promoted_variant_takes_every_new_plan(db):
