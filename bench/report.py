@@ -12,6 +12,7 @@ the clicks, 20,000 attributed orders and LINE's daily insight rows; then times
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -124,6 +125,25 @@ def seed(db: Database, deliveries: int, clicks: int) -> None:
         conn.execute(text("VACUUM ANALYZE"))
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds a local PostgreSQL backend has used (utime + stime from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_cost(db: Database, book, period, now, quota) -> tuple[float, float]:
+    """The report's CPU cost, which other load on the machine does not inflate the way it
+    inflates wall time: the database backend's and this process's."""
+    session = db.session()
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    pid = session.scalar(text("SELECT pg_backend_pid()"))
+    pg0, py0 = _backend_cpu(pid), time.process_time()
+    build_report(session, book, period, now, quota)
+    pg1, py1 = _backend_cpu(pid), time.process_time()
+    db.session.remove()
+    return pg1 - pg0, py1 - py0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=1_000_000)
@@ -174,6 +194,13 @@ def main() -> None:
             + ", ".join(f"{t * 1000:.0f} ms" for t in times)
             + f" (median {statistics.median(times) * 1000:.0f} ms)"
         )
+        cpu = [cpu_cost(db, book, period, now, quota) for _ in range(args.runs)]
+        print(
+            "CPU per report (one PostgreSQL backend, no parallel workers, + this process): "
+            + ", ".join(f"{pg * 1000:.0f} + {py * 1000:.0f} ms" for pg, py in cpu)
+            + f" (median total {statistics.median(pg + py for pg, py in cpu) * 1000:.0f} ms)"
+        )
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         db.dispose()
         if not args.reuse:

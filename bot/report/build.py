@@ -206,7 +206,10 @@ def _messages(session: Session, reading: QuotaReading, period: q.Period, now: da
         "limit": limit,
         "forecast_month_end": forecast,
         "forecast_over_limit": (forecast is not None and limit is not None and forecast > limit),
-        "sent_by_engine_this_month": q.sent_between(session, month_start, now),
+        # Counted here only when LINE could not be asked: LINE's figure is the one that counts.
+        "sent_by_engine_this_month": (
+            q.sent_between(session, month_start, now) if reading.quota is None else None
+        ),
         "error": reading.error,
     }
 
