@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -214,6 +214,31 @@ def _messages(session: Session, reading: QuotaReading, period: q.Period, now: da
     }
 
 
+BAND_ORDER = [name for name, _ in q.VALUE_BANDS] + [q.TOP_BAND, q.UNKNOWN_BAND]
+
+
+def _reasons(session: Session, period: q.Period) -> dict[str, Any]:
+    """The abandoned-cart answers: totals, by week (Monday first) and by cart value band."""
+    rows = q.survey_answers(session, period)
+    totals: dict[str, int] = {}
+    weeks: dict[str, dict[str, int]] = {}
+    bands: dict[str, dict[str, int]] = {}
+    for day, band, reason, n in rows:
+        totals[reason] = totals.get(reason, 0) + n
+        start = date.fromisoformat(day)
+        week = (start - timedelta(days=start.weekday())).isoformat()
+        weeks.setdefault(week, {})[reason] = weeks.get(week, {}).get(reason, 0) + n
+        bands.setdefault(band, {})[reason] = bands.get(band, {}).get(reason, 0) + n
+    asked = sum(totals.values())
+    return {
+        "asked": asked,
+        "answered": asked - totals.get(q.UNANSWERED, 0),
+        "by_reason": dict(sorted(totals.items(), key=lambda kv: -kv[1])),
+        "by_week": [{"week": w, "counts": weeks[w]} for w in sorted(weeks)],
+        "by_value_band": [{"band": b, "counts": bands[b]} for b in BAND_ORDER if b in bands],
+    }
+
+
 def build_report(
     session: Session,
     book: ScenarioBook,
@@ -317,5 +342,6 @@ def build_report(
         "scenarios": scenarios,
         "rows": rows,
         "ab_tests": _ab_tests(book, figures, q.promotions(session)),
+        "abandonment_reasons": _reasons(session, period),
         "notes": NOTES,
     }

@@ -75,6 +75,10 @@ def deliveries_command(first: str | None, last: str | None, as_json: bool) -> No
             f"{_pct(row['ctr']):>6} {row['orders']:>6} {_pct(row['cvr']):>6} "
             f"{row['revenue']:>10,} {row['opt_outs_24h']:>6} {row['blocks_24h']:>5}"
         )
+    why = data["abandonment_reasons"]
+    if why["asked"]:
+        counts = "、".join(f"{k} {v}" for k, v in why["by_reason"].items())
+        click.echo(f"カゴ落ちの理由（質問 {why['asked']}件）: {counts}")
     for note in data["notes"][:1]:
         click.echo(f"※ {note}")
 

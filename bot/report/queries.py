@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from bot.delivery.engine import HOLDOUT_REASON
 from bot.models import (
+    AbandonmentSurvey,
     Click,
     Conversion,
     Delivery,
@@ -616,3 +617,38 @@ __all__ = [
     "scenario_orders",
     "sent_between",
 ]
+
+
+# -- why carts were abandoned ----------------------------------------------------------------
+
+# Cart value bands (yen): below a typical free-shipping line, around it, and above.
+VALUE_BANDS = (
+    ("under_3000", 3000),
+    ("3000_4999", 5000),
+    ("5000_9999", 10000),
+)
+TOP_BAND = "10000_plus"
+UNKNOWN_BAND = "unknown"
+UNANSWERED = "unanswered"
+
+
+def survey_answers(session: Session, period: Period) -> list[tuple[str, str, str, int]]:
+    """(shop-local day asked, cart value band, reason or "unanswered", count) for the
+    abandoned-cart questions asked in the period."""
+    value = AbandonmentSurvey.cart_value
+    band = case(
+        (value.is_(None), UNKNOWN_BAND),
+        *((value < limit, name) for name, limit in VALUE_BANDS),
+        else_=TOP_BAND,
+    ).label("value_band")
+    day = _local_day(session, AbandonmentSurvey.asked_at, period).label("asked_day")
+    reason = func.coalesce(AbandonmentSurvey.reason, UNANSWERED).label("answer")
+    rows = session.execute(
+        select(day, band, reason, func.count())
+        .where(
+            AbandonmentSurvey.asked_at >= period.start,
+            AbandonmentSurvey.asked_at < period.end,
+        )
+        .group_by(day, band, reason)
+    ).all()
+    return [(str(d), b, r, int(n)) for d, b, r, n in rows]

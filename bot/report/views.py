@@ -45,6 +45,26 @@ REASONS = {
 }
 
 
+# Answers to the abandoned-cart question: the choices as shoppers see them (stored codes or
+# the words themselves both read right).
+REASON_LABELS = {
+    "shipping_cost": "送料が高い",
+    "payment_method": "支払い方法がない",
+    "comparing": "他のお店と比較中",
+    "later": "後で買うつもり",
+    "stock_size": "在庫・サイズが合わない",
+    "other": "その他",
+    "unanswered": "未回答",
+}
+BAND_LABELS = {
+    "under_3000": "3,000円未満",
+    "3000_4999": "3,000〜4,999円",
+    "5000_9999": "5,000〜9,999円",
+    "10000_plus": "10,000円以上",
+    "unknown": "不明",
+}
+
+
 def make_blueprint() -> Blueprint:
     bp = Blueprint(
         "report",
@@ -144,6 +164,8 @@ def delivery_report() -> ResponseReturnValue:
         funnels=funnels,
         opened_text=_opened_text,
         reasons=REASONS,
+        reason_labels=REASON_LABELS,
+        band_labels=BAND_LABELS,
         hidden_text=HIDDEN_TEXT,
     )
 

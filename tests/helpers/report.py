@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.delivery.aggregation import aggregation_unit
 from bot.delivery.scenarios import ScenarioBook, parse_scenarios
 from bot.models import (
+    AbandonmentSurvey,
     Click,
     Conversion,
     Delivery,
@@ -223,6 +224,28 @@ def write_history(session: Session) -> History:
     h.insight("s1", None, date(2025, 7, 11), None)
     h.insight("s1", None, date(2025, 6, 30), 100)  # outside the period
     h.insight("s2", "A", date(2025, 7, 11), None)
+    # Why carts were left: two weeks, three value bands, one unanswered, one before the period.
+    for n, (asked, value, reason) in enumerate(
+        [
+            (datetime(2025, 7, 8, 3, 0, tzinfo=UTC), 2500, "shipping_cost"),  # Tue, week of 7
+            (datetime(2025, 7, 9, 3, 0, tzinfo=UTC), 4800, "shipping_cost"),
+            (datetime(2025, 7, 13, 14, 30, tzinfo=UTC), 12000, "comparing"),  # Sun 23:30 JST
+            (datetime(2025, 7, 13, 15, 30, tzinfo=UTC), 6000, None),  # Mon 00:30 JST
+            (datetime(2025, 7, 15, 3, 0, tzinfo=UTC), None, "payment_method"),
+            (datetime(2025, 6, 30, 3, 0, tzinfo=UTC), 2000, "shipping_cost"),  # before
+        ]
+    ):
+        session.add(
+            AbandonmentSurvey(
+                shopper_id=h.shopper(1).id,
+                cart_id=f"S{n}",
+                trigger="last_reminder",
+                cart_value=value,
+                asked_at=asked,
+                reason=reason,
+                answered_at=asked + timedelta(minutes=3) if reason else None,
+            )
+        )
     session.commit()
     return h
 

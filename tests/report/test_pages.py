@@ -34,6 +34,7 @@ def test_operator_sees_the_page(app, as_operator, line):
     assert "1,234 / 5,000" in html
     assert "<svg" in html and "<script" not in html.split("</head>")[1]
     assert "ホールドアウト" in html
+    assert "カゴ落ちの理由" in html and "送料が高い" in html and "3,000円未満" in html
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
