@@ -33,6 +33,7 @@ from bot.linking import api as links_api
 from bot.linking import attributes as attributes_api
 from bot.linking import dev_shop, members_api
 from bot.linking.members import MemberHooks
+from bot.report import views as report_views
 from bot.richmenu import init_app as init_rich_menus
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
@@ -113,6 +114,7 @@ def create_app(
     for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
+    report_views.init_app(app)  # 配信レポート, beside the console
     if settings.env == "development":
         app.register_blueprint(dev_shop.bp)
     if settings.playground_on:

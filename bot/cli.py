@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     from bot.faq.cli import faq_group
     from bot.health.cli import health_command
     from bot.line.cli import webhooks_cli
+    from bot.report.cli import report_cli
     from bot.richmenu.cli import richmenu_group
     from flex_templates.cli import templates_cli
 
@@ -27,6 +28,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(operators_group)
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(richmenu_group)
+    app.cli.add_command(report_cli)
 
 
 @click.command("init-db")

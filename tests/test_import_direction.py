@@ -42,8 +42,10 @@ LOWER["bot.console"] = _TOP_BASE
 LOWER["bot.health"] = _TOP_BASE
 LOWER["bot.playground"] = _TOP_BASE  # a dev tool over the features, beside the console
 LOWER["handlers"] = _TOP_BASE
-LOWER["bot.cli"] = {*_TOP_BASE, "bot.console", "bot.health"}
-LOWER["bot.app"] = {*LOWER["bot.cli"], "bot.cli", "handlers", "bot.playground"}
+# The report reads every feature's records and shows them in the console.
+LOWER["bot.report"] = {*_TOP_BASE, "bot.console"}
+LOWER["bot.cli"] = {*_TOP_BASE, "bot.console", "bot.health", "bot.report"}
+LOWER["bot.app"] = {*LOWER["bot.cli"], "bot.cli", "handlers", "bot.playground", "bot.report"}
 LOWER["bot.release"] = {"bot.app", *LOWER["bot.app"]}
 LOWER["bot.job_paths"] = {"bot.app", *LOWER["bot.app"]}  # names old job modules by path
 LOWER["bot.devserver"] = {"bot.app", *LOWER["bot.app"]}

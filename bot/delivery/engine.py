@@ -32,6 +32,7 @@ from bot.models import (
     Order,
     ShopEvent,
     Shopper,
+    VariantPromotion,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,17 @@ log = logging.getLogger(__name__)
 MARKETING_PAUSE_FLAG = "marketing_paused"
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING)
 KEPT_ON_RESTART = (DeliveryState.SENT, DeliveryState.SENDING, DeliveryState.FAILED)
+HOLDOUT_REASON = "holdout"  # the shopper is in the scenario's control group
+
+
+def promoted_variants(session: Session, scenario_id: str) -> dict[str, str]:
+    """The A/B winners an admin promoted in a scenario: step id → variant name."""
+    rows = session.execute(
+        select(VariantPromotion.step_id, VariantPromotion.variant).where(
+            VariantPromotion.scenario_id == scenario_id
+        )
+    )
+    return {step_id: variant for step_id, variant in rows}
 
 
 def customer_key(member_id: str | None, line_user_id: str | None) -> str:
@@ -172,12 +184,15 @@ def _plan_steps(
     sent = sum(
         1 for d in existing.values() if d.state in (DeliveryState.SENT, DeliveryState.SENDING)
     )
+    promoted = (
+        promoted_variants(session, scenario.id) if any(s.variants for s in scenario.steps) else {}
+    )
     planned: list[Delivery] = []
     for step in scenario.steps:
         delivery = existing.get(step.id)
         if delivery is not None and delivery.state in KEPT_ON_RESTART:
             continue
-        variant = step.choose_variant(scenario.id, shopper.id)
+        variant = step.choose_variant(scenario.id, shopper.id, promoted.get(step.id))
         due = flow.anchor_at + step.delay
         if delivery is None:
             delivery = Delivery(
@@ -200,6 +215,16 @@ def _plan_steps(
         delivery.claimed_at = None
         delivery.updated_at = now
         planned.append(delivery)
+    if scenario.in_holdout(shopper.id):
+        # The control group: planned like everyone's, so the report can compare what the
+        # shopper did without the messages, but never sent.
+        for delivery in planned:
+            _finish(delivery, DeliveryState.SKIPPED, HOLDOUT_REASON, now)
+        flow.state = FlowState.ENDED
+        flow.ended_at = now
+        flow.end_reason = HOLDOUT_REASON
+        session.flush()
+        return
     room = scenario.max_messages - sent
     for delivery in planned[max(room, 0) :]:
         _finish(delivery, DeliveryState.SKIPPED, "max_messages: enough messages for this flow", now)

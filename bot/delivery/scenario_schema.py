@@ -129,6 +129,39 @@ def _whole(minimum: int) -> Any:
 Count = _whole(1)  # a weight, a number of messages
 Stock = _whole(0)
 
+HOLDOUT_PATTERN = r"^\s*(\d{1,2}(\.\d{1,2})?)\s*%\s*$"
+_HOLDOUT = re.compile(HOLDOUT_PATTERN)
+HOLDOUT_MAX = 50  # beyond half the shoppers the scenario is mostly off, not measured
+
+
+def parse_holdout(value: object) -> float:
+    """`10%` (or `0.5%`) → 10.0 (percent of shoppers); ValueError otherwise."""
+    match = _HOLDOUT.match(value) if isinstance(value, str) else None
+    if match is None or float(match[1]) > HOLDOUT_MAX:
+        raise ValueError(f"must be a percentage from 0% to {HOLDOUT_MAX}%, such as 10%")
+    return float(match[1])
+
+
+def _holdout(value: object) -> float:
+    try:
+        return parse_holdout(value)
+    except ValueError as exc:
+        raise PydanticCustomError("holdout", str(exc)) from None
+
+
+Holdout = Annotated[
+    float,
+    PlainValidator(_holdout),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": HOLDOUT_PATTERN,
+            "description": "Share of shoppers kept out of the scenario to measure what it adds.",
+            "examples": ["10%", "5%"],
+        }
+    ),
+]
+
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
@@ -370,6 +403,12 @@ class ScenarioSpec(_Part):
         json_schema_extra=_no_default,
     )
     enabled: Annotated[bool, Strict()] = True
+    holdout: Holdout = Field(
+        default=0.0,
+        description="A control group, e.g. 10%: these shoppers (stable by shopper) get no "
+        "message of the scenario; their flows are recorded so the report can compare (0%).",
+        json_schema_extra=_no_default,
+    )
 
     def step_ids(self) -> list[str]:
         """Each step's id, the default (step1, step2, …) where none is given."""

@@ -80,16 +80,24 @@ class Step:
     choices: tuple[Choice, ...] = ()  # branches, tried in order at send time
     coupon_fallback: str | None = None  # the variant sent instead of a coupon one
 
-    def choose_variant(self, scenario_id: str, shopper_id: int) -> Variant | None:
+    def choose_variant(
+        self, scenario_id: str, shopper_id: int, promoted: str | None = None
+    ) -> Variant | None:
         """The shopper's arm: a stable hash of scenario, step and shopper, weighted.
 
         Variants a branch (`choose:`) names are picked by their conditions at send time, so
-        the draw is among the others only (none left: no arm).
+        the draw is among the others only (none left: no arm). A promoted winner (`promoted`,
+        an admin's decision after the A/B test) takes every shopper: its weight is 100 and
+        the others' 0.
         """
         named = {c.variant for c in self.choices}
         arms = [v for v in self.variants if v.name not in named]
         if not arms:
             return None
+        if promoted is not None:
+            winner = next((v for v in arms if v.name == promoted), None)
+            if winner is not None:
+                return winner
         total = sum(v.weight for v in arms)
         digest = hashlib.sha256(f"{scenario_id}:{self.id}:{shopper_id}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") % total
@@ -135,6 +143,12 @@ class Scenario:
     cooldown: timedelta | None = None
     audience_within: timedelta | None = None  # product.restocked: carts this recent
     enabled: bool = True
+    holdout: float = 0.0  # percent of shoppers kept out of the scenario (control group)
+
+    def in_holdout(self, shopper_id: int) -> bool:
+        """Whether the shopper is in the scenario's control group: stable, by a hash of the
+        scenario and the shopper, so every flow of the shopper lands on the same side."""
+        return in_holdout(self.id, shopper_id, self.holdout)
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:
@@ -160,6 +174,17 @@ class ScenarioBook:
     def ended_by(self, event_type: str) -> list[Scenario]:
         """Scenarios whose running flows end on this event type."""
         return [s for s in self.scenarios if event_type in s.exit_on]
+
+
+HOLDOUT_BUCKETS = 10_000  # 0.01 % steps
+
+
+def in_holdout(scenario_id: str, shopper_id: int, percent: float) -> bool:
+    """Whether a shopper falls in a scenario's holdout of `percent` % (stable assignment)."""
+    if percent <= 0:
+        return False
+    digest = hashlib.sha256(f"holdout:{scenario_id}:{shopper_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % HOLDOUT_BUCKETS < round(percent * 100)
 
 
 def _known_templates(templates_dir: Path | None) -> set[str]:
@@ -211,6 +236,7 @@ def _scenario(scenario_id: str, spec: ScenarioSpec) -> Scenario:
         cooldown=spec.cooldown,
         audience_within=spec.audience_within,
         enabled=spec.enabled,
+        holdout=spec.holdout,
     )
 
 

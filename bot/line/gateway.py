@@ -123,6 +123,14 @@ class Profile:
     status_message: str | None = None
 
 
+@dataclass(frozen=True)
+class MessageQuota:
+    """This month's message count against the channel's limit (None: no limit set)."""
+
+    limit: int | None
+    used: int
+
+
 class LineGateway(Protocol):
     """The LINE operations the bot uses."""
 
@@ -179,6 +187,7 @@ class LineGateway(Protocol):
     def unlink_rich_menu(self, user_id: str) -> None: ...
 
     def link_rich_menu_to_users(self, rich_menu_id: str, user_ids: Sequence[str]) -> None: ...
+    def message_quota(self) -> MessageQuota: ...
 
 
 class SdkLineGateway:
@@ -433,6 +442,15 @@ class SdkLineGateway:
     def _call(
         self, method: Any, *args: Any, api_exception: type[Exception] | None = None, **kwargs: Any
     ) -> Any:
+    def message_quota(self) -> MessageQuota:
+        # GET /v2/bot/message/quota ({"type": "none"} or {"type": "limited", "value": n})
+        # and /quota/consumption ({"totalUsage": n}).
+        quota = self._call(self._api.get_message_quota_with_http_info).data
+        used = self._call(self._api.get_message_quota_consumption_with_http_info).data
+        limited = str(getattr(quota.type, "value", quota.type)) == "limited"
+        return MessageQuota(quota.value if limited else None, int(used.total_usage or 0))
+
+    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         import urllib3.exceptions as u3
 
         failure = api_exception or self._m.ApiException
@@ -516,6 +534,7 @@ class InMemoryLineGateway:
     units_this_month: list[str] = field(default_factory=list)
     statistics: dict[tuple[str, date], UnitStatistics] = field(default_factory=dict)
     unit_failures: list[LineError] = field(default_factory=list)
+    quota: MessageQuota = field(default_factory=lambda: MessageQuota(None, 0))
     _counter: int = 0
 
     def fail_next(self, error: LineError) -> None:
@@ -664,6 +683,9 @@ class InMemoryLineGateway:
     def _need_menu(self, rich_menu_id: str) -> None:
         if rich_menu_id not in self.rich_menus:
             raise LineClientError("richmenu not found", status=404)
+    def message_quota(self) -> MessageQuota:
+        self._record("quota")
+        return self.quota
 
 
 def sdk_gateway_factory(settings: Settings) -> Callable[[], LineGateway]:

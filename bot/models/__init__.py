@@ -46,6 +46,7 @@ from bot.models.linking import (
     LinkNonce,
     LinkSource,
 )
+from bot.models.promotions import VariantPromotion
 from bot.models.results import AbandonmentSurvey, MessageInsight
 from bot.models.richmenu import AppliedRichMenu
 from bot.models.segments import MemberAttributes
@@ -57,6 +58,7 @@ __all__ = [
     "AppliedRichMenu",
     "MessageInsight",
     "MemberAttributes",
+    "VariantPromotion",
     "BusinessHoursOverride",
     "CannedReply",
     "InternalNote",

@@ -1,0 +1,114 @@
+"""The console's 配信レポート: who may see it, the page, its JSON and CSV, and promotion."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from bot.line.gateway import MessageQuota
+from bot.models import VariantPromotion
+from bot.report.build import HIDDEN_TEXT
+from tests.helpers.console import post
+from tests.helpers.report import write_clear_winner, write_history
+
+JULY = "?from=2025-07-01&to=2025-07-30"
+
+
+def test_signed_out_is_sent_to_sign_in(client):
+    response = client.get("/console/report")
+    assert response.status_code == 302 and "/console/login" in response.location
+
+
+def test_operator_sees_the_page(app, as_operator, line):
+    line.quota = MessageQuota(limit=5000, used=1234)
+    with app.app_context():
+        write_history(app.extensions["bot"].db.session())
+    response = as_operator.get("/console/report" + JULY)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "配信レポート" in html
+    assert HIDDEN_TEXT in html  # s2/A: LINE hid the figure
+    assert "30以上" in html  # s1: 30 on one day, hidden on the next
+    assert "1,234 / 5,000" in html
+    assert "<svg" in html and "<script" not in html.split("</head>")[1]
+    assert "ホールドアウト" in html
+    assert "カゴ落ちの理由" in html and "送料が高い" in html and "3,000円未満" in html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_json_matches_the_figures(app, as_operator):
+    with app.app_context():
+        write_history(app.extensions["bot"].db.session())
+    data = as_operator.get("/console/report/data.json" + JULY).get_json()
+    assert data["period"] == {"from": "2025-07-01", "to": "2025-07-30", "timezone": "Asia/Tokyo"}
+    s1 = next(r for r in data["rows"] if r["step"] == "s1")
+    assert (s1["sent"], s1["clicked"], s1["orders"], s1["revenue"]) == (4, 2, 3, 9000)
+
+
+def test_csv_export(app, as_operator):
+    with app.app_context():
+        write_history(app.extensions["bot"].db.session())
+    response = as_operator.get("/console/report/deliveries.csv" + JULY)
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    a = next(r for r in rows if r["step"] == "s2" and r["variant"] == "A")
+    assert a["opened"] == "" and a["opened_status"] == "hidden"  # never 0
+    s1 = next(r for r in rows if r["step"] == "s1")
+    assert s1["skipped_by_reason"] == "holdout=2;quiet_hours=1"
+    assert s1["revenue"] == "9000"
+
+
+def test_bad_dates_are_refused(as_operator):
+    assert as_operator.get("/console/report?from=2025-13-01").status_code == 400
+    assert as_operator.get("/console/report?from=2025-07-30&to=2025-07-01").status_code == 400
+
+
+def test_only_admins_promote(app, as_operator):
+    with app.app_context():
+        write_clear_winner(app.extensions["bot"].db.session())
+    response = post(
+        as_operator,
+        "/console/report/promote",
+        scenario="cart",
+        step="s2",
+        variant="B",
+        **{"from": "2025-07-01", "to": "2025-07-30"},
+    )
+    assert response.status_code == 403
+
+
+def test_admin_promotes_the_winner(app, as_admin):
+    with app.app_context():
+        write_clear_winner(app.extensions["bot"].db.session())
+    html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
+    assert "勝ちパターン：B" in html and "「B」を昇格する" in html
+    loser = post(
+        as_admin,
+        "/console/report/promote",
+        scenario="cart",
+        step="s2",
+        variant="A",
+        **{"from": "2025-07-01", "to": "2025-07-30"},
+    )
+    assert loser.status_code == 409
+    won = post(
+        as_admin,
+        "/console/report/promote",
+        scenario="cart",
+        step="s2",
+        variant="B",
+        **{"from": "2025-07-01", "to": "2025-07-30"},
+    )
+    assert won.status_code == 302
+    with app.app_context():
+        row = app.extensions["bot"].db.session().scalars(select(VariantPromotion)).one()
+        assert (row.scenario_id, row.step_id, row.variant) == ("cart", "s2", "B")
+        assert row.promoted_by_name == "管理 太郎"
+        assert "CVR差 +0.2800" in row.evidence
+    html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
+    assert "昇格済み：「B」（管理 太郎" in html
