@@ -439,9 +439,6 @@ class SdkLineGateway:
         body = {"richMenuId": rich_menu_id, "userIds": list(user_ids)}
         self._json("POST", "/v2/bot/richmenu/bulk/link", body)
 
-    def _call(
-        self, method: Any, *args: Any, api_exception: type[Exception] | None = None, **kwargs: Any
-    ) -> Any:
     def message_quota(self) -> MessageQuota:
         # GET /v2/bot/message/quota ({"type": "none"} or {"type": "limited", "value": n})
         # and /quota/consumption ({"totalUsage": n}).
@@ -450,7 +447,9 @@ class SdkLineGateway:
         limited = str(getattr(quota.type, "value", quota.type)) == "limited"
         return MessageQuota(quota.value if limited else None, int(used.total_usage or 0))
 
-    def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, method: Any, *args: Any, api_exception: type[Exception] | None = None, **kwargs: Any
+    ) -> Any:
         import urllib3.exceptions as u3
 
         failure = api_exception or self._m.ApiException
@@ -683,6 +682,7 @@ class InMemoryLineGateway:
     def _need_menu(self, rich_menu_id: str) -> None:
         if rich_menu_id not in self.rich_menus:
             raise LineClientError("richmenu not found", status=404)
+
     def message_quota(self) -> MessageQuota:
         self._record("quota")
         return self.quota
