@@ -249,17 +249,7 @@ def stale_event_ids(
     Enqueueing a received event that still has a job is harmless: the claim is atomic. An
     event whose worker died is marked INTERRUPTED: its answer may already have gone out.
     """
-    busy = list(
-        session.scalars(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.state == WebhookEventState.PROCESSING,
-                WebhookEvent.received_at < now - processing,
-            )
-            .order_by(WebhookEvent.id)
-            .limit(1000)
-        )
-    )
+    busy = _ids_in(session, WebhookEventState.PROCESSING, now - processing)
     dead = sorted(set(busy) - alive(busy))
     if dead:
         session.execute(
@@ -271,13 +261,15 @@ def stale_event_ids(
             .values(state=WebhookEventState.RECEIVED, error=INTERRUPTED)
             .execution_options(synchronize_session=False)
         )
+    return _ids_in(session, WebhookEventState.RECEIVED, now - waiting)
+
+
+def _ids_in(session: Session, state: WebhookEventState, before: datetime) -> list[int]:
+    """The first 1,000 events in `state` received before `before`, oldest first."""
     return list(
         session.scalars(
             select(WebhookEvent.id)
-            .where(
-                WebhookEvent.state == WebhookEventState.RECEIVED,
-                WebhookEvent.received_at < now - waiting,
-            )
+            .where(WebhookEvent.state == state, WebhookEvent.received_at < before)
             .order_by(WebhookEvent.id)
             .limit(1000)
         )
