@@ -27,6 +27,7 @@ from bot.core.services import current_services
 from bot.delivery.receivers import delivery_rules
 from bot.report import charts, service
 from bot.report.build import HIDDEN_TEXT
+from flex_templates.builders import CART_SURVEY_REASONS
 
 __all__ = ["init_app", "make_blueprint"]
 
@@ -45,17 +46,8 @@ REASONS = {
 }
 
 
-# Answers to the abandoned-cart question: the choices as shoppers see them (stored codes or
-# the words themselves both read right).
-REASON_LABELS = {
-    "shipping_cost": "送料が高い",
-    "payment_method": "支払い方法がない",
-    "comparing": "他のお店と比較中",
-    "later": "後で買うつもり",
-    "stock_size": "在庫・サイズが合わない",
-    "other": "その他",
-    "unanswered": "未回答",
-}
+# Answers to the abandoned-cart question: the stored codes as the quick replies said them.
+REASON_LABELS = {**CART_SURVEY_REASONS, "unanswered": "未回答"}
 BAND_LABELS = {
     "under_3000": "3,000円未満",
     "3000_4999": "3,000〜4,999円",

@@ -227,12 +227,12 @@ def write_history(session: Session) -> History:
     # Why carts were left: two weeks, three value bands, one unanswered, one before the period.
     for n, (asked, value, reason) in enumerate(
         [
-            (datetime(2025, 7, 8, 3, 0, tzinfo=UTC), 2500, "shipping_cost"),  # Tue, week of 7
-            (datetime(2025, 7, 9, 3, 0, tzinfo=UTC), 4800, "shipping_cost"),
+            (datetime(2025, 7, 8, 3, 0, tzinfo=UTC), 2500, "shipping_fee"),  # Tue, week of 7
+            (datetime(2025, 7, 9, 3, 0, tzinfo=UTC), 4800, "shipping_fee"),
             (datetime(2025, 7, 13, 14, 30, tzinfo=UTC), 12000, "comparing"),  # Sun 23:30 JST
             (datetime(2025, 7, 13, 15, 30, tzinfo=UTC), 6000, None),  # Mon 00:30 JST
-            (datetime(2025, 7, 15, 3, 0, tzinfo=UTC), None, "payment_method"),
-            (datetime(2025, 6, 30, 3, 0, tzinfo=UTC), 2000, "shipping_cost"),  # before
+            (datetime(2025, 7, 15, 3, 0, tzinfo=UTC), None, "payment"),
+            (datetime(2025, 6, 30, 3, 0, tzinfo=UTC), 2000, "shipping_fee"),  # before
         ]
     ):
         session.add(

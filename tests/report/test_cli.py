@@ -32,7 +32,7 @@ def test_json_output(app, line):
     assert data["account"]["messages"]["limit"] is None
     s1 = next(r for r in data["rows"] if r["step"] == "s1")
     assert (s1["sent"], s1["opened"], s1["orders"], s1["revenue"]) == (4, 30, 3, 9000)
-    assert data["abandonment_reasons"]["by_reason"]["shipping_cost"] == 2
+    assert data["abandonment_reasons"]["by_reason"]["shipping_fee"] == 2
     hidden = next(r for r in data["rows"] if r["variant"] == "A")
     assert hidden["opened"] is None and hidden["opened_status"] == "hidden"
 

@@ -99,20 +99,20 @@ def test_abandonment_reasons_by_week_and_value(report):
     why = report["abandonment_reasons"]
     assert (why["asked"], why["answered"]) == (5, 4)
     assert why["by_reason"] == {
-        "shipping_cost": 2,
+        "shipping_fee": 2,
         "comparing": 1,
         "unanswered": 1,
-        "payment_method": 1,
+        "payment": 1,
     }
     # Weeks start on Monday in Tokyo: 23:30 on Sunday 13 July is still the week of the 7th.
     assert why["by_week"] == [
-        {"week": "2025-07-07", "counts": {"shipping_cost": 2, "comparing": 1}},
-        {"week": "2025-07-14", "counts": {"unanswered": 1, "payment_method": 1}},
+        {"week": "2025-07-07", "counts": {"shipping_fee": 2, "comparing": 1}},
+        {"week": "2025-07-14", "counts": {"unanswered": 1, "payment": 1}},
     ]
     assert why["by_value_band"] == [
-        {"band": "under_3000", "counts": {"shipping_cost": 1}},
-        {"band": "3000_4999", "counts": {"shipping_cost": 1}},
+        {"band": "under_3000", "counts": {"shipping_fee": 1}},
+        {"band": "3000_4999", "counts": {"shipping_fee": 1}},
         {"band": "5000_9999", "counts": {"unanswered": 1}},
         {"band": "10000_plus", "counts": {"comparing": 1}},
-        {"band": "unknown", "counts": {"payment_method": 1}},
+        {"band": "unknown", "counts": {"payment": 1}},
     ]
