@@ -139,6 +139,7 @@ REPORT_COLUMNS = [
     "state",
     "shopper_id",
     "sent_at",
+    "reason",  # the skip and cancel reasons, grouped in the same pass as the states
 ]
 
 

@@ -250,15 +250,19 @@ def build_report(
     q.prepare(session)
     windows = [s.attribution_window for s in book.scenarios]
     period = replace(period, order_horizon=max(windows, default=period.order_horizon))
-    figures = q.delivery_states(session, period)
-    q.add_clicks(session, period, figures)
-    q.add_orders(session, period, figures)
+    sent_days: dict[tuple[str, str], int] = {}
+    figures = q.delivery_states(session, period, sent_days)
+    clicks_by_key, clicks_by_day = q.click_counts(session, period)
+    for key, clicked in clicks_by_key.items():
+        figures.setdefault(key, q.Figures()).clicked = clicked
+    orders_read = q.order_figures(session, period)
+    q.add_orders(session, period, figures, orders_read)
     q.add_reactions(session, period, figures)
     keys = _keys(book, figures)
     opens = q.opens_by_unit(session, period, (aggregation_unit(*k) for k in keys))
     rows = [_line(book.get(k[0]), k, figures[k], opens.get(aggregation_unit(*k))) for k in keys]
 
-    per_scenario = q.scenario_orders(session, period)
+    per_scenario = orders_read.by_scenario
     # Holdout lines for scenarios that hold shoppers out; abandoned carts for cart ones.
     cart_ids = {s.id for s in book.scenarios if s.trigger == "cart.updated"}
     flows = q.flow_counts(
@@ -266,7 +270,7 @@ def build_report(
         period,
         {s.id: _horizon(s) for s in book.scenarios if s.holdout or s.id in cart_ids},
     )
-    series = q.daily(session, period)
+    series = q.daily(session, period, sent_days, clicks_by_day, orders_read)
     scenario_ids = list(dict.fromkeys([s.id for s in book.scenarios] + [k[0] for k in keys]))
     scenarios = []
     for scenario_id in scenario_ids:
@@ -323,7 +327,7 @@ def build_report(
         sum(flows[sid].all.flows for sid in cart_ids if sid in flows),
         sum(flows[sid].all.ordered for sid in cart_ids if sid in flows),
     )
-    orders, revenue = q.account_orders(session, period)
+    orders, revenue = orders_read.account
     return {
         "period": {
             "from": period.first_day.isoformat(),

@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union,
 )
 from sqlalchemy.orm import Session
@@ -99,9 +100,14 @@ def prepare(session: Session) -> None:
     PostgreSQL's JIT compiler judges these GROUP BYs over a million rows worth compiling and
     spends seconds doing so (measured: 3.1 s of a 6.9 s query on the bench data) to save
     milliseconds; the report's queries are faster without it.
+
+    A larger work_mem lets the planner hash the one pass over the period's deliveries: it
+    cannot tell that the send day and the reason make only a few hundred groups, and
+    with the default it sorts the whole period (spilling to disk) instead.
     """
     if _is_pg(session):
         session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def _is_pg(session: Session) -> bool:
@@ -185,55 +191,67 @@ class Figures:
     step_index: int = 0
 
 
-def delivery_states(session: Session, period: Period) -> dict[Key, Figures]:
-    """Planned, sent, pending, failed, skipped and cancelled (by reason) per step variant."""
+def delivery_states(
+    session: Session, period: Period, sent_days: dict[tuple[str, str], int] | None = None
+) -> dict[Key, Figures]:
+    """Planned, sent, pending, failed, skipped and cancelled (by reason) per step variant;
+    with `sent_days`, also the sent messages by (scenario, shop-local day they went out).
+
+    One pass over the period's rows, read from the covering index alone on PostgreSQL
+    (ix_deliveries_due_report carries the reason too): the reason is only looked at for
+    skipped and cancelled rows, the send day only for sent ones, so the groups stay few.
+    """
     in_period = and_(Delivery.due_at >= period.start, Delivery.due_at < period.end)
-    # Counts by state come from the covering index alone (ix_deliveries_due_report); only
-    # the skipped and cancelled rows are read for their reasons.
+    ended = (DeliveryState.SKIPPED, DeliveryState.CANCELLED)
+    # Labels no column has: PostgreSQL reads a GROUP BY name as an input column first, and
+    # grouping by the whole reason text would make a group of every "ordered: O123".
+    reason = case(
+        (Delivery.state.in_(ended), _reason_key(session, Delivery.reason)), else_=None
+    ).label("reason_key")
+    sent_day = case(
+        (Delivery.state == DeliveryState.SENT, _local_day(session, Delivery.sent_at, period)),
+        else_=None,
+    ).label("sent_day")
     rows = session.execute(
         select(
             Delivery.scenario_id,
             Delivery.step_id,
             Delivery.variant,
             Delivery.state,
+            reason,
+            sent_day,
             func.min(Delivery.step_index),
             func.count(),
         )
         .where(in_period)
-        .group_by(Delivery.scenario_id, Delivery.step_id, Delivery.variant, Delivery.state)
+        .group_by(
+            Delivery.scenario_id,
+            Delivery.step_id,
+            Delivery.variant,
+            Delivery.state,
+            reason,
+            sent_day,
+        )
     ).all()
     figures: dict[Key, Figures] = {}
-    for scenario_id, step_id, variant, state, step_index, count in rows:
+    for scenario_id, step_id, variant, state, why, day, step_index, count in rows:
         line = figures.setdefault((scenario_id, step_id, variant), Figures())
         line.step_index = step_index
         line.planned += count
         state = DeliveryState(state)
         if state is DeliveryState.SENT:
             line.sent += count
+            if sent_days is not None and day is not None:
+                key = (scenario_id, str(day))
+                sent_days[key] = sent_days.get(key, 0) + count
         elif state in (DeliveryState.PENDING, DeliveryState.SENDING):
             line.pending += count
         elif state is DeliveryState.FAILED:
             line.failed += count
-    # A label no column has: PostgreSQL reads a GROUP BY name as an input column first, and
-    # grouping by the whole reason text would make a group of every "ordered: O123".
-    reason = _reason_key(session, Delivery.reason).label("reason_key")
-    ended = (DeliveryState.SKIPPED, DeliveryState.CANCELLED)
-    for scenario_id, step_id, variant, state, why, count in session.execute(
-        select(
-            Delivery.scenario_id,
-            Delivery.step_id,
-            Delivery.variant,
-            Delivery.state,
-            reason,
-            func.count(),
-        )
-        .where(in_period, Delivery.state.in_(ended))
-        .group_by(Delivery.scenario_id, Delivery.step_id, Delivery.variant, Delivery.state, reason)
-    ):
-        line = figures[(scenario_id, step_id, variant)]
-        bucket = line.skipped if DeliveryState(state) is DeliveryState.SKIPPED else line.cancelled
-        key = (why or "").strip() or "unknown"
-        bucket[key] = bucket.get(key, 0) + count
+        elif state in ended:
+            bucket = line.skipped if state is DeliveryState.SKIPPED else line.cancelled
+            key = (why or "").strip() or "unknown"
+            bucket[key] = bucket.get(key, 0) + count
     return figures
 
 
@@ -245,55 +263,138 @@ def _in_period_sent(period: Period) -> ColumnElement[bool]:
     )
 
 
-def add_clicks(session: Session, period: Period, figures: dict[Key, Figures]) -> None:
-    """Unique shoppers who tapped a tracked link of the step variant's messages."""
+def click_counts(
+    session: Session, period: Period
+) -> tuple[dict[Key, int], dict[tuple[str, str], int]]:
+    """Unique shoppers who tapped a tracked link of the period's sent messages: per step
+    variant, and per (scenario, shop-local day of the click).
+
+    On PostgreSQL both come from one join (GROUPING SETS); SQLite has none, so it joins twice.
+    """
     who = func.coalesce(Click.shopper_id, Delivery.shopper_id)
-    rows = session.execute(
+    day = _local_day(session, Click.clicked_at, period)
+    by_key: dict[Key, int] = {}
+    by_day: dict[tuple[str, str], int] = {}
+    if _is_pg(session):
+        rows = session.execute(
+            select(
+                Delivery.scenario_id,
+                Delivery.step_id,
+                Delivery.variant,
+                day,
+                func.grouping(day),
+                func.count(distinct(who)),
+            )
+            .join(Click, Click.delivery_id == Delivery.id)
+            .where(_in_period_sent(period))
+            .group_by(
+                func.grouping_sets(
+                    tuple_(Delivery.scenario_id, Delivery.step_id, Delivery.variant),
+                    tuple_(Delivery.scenario_id, day),
+                )
+            )
+        ).all()
+        for scenario_id, step_id, variant, click_day, per_step, count in rows:
+            if per_step:
+                by_key[(scenario_id, step_id, variant)] = int(count)
+            else:
+                by_day[(scenario_id, str(click_day))] = int(count)
+        return by_key, by_day
+    for scenario_id, step_id, variant, count in session.execute(
         select(Delivery.scenario_id, Delivery.step_id, Delivery.variant, func.count(distinct(who)))
         .join(Click, Click.delivery_id == Delivery.id)
         .where(_in_period_sent(period))
         .group_by(Delivery.scenario_id, Delivery.step_id, Delivery.variant)
-    ).all()
-    for scenario_id, step_id, variant, count in rows:
-        figures.setdefault((scenario_id, step_id, variant), Figures()).clicked = count
+    ):
+        by_key[(scenario_id, step_id, variant)] = int(count)
+    for scenario_id, click_day, count in session.execute(
+        select(Delivery.scenario_id, day, func.count(distinct(who)))
+        .join(Click, Click.delivery_id == Delivery.id)
+        .where(_in_period_sent(period))
+        .group_by(Delivery.scenario_id, day)
+    ):
+        by_day[(scenario_id, str(click_day))] = int(count)
+    return by_key, by_day
 
 
-def add_orders(session: Session, period: Period, figures: dict[Key, Figures]) -> None:
-    """Attributed orders and their revenue per step variant; each message counts an order it
-    preceded (so the steps of one flow may share an order; the scenario totals do not)."""
+def add_clicks(session: Session, period: Period, figures: dict[Key, Figures]) -> None:
+    """Unique shoppers who tapped a tracked link of the step variant's messages."""
+    for key, count in click_counts(session, period)[0].items():
+        figures.setdefault(key, Figures()).clicked = count
+
+
+@dataclass
+class OrderFigures:
+    """The period's attributed orders, read once and summed every way the report needs."""
+
+    # per step variant: messages followed by an order, orders, revenue, per-message revenue²
+    by_key: dict[Key, tuple[int, int, int, float]]
+    by_scenario: dict[str, tuple[int, int]]  # (orders, revenue), each order once
+    account: tuple[int, int]  # (orders, revenue), each order once
+    by_day: dict[tuple[str, str], int]  # (scenario, shop-local order day) → revenue
+
+
+def order_figures(session: Session, period: Period) -> OrderFigures:
+    """One join of the attributed orders with the period's sent messages they name, one row
+    per (order, message) link; the few thousand links are summed here in four ways."""
     links = _conversion_deliveries(session, period)
-    per_message = (
+    order_day = _local_day(session, Conversion.ordered_at, period)
+    rows = session.execute(
         select(
-            Delivery.id.label("delivery_id"),
-            Delivery.scenario_id.label("scenario_id"),
-            Delivery.step_id.label("step_id"),
-            Delivery.variant.label("variant"),
-            func.count().label("orders"),
-            func.coalesce(func.sum(Conversion.amount), 0).label("revenue"),
+            Delivery.id,
+            Delivery.scenario_id,
+            Delivery.step_id,
+            Delivery.variant,
+            Conversion.id,
+            Conversion.amount,
+            order_day,
         )
         .join(links, links.c.delivery_id == Delivery.id)
         .join(Conversion, Conversion.id == links.c.conversion_id)
         .where(_in_period_sent(period))
-        .group_by(Delivery.id, Delivery.scenario_id, Delivery.step_id, Delivery.variant)
-        .subquery("per_message")
-    )
-    rows = session.execute(
-        select(
-            per_message.c.scenario_id,
-            per_message.c.step_id,
-            per_message.c.variant,
-            func.count(),
-            func.sum(per_message.c.orders),
-            func.sum(per_message.c.revenue),
-            func.sum(per_message.c.revenue * per_message.c.revenue),
-        ).group_by(per_message.c.scenario_id, per_message.c.step_id, per_message.c.variant)
     ).all()
-    for scenario_id, step_id, variant, converted, orders, revenue, sumsq in rows:
-        line = figures.setdefault((scenario_id, step_id, variant), Figures())
-        line.converted = int(converted)
-        line.orders = int(orders or 0)
-        line.revenue = int(revenue or 0)
-        line.revenue_sumsq = float(sumsq or 0)
+    per_message: dict[int, tuple[Key, int, int]] = {}
+    amounts: dict[int, int | None] = {}
+    days: dict[int, str] = {}
+    scenario_orders_: set[tuple[str, int]] = set()
+    for delivery_id, scenario_id, step_id, variant, conversion_id, amount, day in rows:
+        key = (scenario_id, step_id, variant)
+        _, n, revenue = per_message.get(delivery_id, (key, 0, 0))
+        per_message[delivery_id] = (key, n + 1, revenue + (amount or 0))
+        amounts[conversion_id] = amount
+        days[conversion_id] = str(day)
+        scenario_orders_.add((scenario_id, conversion_id))
+    by_key: dict[Key, tuple[int, int, int, float]] = {}
+    for key, n, revenue in per_message.values():
+        converted, orders, total, sumsq = by_key.get(key, (0, 0, 0, 0.0))
+        by_key[key] = (converted + 1, orders + n, total + revenue, sumsq + float(revenue) ** 2)
+    by_scenario: dict[str, tuple[int, int]] = {}
+    by_day: dict[tuple[str, str], int] = {}
+    for scenario_id, conversion_id in scenario_orders_:
+        n, revenue = by_scenario.get(scenario_id, (0, 0))
+        amount = amounts[conversion_id] or 0
+        by_scenario[scenario_id] = (n + 1, revenue + amount)
+        day_key = (scenario_id, days[conversion_id])
+        by_day[day_key] = by_day.get(day_key, 0) + amount
+    account = (len(amounts), sum(a or 0 for a in amounts.values()))
+    return OrderFigures(by_key, by_scenario, account, by_day)
+
+
+def add_orders(
+    session: Session,
+    period: Period,
+    figures: dict[Key, Figures],
+    orders: OrderFigures | None = None,
+) -> None:
+    """Attributed orders and their revenue per step variant; each message counts an order it
+    preceded (so the steps of one flow may share an order; the scenario totals do not)."""
+    orders = orders or order_figures(session, period)
+    for key, (converted, n, revenue, sumsq) in orders.by_key.items():
+        line = figures.setdefault(key, Figures())
+        line.converted = converted
+        line.orders = n
+        line.revenue = revenue
+        line.revenue_sumsq = sumsq
 
 
 def add_reactions(session: Session, period: Period, figures: dict[Key, Figures]) -> None:
@@ -335,43 +436,12 @@ def add_reactions(session: Session, period: Period, figures: dict[Key, Figures])
 def scenario_orders(session: Session, period: Period) -> dict[str, tuple[int, int]]:
     """(orders, revenue) per scenario: each attributed order once, whichever steps it
     followed; an order after messages of two scenarios counts for both."""
-    links = _conversion_deliveries(session, period)
-    distinct_orders = (
-        select(Delivery.scenario_id.label("scenario_id"), Conversion.id.label("conversion_id"))
-        .join(links, links.c.delivery_id == Delivery.id)
-        .join(Conversion, Conversion.id == links.c.conversion_id)
-        .where(_in_period_sent(period))
-        .distinct()
-        .subquery("distinct_orders")
-    )
-    rows = session.execute(
-        select(
-            distinct_orders.c.scenario_id,
-            func.count(),
-            func.coalesce(func.sum(Conversion.amount), 0),
-        )
-        .join(Conversion, Conversion.id == distinct_orders.c.conversion_id)
-        .group_by(distinct_orders.c.scenario_id)
-    ).all()
-    return {scenario_id: (int(n), int(revenue)) for scenario_id, n, revenue in rows}
+    return order_figures(session, period).by_scenario
 
 
 def account_orders(session: Session, period: Period) -> tuple[int, int]:
     """(orders, revenue) attributed to any message of the period, each order once."""
-    links = _conversion_deliveries(session, period)
-    ids = (
-        select(links.c.conversion_id)
-        .join(Delivery, Delivery.id == links.c.delivery_id)
-        .where(_in_period_sent(period))
-        .distinct()
-        .subquery("period_orders")
-    )
-    n, revenue = session.execute(
-        select(func.count(), func.coalesce(func.sum(Conversion.amount), 0)).join(
-            ids, ids.c.conversion_id == Conversion.id
-        )
-    ).one()
-    return int(n), int(revenue)
+    return order_figures(session, period).account
 
 
 # -- flows: abandoned carts, recoveries and the holdout --------------------------------------
@@ -426,16 +496,25 @@ def _ordered_flows(session: Session, period: Period, horizons: dict[str, timedel
     and within its scenario's horizon of it (the order that started a post-purchase flow
     does not count).
 
-    Orders name their customer by member id or LINE user id: one join for each, so that
-    PostgreSQL hashes both sides instead of probing the orders once per flow.
+    Orders name their customer by member id or LINE user id ("m:…" / "u:…"): one branch
+    for each, read from the orders side. The orders of the period are few next to its flows,
+    so each finds its shopper by the unique id and the shopper's flows by their index,
+    instead of hashing every flow and every shopper of the period.
     """
     seconds = _horizon_seconds(horizons)
     branches = []
     for prefix, column in (("m:", Shopper.member_id), ("u:", Shopper.line_user_id)):
         branches.append(
             select(Flow.id)
-            .join(Shopper, Shopper.id == Flow.shopper_id)
-            .join(Order, Order.customer_key == literal(prefix) + column)
+            .select_from(Order)
+            .join(
+                Shopper,
+                and_(
+                    func.substr(Order.customer_key, 1, len(prefix)) == prefix,
+                    column == func.substr(Order.customer_key, len(prefix) + 1),
+                ),
+            )
+            .join(Flow, Flow.shopper_id == Shopper.id)
             .where(
                 _in_period(period, list(horizons)),
                 Order.placed_at >= period.start,
@@ -524,47 +603,31 @@ def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dic
 # -- daily series ----------------------------------------------------------------------------
 
 
-def daily(session: Session, period: Period) -> dict[str, dict[str, dict[str, int]]]:
+def daily(
+    session: Session,
+    period: Period,
+    sent_days: dict[tuple[str, str], int] | None = None,
+    clicks: dict[tuple[str, str], int] | None = None,
+    orders: OrderFigures | None = None,
+) -> dict[str, dict[str, dict[str, int]]]:
     """scenario → local day → {sent, clicked, revenue}: messages by the day they went out,
-    unique clicking shoppers by the day they clicked, attributed revenue by order day."""
+    unique clicking shoppers by the day they clicked, attributed revenue by order day.
+
+    The parts already read for the rest of the report can be passed in."""
+    if sent_days is None:
+        sent_days = {}
+        delivery_states(session, period, sent_days)
+    if clicks is None:
+        clicks = click_counts(session, period)[1]
+    if orders is None:
+        orders = order_figures(session, period)
     out: dict[str, dict[str, dict[str, int]]] = {}
-
-    def put(scenario_id: str, day: str, key: str, value: int) -> None:
-        out.setdefault(scenario_id, {}).setdefault(day, {"sent": 0, "clicked": 0, "revenue": 0})
-        out[scenario_id][day][key] += value
-
-    sent_day = _local_day(session, Delivery.sent_at, period)
-    for scenario_id, day, n in session.execute(
-        select(Delivery.scenario_id, sent_day, func.count())
-        .where(_in_period_sent(period))
-        .group_by(Delivery.scenario_id, sent_day)
-    ):
-        put(scenario_id, str(day), "sent", int(n))
-    click_day = _local_day(session, Click.clicked_at, period)
-    who = func.coalesce(Click.shopper_id, Delivery.shopper_id)
-    for scenario_id, day, n in session.execute(
-        select(Delivery.scenario_id, click_day, func.count(distinct(who)))
-        .join(Click, Click.delivery_id == Delivery.id)
-        .where(_in_period_sent(period))
-        .group_by(Delivery.scenario_id, click_day)
-    ):
-        put(scenario_id, str(day), "clicked", int(n))
-    links = _conversion_deliveries(session, period)
-    per_order = (
-        select(Delivery.scenario_id.label("scenario_id"), Conversion.id.label("conversion_id"))
-        .join(links, links.c.delivery_id == Delivery.id)
-        .join(Conversion, Conversion.id == links.c.conversion_id)
-        .where(_in_period_sent(period))
-        .distinct()
-        .subquery("per_order")
-    )
-    order_day = _local_day(session, Conversion.ordered_at, period)
-    for scenario_id, day, revenue in session.execute(
-        select(per_order.c.scenario_id, order_day, func.coalesce(func.sum(Conversion.amount), 0))
-        .join(Conversion, Conversion.id == per_order.c.conversion_id)
-        .group_by(per_order.c.scenario_id, order_day)
-    ):
-        put(scenario_id, str(day), "revenue", int(revenue))
+    for name, values in (("sent", sent_days), ("clicked", clicks), ("revenue", orders.by_day)):
+        for (scenario_id, day), n in values.items():
+            cell = out.setdefault(scenario_id, {}).setdefault(
+                day, {"sent": 0, "clicked": 0, "revenue": 0}
+            )
+            cell[name] += n
     return out
 
 
@@ -607,11 +670,14 @@ __all__ = [
     "add_clicks",
     "add_orders",
     "add_reactions",
+    "click_counts",
     "daily",
     "delivery_states",
     "flow_counts",
     "FlowCounts",
     "opens_by_unit",
+    "order_figures",
+    "OrderFigures",
     "period_for",
     "promotions",
     "scenario_orders",
