@@ -363,6 +363,36 @@ def build_shipping_notice(data: Mapping[str, Any], env: RenderEnv) -> Built:
     return Built(Scope(values, sections), alt(text), link=tracking_url)
 
 
+def build_payment_reminder(data: Mapping[str, Any], env: RenderEnv) -> Built:
+    """An unpaid order: method, amount, deadline (shop time) and a button to the payment page."""
+    tz = _env_tz(data, env)
+    order = _text(one_line(str(_require(data, "order_number"))), 40) or ""
+    payment = _require(data, "payment")
+    if not isinstance(payment, Mapping):
+        raise TemplateDataError("payment must be an object")
+    url = _required_url(payment, "url")
+    amount = _int(payment.get("amount"))
+    if amount is None:
+        raise TemplateDataError("payment.amount is required")
+    try:
+        deadline = format_datetime(parse_datetime(_require(payment, "deadline")), tz)
+    except (TypeError, ValueError) as exc:
+        raise TemplateDataError(f"payment.deadline: {exc}") from exc
+    values, sections = _common_values(data)
+    values.update(
+        order_number=order,
+        method=_text(one_line(str(payment.get("method") or "")), 40) or "お支払い",
+        amount=format_price(amount),
+        deadline=deadline,
+        payment_url=url,
+    )
+    text = (
+        f"{salutation(data)}、ご注文(ご注文番号 {order})のお支払い期限は{deadline}です。"
+        f"お支払い金額は{format_price(amount)}です。"
+    )
+    return Built(Scope(values, sections), alt(text), link=url)
+
+
 def build_review_request(data: Mapping[str, Any], env: RenderEnv) -> Built:
     """A review request: one bubble per item with its review link."""
     reviews_url = web_url(data.get("reviews_url"))

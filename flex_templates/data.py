@@ -75,6 +75,22 @@ class ShippingNoticeData(_Common, total=False):
     items: list[Item]
 
 
+class Payment(TypedDict, total=False):
+    """An order waiting for payment."""
+
+    method: str  # e.g. 「コンビニ払い」
+    deadline: Required[DateLike]
+    amount: Required[int]
+    url: Required[str]  # the page with the payment number or slip
+
+
+class PaymentReminderData(_Common, total=False):
+    """payment_reminder."""
+
+    order_number: Required[str]
+    payment: Required[Payment]
+
+
 class ReviewRequestData(_Common, total=False):
     """review_request: one bubble per item with its review link."""
 

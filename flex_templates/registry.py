@@ -46,6 +46,7 @@ SPECS: dict[str, TemplateSpec] = {
         TemplateSpec("cart_low_stock", builders.build_cart_low_stock, True),
         TemplateSpec("purchase_thanks", builders.build_purchase_thanks, False),
         TemplateSpec("shipping_notice", builders.build_shipping_notice, False),
+        TemplateSpec("payment_reminder", builders.build_payment_reminder, False),
         TemplateSpec("review_request", builders.build_review_request, False),
         TemplateSpec("repeat_offer", builders.build_repeat_offer, True),
         TemplateSpec("restock_notice", builders.build_restock_notice, True),

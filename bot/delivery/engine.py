@@ -210,10 +210,20 @@ def _plan_steps(
         delivery.state = DeliveryState.PENDING
         delivery.due_at = due
         delivery.expires_at = due + step.expires_after
+        too_close = False
+        if step.before_deadline is not None:
+            # Timed from the deadline, and never sent after it.
+            deadline = _deadline(flow)
+            delivery.due_at = deadline - step.before_deadline
+            delivery.expires_at = min(delivery.due_at + step.expires_after, deadline)
+            too_close = delivery.due_at < due
         delivery.reason = None
         delivery.attempts = 0
         delivery.claimed_at = None
         delivery.updated_at = now
+        if too_close:
+            _finish(delivery, DeliveryState.SKIPPED, TOO_CLOSE_REASON, now)
+            continue
         planned.append(delivery)
     if scenario.in_holdout(shopper.id):
         # The control group: planned like everyone's, so the report can compare what the
@@ -234,6 +244,14 @@ def _plan_steps(
     for delivery in overdue[:-1]:
         _finish(delivery, DeliveryState.SKIPPED, "superseded: a later step was already due", now)
     session.flush()
+
+
+TOO_CLOSE_REASON = "too close to the deadline: the event came after this reminder's time"
+
+
+def _deadline(flow: Flow) -> datetime:
+    """The payment deadline a deadline-timed flow keeps in its context (aware UTC)."""
+    return datetime.fromisoformat((flow.context or {})["deadline"])
 
 
 def _finish(delivery: Delivery, state: DeliveryState, reason: str | None, now: datetime) -> None:

@@ -162,6 +162,29 @@ def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | 
             return "already delivered"
         order.delivered_at = at
         return None
+    if event.type in PAYMENT_EVENTS:
+        _order(session, body["order_id"], key, now)
+        settled = _payment_settled(session, key, body["order_id"])
+        if event.type == "order.payment_pending" and settled is not None:
+            return f"stale: the order was already {settled}"
+        return None
+    return None
+
+
+PAYMENT_EVENTS = ("order.payment_pending", "order.paid", "order.cancelled")
+_SETTLED = {"order.paid": "paid", "order.cancelled": "cancelled"}
+
+
+def _payment_settled(session: Session, key: str, order_id: str) -> str | None:
+    """'paid' or 'cancelled' if such an event of the order was recorded, else None."""
+    rows = session.execute(
+        select(ShopEvent.event_type, ShopEvent.payload).where(
+            ShopEvent.customer_key == key, ShopEvent.event_type.in_(list(_SETTLED))
+        )
+    ).all()
+    for kind, payload in rows:
+        if (payload or {}).get("order_id") == order_id:
+            return _SETTLED[kind]
     return None
 
 
@@ -313,6 +336,30 @@ def _run_flows(
         )
         order = _order(session, order_data["id"], event.customer_key, now)
         _start_order_flows(session, shopper, order, "order.placed", at, rules, now)
+    elif event.type == "order.payment_pending":
+        payment = body["payment"]
+        deadline = datetime.fromisoformat(payment["deadline"])
+        for scenario in book.triggered_by(event.type):
+            deliveries.start_flow(
+                session,
+                shopper,
+                scenario,
+                f"payment:{body['order_id']}",
+                anchor=at,
+                context={
+                    "order_id": body["order_id"],
+                    "deadline": deadline.isoformat(),
+                    "payment": {**payment, "deadline": deadline.isoformat()},
+                },
+                now=now,
+                restart=True,
+            )
+    elif event.type in ("order.paid", "order.cancelled"):
+        deliveries.end_flows(
+            session, shopper, [s.id for s in book.ended_by(event.type)],
+            f"{_SETTLED[event.type]}: {body['order_id']}", now,
+            subject=f"payment:{body['order_id']}",
+        )  # fmt: skip
     elif event.type in ("order.shipped", "order.delivered"):
         order = _order(session, body["order_id"], event.customer_key, now)
         _start_order_flows(session, shopper, order, event.type, at, rules, now)

@@ -94,6 +94,8 @@ def template_data(
                 data[key] = shipping[key]
         if shipping.get("estimated_delivery_date"):
             data["estimated_delivery"] = shipping["estimated_delivery_date"]
+        if context.get("payment"):
+            data["payment"] = dict(context["payment"])
         shop_url = _origin(next((i.get("url") for i in items if i.get("url")), None))
         if shop_url:
             data["shop_url"] = shop_url

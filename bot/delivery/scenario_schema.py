@@ -50,11 +50,18 @@ from bot.delivery.conditions import (
 SCHEMA_PATH = REPO_ROOT / "data" / "scenarios.schema.json"
 
 Trigger = Literal[
-    "cart.updated", "order.placed", "order.shipped", "order.delivered", "product.restocked"
+    "cart.updated",
+    "order.placed",
+    "order.shipped",
+    "order.delivered",
+    "order.payment_pending",
+    "product.restocked",
 ]
 # Events that can end a running flow; unfollow always ends every flow and opt-out every
 # marketing step, so listing them is allowed but changes nothing.
-Exit = Literal["order.placed", "cart.cleared", "unfollow", "opt_out"]
+Exit = Literal[
+    "order.placed", "order.paid", "order.cancelled", "cart.cleared", "unfollow", "opt_out"
+]
 Category = Literal["marketing", "transactional"]
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 EXITS: tuple[str, ...] = get_args(Exit)
@@ -291,6 +298,12 @@ class StepSpec(_Part):
         json_schema_extra=_no_default,
     )
     delay: Duration = Field(description="From the trigger (carts: the last change).")
+    before_deadline: Duration = Field(
+        default=None,
+        description="order.payment_pending: due this long before the payment deadline "
+        "instead (never after it); skipped if that is sooner than `delay` after the event.",
+        json_schema_extra=_no_default,
+    )
     template: TemplateName
     category: Category | None = Field(
         default=None,
@@ -423,6 +436,11 @@ class ScenarioSpec(_Part):
         if any(b < a for a, b in zip(delays, delays[1:], strict=False)):
             raise _error_at(["steps"], "delays must not decrease from one step to the next")
         for index, step in enumerate(self.steps):
+            if (step.before_deadline is not None) != (self.trigger == "order.payment_pending"):
+                raise _error_at(
+                    ["steps", index, "before_deadline"],
+                    "is required with trigger order.payment_pending and allowed only there",
+                )
             offer = step.offer()
             category = step.category or self.category
             if offer is not None and category != "marketing":

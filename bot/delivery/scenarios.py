@@ -79,6 +79,7 @@ class Step:
     when: Condition | None = None  # sent only if this holds at send time
     choices: tuple[Choice, ...] = ()  # branches, tried in order at send time
     coupon_fallback: str | None = None  # the variant sent instead of a coupon one
+    before_deadline: timedelta | None = None  # timed from the flow's deadline instead
 
     def choose_variant(
         self, scenario_id: str, shopper_id: int, promoted: str | None = None
@@ -217,6 +218,7 @@ def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> S
         when=spec.when,
         choices=tuple(Choice(c.when, c.variant, c.template) for c in spec.choose or ()),
         coupon_fallback=spec.coupon_fallback,
+        before_deadline=spec.before_deadline,
     )
 
 

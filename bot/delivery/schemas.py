@@ -271,6 +271,38 @@ class OrderDeliveredEvent(_CustomerEvent):
     order_id: Id
 
 
+class ShopEventPayment(BaseModel):
+    """An order waiting for payment (konbini, bank transfer, pay-easy…)."""
+
+    method: ShortText = Field(description="How the shopper pays, e.g. コンビニ払い.")
+    deadline: EventTime = Field(
+        description="Pay by this time. Reminders whose time has passed when the event "
+        "arrives are skipped (a deadline already past sends none)."
+    )
+    amount: Amount = Field(description="Yen to pay.")
+    url: ShopLink = Field(description="The page with the payment number or slip.")
+
+
+class OrderPaymentPendingEvent(_CustomerEvent):
+    type: Literal["order.payment_pending"]
+    order_id: Id
+    payment: ShopEventPayment
+
+    def body(self) -> dict[str, Any]:
+        """As stored: the deadline as ISO 8601 text (UTC), so the JSON column can hold it."""
+        return self.model_dump(mode="json", exclude=set(_Event.model_fields))
+
+
+class OrderPaidEvent(_CustomerEvent):
+    type: Literal["order.paid"]
+    order_id: Id
+
+
+class OrderCancelledEvent(_CustomerEvent):
+    type: Literal["order.cancelled"]
+    order_id: Id
+
+
 class ProductRestockedEvent(_Event):
     type: Literal["product.restocked"]
     sku: Id
@@ -296,6 +328,9 @@ EVENT_MODELS: tuple[type[_Event], ...] = (
     OrderPlacedEvent,
     OrderShippedEvent,
     OrderDeliveredEvent,
+    OrderPaymentPendingEvent,
+    OrderPaidEvent,
+    OrderCancelledEvent,
     ProductRestockedEvent,
     ProductStockChangedEvent,
 )
@@ -305,6 +340,9 @@ ShopEvent = Annotated[
     | OrderPlacedEvent
     | OrderShippedEvent
     | OrderDeliveredEvent
+    | OrderPaymentPendingEvent
+    | OrderPaidEvent
+    | OrderCancelledEvent
     | ProductRestockedEvent
     | ProductStockChangedEvent,
     Field(discriminator="type"),

@@ -336,6 +336,7 @@ def test_shipped_scenarios_load():
         "order_thanks",
         "shipping_notice",
         "after_delivery",
+        "payment_reminder",
         "restock",
     ]
     cart = book.get("cart_abandonment")

@@ -72,7 +72,8 @@ REFUSED = [
     (
         {("exit_on",): ["order.placed", "bogus"]},
         "exit_on[1]",
-        "must be one of order.placed, cart.cleared, unfollow, opt_out, got 'bogus'",
+        "must be one of order.placed, order.paid, order.cancelled, cart.cleared, unfollow, "
+        "opt_out, got 'bogus'",
         1,
     ),
     ({("exit_on",): "order.placed"}, "exit_on", "must be a list", 1),
@@ -107,7 +108,12 @@ REFUSED = [
         "unknown key (allowed: low_stock_at_most)",
         1,
     ),
-    ({("steps", 0, "colour"): 1}, "steps[0].colour", "unknown key (allowed: category, ", 1),
+    (
+        {("steps", 0, "colour"): 1},
+        "steps[0].colour",
+        "unknown key (allowed: before_deadline, category, ",
+        1,
+    ),
     ({("steps", 1, "variants"): {"A": 1}}, "steps[1].variants", "must be a list", 1),
     ({("steps", 1, "variants", 0): 3}, "steps[1].variants[0]", "must be a mapping", 1),
     ({("steps", 1, "variants", 0, "name"): DROP}, "steps[1].variants[0].name", "is required", 1),
@@ -397,6 +403,20 @@ SHIPPED = (
             ),
             _step("repeat_offer", 1, 30 * D, "repeat_offer", True, expires_after=7 * D),
         ),
+    ),
+    _scenario(
+        "payment_reminder", "お支払い期限のお知らせ", "order.payment_pending",
+        (
+            _step(
+                "day_before", 0, timedelta(0), "payment_reminder", False,
+                expires_after=timedelta(hours=21), before_deadline=D,
+            ),
+            _step(
+                "hours_before", 1, timedelta(0), "payment_reminder", False,
+                expires_after=timedelta(hours=3), before_deadline=timedelta(hours=3),
+            ),
+        ),
+        exit_on=frozenset({"order.paid", "order.cancelled", "unfollow"}),
     ),
     _scenario(
         "restock", "再入荷のお知らせ", "product.restocked",

@@ -51,6 +51,17 @@ EVENTS: dict[str, dict[str, Any]] = {
         "estimated_delivery_date": "2025-07-03",
     },
     "OrderDeliveredEvent": {"order_id": "O1"},
+    "OrderPaymentPendingEvent": {
+        "order_id": "O1",
+        "payment": {
+            "method": "コンビニ払い",
+            "deadline": "2025-07-04T23:59:00+09:00",
+            "amount": 1800,
+            "url": f"{SHOP}/orders/O1/payment",
+        },
+    },
+    "OrderPaidEvent": {"order_id": "O1"},
+    "OrderCancelledEvent": {"order_id": "O1"},
     "ProductRestockedEvent": {
         "sku": "TEA-1",
         "name": "宇治抹茶 100g",

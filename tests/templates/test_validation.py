@@ -81,6 +81,14 @@ def _minimal(name: str) -> dict[str, Any]:
         "escalation_off_hours": {"reply_at": "2025-07-07T01:00:00+00:00"},
         "escalation_returned": {},
         "abandonment_survey": {},
+        "payment_reminder": {
+            "order_number": "1001",
+            "payment": {
+                "deadline": "2025-07-04T14:59:00Z",
+                "amount": 1200,
+                "url": "https://shop.example.jp/pay",
+            },
+        },
     }[name]
 
 
