@@ -164,7 +164,7 @@ def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | 
         return None
     if event.type in PAYMENT_EVENTS:
         _order(session, body["order_id"], key, now)
-        settled = _payment_settled(session, key, body["order_id"])
+        settled = _payment_settled(session, [key], body["order_id"])
         if event.type == "order.payment_pending" and settled is not None:
             return f"stale: the order was already {settled}"
         return None
@@ -175,11 +175,11 @@ PAYMENT_EVENTS = ("order.payment_pending", "order.paid", "order.cancelled")
 _SETTLED = {"order.paid": "paid", "order.cancelled": "cancelled"}
 
 
-def _payment_settled(session: Session, key: str, order_id: str) -> str | None:
+def _payment_settled(session: Session, keys: Collection[str], order_id: str) -> str | None:
     """'paid' or 'cancelled' if such an event of the order was recorded, else None."""
     rows = session.execute(
         select(ShopEvent.event_type, ShopEvent.payload).where(
-            ShopEvent.customer_key == key, ShopEvent.event_type.in_(list(_SETTLED))
+            ShopEvent.customer_key.in_(list(keys)), ShopEvent.event_type.in_(list(_SETTLED))
         )
     ).all()
     for kind, payload in rows:
@@ -337,23 +337,7 @@ def _run_flows(
         order = _order(session, order_data["id"], event.customer_key, now)
         _start_order_flows(session, shopper, order, "order.placed", at, rules, now)
     elif event.type == "order.payment_pending":
-        payment = body["payment"]
-        deadline = datetime.fromisoformat(payment["deadline"])
-        for scenario in book.triggered_by(event.type):
-            deliveries.start_flow(
-                session,
-                shopper,
-                scenario,
-                f"payment:{body['order_id']}",
-                anchor=at,
-                context={
-                    "order_id": body["order_id"],
-                    "deadline": deadline.isoformat(),
-                    "payment": {**payment, "deadline": deadline.isoformat()},
-                },
-                now=now,
-                restart=True,
-            )
+        _start_payment_flows(session, shopper, body, at, rules, now)
     elif event.type in ("order.paid", "order.cancelled"):
         deliveries.end_flows(
             session, shopper, [s.id for s in book.ended_by(event.type)],
@@ -363,6 +347,34 @@ def _run_flows(
     elif event.type in ("order.shipped", "order.delivered"):
         order = _order(session, body["order_id"], event.customer_key, now)
         _start_order_flows(session, shopper, order, event.type, at, rules, now)
+
+
+def _start_payment_flows(
+    session: Session,
+    shopper: Shopper,
+    body: Mapping[str, Any],
+    at: datetime,
+    rules: DeliveryRules,
+    now: datetime,
+) -> None:
+    """Plan the reminders of an unpaid order, timed from its payment deadline."""
+    payment = body["payment"]
+    deadline = datetime.fromisoformat(payment["deadline"]).isoformat()
+    for scenario in rules.book.triggered_by("order.payment_pending"):
+        deliveries.start_flow(
+            session,
+            shopper,
+            scenario,
+            f"payment:{body['order_id']}",
+            anchor=at,
+            context={
+                "order_id": body["order_id"],
+                "deadline": deadline,
+                "payment": {**payment, "deadline": deadline},
+            },
+            now=now,
+            restart=True,  # a new deadline for the order moves the reminders
+        )
 
 
 def apply_restock(session: Session, shop_event_id: int, rules: DeliveryRules, now: datetime) -> int:
@@ -442,6 +454,14 @@ def replay_for_shopper(
     if not waiting:
         return 0
     book = rules.book
+    # The latest payment_pending of each order not paid or cancelled since.
+    unpaid: dict[str, ShopEvent] = {}
+    for row in sorted(waiting, key=lambda r: r.occurred_at):
+        if row.event_type == "order.payment_pending" and row.outcome is None:
+            unpaid[row.payload["order_id"]] = row
+    for order_id, row in unpaid.items():
+        if _payment_settled(session, keys, order_id) is None:
+            _start_payment_flows(session, shopper, row.payload, row.occurred_at, rules, now)
     for cart in session.scalars(
         select(Cart).where(Cart.customer_key.in_(keys), Cart.state == CartState.OPEN)
     ).all():

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.delivery.engine import TOO_CLOSE_REASON
-from bot.models import DeliveryState, Flow, FlowState, Shopper
-from tests.helpers.delivery import START, alt_texts, pushes
+from bot.linking import service as linking
+from bot.models import DeliveryState, Flow, FlowState, LinkSource, Shopper
+from tests.helpers.delivery import START, add_shopper, alt_texts, pushes
 
 # START is 2025-07-01 10:00 in Tokyo. The deadline: 2025-07-04 09:00 in Tokyo.
 DEADLINE = datetime(2025, 7, 4, 0, 0, tzinfo=UTC)
@@ -194,3 +195,28 @@ def test_payment_events_need_an_order_id(shop, kind):
     response = shop.event(kind, body)
     assert response.status_code == 400
     assert response.get_json()["error"]["field"] == "order_id"
+
+
+def _link(app, member_id: str, line_user_id: str, at: datetime) -> None:
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        linking.link_member(session, member_id, line_user_id, at, LinkSource.API)
+        session.commit()
+
+
+def test_an_unpaid_order_before_linking_is_reminded_after_the_link(app, shop, line):
+    other = "U" + "3" * 32
+    add_shopper(app, line_user_id=other, member_id=None, name="佐藤 一郎")
+    shop.event("order.payment_pending", pending("O7"), member="M777")
+    shop.event("order.payment_pending", pending("O8"), member="M777")
+    shop.event("order.paid", {"order_id": "O8"}, member="M777")
+    assert reminders(shop) == {}
+    _link(app, "M777", other, START + timedelta(hours=1))
+    with shop.app.app_context():
+        session = shop.app.extensions["bot"].db.session()
+        subjects = {f.subject for f in session.scalars(select(Flow))}
+    assert subjects == {"payment:O7"}  # O8 was paid before the link
+    shop.at(DEADLINE - timedelta(days=1))
+    shop.tick()
+    sent = pushes(line)
+    assert len(sent) == 1 and sent[0]["to"] == other
