@@ -9,6 +9,7 @@ from rq import Retry
 
 from bot.core.jobs import job_context
 from bot.core.queues import Queues
+from bot.delivery import dormancy
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
 from bot.delivery.receivers import delivery_rules
@@ -106,3 +107,13 @@ def requeue_pending_restocks() -> int:
         for shop_event_id in ids:
             enqueue_restock(services.queues, shop_event_id)
         return len(ids)
+
+
+def start_dormant_winbacks() -> int:
+    """Daily: start the win-back flows of shoppers whose last order is old enough."""
+    with job_context("start_dormant_winbacks") as services:
+        session = services.db.session()
+        started = dormancy.start_winbacks(session, delivery_rules(services), services.clock.now())
+        session.commit()
+        log.info("win-back flows started", extra={"count": started})
+        return started

@@ -56,6 +56,7 @@ Trigger = Literal[
     "order.delivered",
     "order.payment_pending",
     "product.restocked",
+    "customer.dormant",
 ]
 # Events that can end a running flow; unfollow always ends every flow and opt-out every
 # marketing step, so listing them is allowed but changes nothing.
@@ -415,6 +416,12 @@ class ScenarioSpec(_Part):
         description="product.restocked: carts that held the SKU this recently.",
         json_schema_extra=_no_default,
     )
+    dormant_days: Count = Field(
+        default=None,
+        description="customer.dormant (required there): a linked shopper whose last order is "
+        "this many days old starts the flow, once per dormancy; an order ends it.",
+        json_schema_extra=_no_default,
+    )
     enabled: Annotated[bool, Strict()] = True
     holdout: Holdout = Field(
         default=0.0,
@@ -435,6 +442,10 @@ class ScenarioSpec(_Part):
         delays = [step.delay for step in self.steps]
         if any(b < a for a, b in zip(delays, delays[1:], strict=False)):
             raise _error_at(["steps"], "delays must not decrease from one step to the next")
+        if (self.dormant_days is not None) != (self.trigger == "customer.dormant"):
+            raise _error_at(
+                ["dormant_days"], "is required with trigger customer.dormant and allowed only there"
+            )
         for index, step in enumerate(self.steps):
             if (step.before_deadline is not None) != (self.trigger == "order.payment_pending"):
                 raise _error_at(

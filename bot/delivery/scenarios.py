@@ -143,6 +143,7 @@ class Scenario:
     max_messages: int
     cooldown: timedelta | None = None
     audience_within: timedelta | None = None  # product.restocked: carts this recent
+    dormant_days: int | None = None  # customer.dormant: days since the last order
     enabled: bool = True
     holdout: float = 0.0  # percent of shoppers kept out of the scenario (control group)
 
@@ -237,6 +238,7 @@ def _scenario(scenario_id: str, spec: ScenarioSpec) -> Scenario:
         max_messages=len(steps) if spec.max_messages is None else spec.max_messages,
         cooldown=spec.cooldown,
         audience_within=spec.audience_within,
+        dormant_days=spec.dormant_days,
         enabled=spec.enabled,
         holdout=spec.holdout,
     )

@@ -337,6 +337,7 @@ def test_shipped_scenarios_load():
         "shipping_notice",
         "after_delivery",
         "payment_reminder",
+        "win_back",  # off by default: the shop writes the offer
         "restock",
     ]
     cart = book.get("cart_abandonment")

@@ -419,6 +419,13 @@ SHIPPED = (
         exit_on=frozenset({"order.paid", "order.cancelled", "unfollow"}),
     ),
     _scenario(
+        "win_back", "休眠顧客の掘り起こし", "customer.dormant",
+        (_step("come_back", 0, timedelta(0), "repeat_offer", True, expires_after=3 * D),),
+        exit_on=frozenset({"order.placed", "opt_out", "unfollow"}),
+        dormant_days=90,
+        enabled=False,
+    ),
+    _scenario(
         "restock", "再入荷のお知らせ", "product.restocked",
         (_step("restocked", 0, timedelta(0), "restock_notice", True, expires_after=2 * D),),
         audience_within=30 * D,

@@ -1,0 +1,99 @@
+"""Win-back: linked shoppers whose last order is `dormant_days` old start a flow, once per
+dormancy.
+
+The last order is the later of the member attribute `last_order_date` (from the shop) and the
+latest `order.placed` the bot knows. The flow's subject names that date, so a dormancy starts
+its flow once whatever the number of daily runs; a new order ends the flow (`exit_on:
+order.placed`) and moves the date, so a later dormancy starts it again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.delivery import engine as deliveries
+from bot.delivery.events import DeliveryRules
+from bot.models import Flow, FollowState, MemberAttributes, Order, Shopper
+
+TRIGGER = "customer.dormant"
+
+
+def last_orders(session: Session) -> dict[int, tuple[date, str | None]]:
+    """Each linked, following shopper's last order date and, if the bot knows it, its id."""
+    shoppers = session.execute(
+        select(Shopper.id, Shopper.member_id, Shopper.line_user_id).where(
+            Shopper.member_id.is_not(None), Shopper.follow_state == FollowState.FOLLOWING
+        )
+    ).all()
+    by_key: dict[str, int] = {}
+    for shopper_id, member_id, line_user_id in shoppers:
+        by_key[f"m:{member_id}"] = shopper_id
+        by_key[f"u:{line_user_id}"] = shopper_id
+    found: dict[int, tuple[date, str | None]] = {}
+    latest = (
+        select(Order.customer_key, func.max(Order.placed_at).label("at"))
+        .where(Order.placed_at.is_not(None))
+        .group_by(Order.customer_key)
+        .subquery()
+    )
+    for key, order_id, placed_at in session.execute(
+        select(Order.customer_key, Order.order_id, Order.placed_at).join(
+            latest,
+            (Order.customer_key == latest.c.customer_key) & (Order.placed_at == latest.c.at),
+        )
+    ).all():
+        shopper_id = by_key.get(key)
+        if shopper_id is None:
+            continue
+        day = placed_at.date()
+        if shopper_id not in found or day > found[shopper_id][0]:
+            found[shopper_id] = (day, order_id)
+    members = {member_id: shopper_id for shopper_id, member_id, _ in shoppers}
+    for member_id, day in session.execute(
+        select(MemberAttributes.member_id, MemberAttributes.last_order_date).where(
+            MemberAttributes.last_order_date.is_not(None)
+        )
+    ).all():
+        shopper_id = members.get(member_id)
+        if shopper_id is not None and (shopper_id not in found or day > found[shopper_id][0]):
+            found[shopper_id] = (day, None)
+    return found
+
+
+def start_winbacks(session: Session, rules: DeliveryRules, now: datetime) -> int:
+    """Start the win-back flow of every shopper dormant long enough, once per dormancy."""
+    scenarios = rules.book.triggered_by(TRIGGER)
+    if not scenarios:
+        return 0
+    started = 0
+    last = last_orders(session)
+    for scenario in scenarios:
+        assert scenario.dormant_days is not None
+        cutoff = now.date() - timedelta(days=scenario.dormant_days)
+        for shopper_id, (day, order_id) in sorted(last.items()):
+            if day > cutoff:
+                continue
+            subject = f"dormant:{day.isoformat()}"
+            seen = session.scalars(
+                select(Flow.id).where(
+                    Flow.shopper_id == shopper_id,
+                    Flow.scenario_id == scenario.id,
+                    Flow.subject == subject,
+                )
+            ).first()
+            if seen is not None:
+                continue
+            shopper = session.get(Shopper, shopper_id)
+            assert shopper is not None
+            context: dict[str, str] = {"last_order_date": day.isoformat()}
+            if order_id is not None:
+                context["order_id"] = order_id
+            deliveries.start_flow(
+                session, shopper, scenario, subject, anchor=now, context=context, now=now,
+                restart=False,
+            )  # fmt: skip
+            started += 1
+    return started
