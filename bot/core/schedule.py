@@ -109,7 +109,7 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob(
             "fetch_message_insights", "bot.delivery.insights.fetch_message_insights", 86400
         ),
-        PeriodicJob("start_dormant_winbacks", "bot.delivery.jobs.start_dormant_winbacks", 86400),
+        PeriodicJob("start_customer_flows", "bot.delivery.jobs.start_customer_flows", 86400),
         PeriodicJob(
             "plan_abandonment_surveys", "bot.delivery.survey.plan_abandonment_surveys", 600
         ),

@@ -1,15 +1,21 @@
-"""Win-back: linked shoppers whose last order is `dormant_days` old start a flow, once per
+"""Scenarios started by a daily run over the customers rather than by an event.
+
+Win-back: linked shoppers whose last order is `dormant_days` old start a flow, once per
 dormancy.
 
 The last order is the later of the member attribute `last_order_date` (from the shop) and the
 latest `order.placed` the bot knows. The flow's subject names that date, so a dormancy starts
 its flow once whatever the number of daily runs; a new order ends the flow (`exit_on:
 order.placed`) and moves the date, so a later dormancy starts it again.
+
+Birthday month: linked shoppers whose member attribute `birthday_month` is the current month
+(in the shop's time zone) start a flow, once per year (the subject names the year).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,6 +25,7 @@ from bot.delivery.events import DeliveryRules
 from bot.models import Flow, FollowState, MemberAttributes, Order, Shopper
 
 TRIGGER = "customer.dormant"
+BIRTHDAY_TRIGGER = "customer.birthday_month"
 
 
 def last_orders(session: Session) -> dict[int, tuple[date, str | None]]:
@@ -91,6 +98,56 @@ def start_winbacks(session: Session, rules: DeliveryRules, now: datetime) -> int
             context: dict[str, str] = {"last_order_date": day.isoformat()}
             if order_id is not None:
                 context["order_id"] = order_id
+            deliveries.start_flow(
+                session, shopper, scenario, subject, anchor=now, context=context, now=now,
+                restart=False,
+            )  # fmt: skip
+            started += 1
+    return started
+
+
+def _latest_order_ids(session: Session) -> dict[int, str]:
+    return {
+        shopper_id: order_id
+        for shopper_id, (_day, order_id) in last_orders(session).items()
+        if order_id is not None
+    }
+
+
+def start_birthdays(session: Session, rules: DeliveryRules, now: datetime, tz: ZoneInfo) -> int:
+    """Start the birthday-month flow of every linked shopper born this month, once a year."""
+    scenarios = rules.book.triggered_by(BIRTHDAY_TRIGGER)
+    if not scenarios:
+        return 0
+    local = now.astimezone(tz)
+    subject = f"birthday:{local.year}"
+    shoppers = session.scalars(
+        select(Shopper)
+        .join(MemberAttributes, MemberAttributes.member_id == Shopper.member_id)
+        .where(
+            MemberAttributes.birthday_month == local.month,
+            Shopper.follow_state == FollowState.FOLLOWING,
+        )
+        .order_by(Shopper.id)
+    ).all()
+    if not shoppers:
+        return 0
+    orders = _latest_order_ids(session)
+    started = 0
+    for scenario in scenarios:
+        for shopper in shoppers:
+            seen = session.scalars(
+                select(Flow.id).where(
+                    Flow.shopper_id == shopper.id,
+                    Flow.scenario_id == scenario.id,
+                    Flow.subject == subject,
+                )
+            ).first()
+            if seen is not None:
+                continue
+            context: dict[str, str] = {"birthday_month": str(local.month)}
+            if shopper.id in orders:
+                context["order_id"] = orders[shopper.id]
             deliveries.start_flow(
                 session, shopper, scenario, subject, anchor=now, context=context, now=now,
                 restart=False,

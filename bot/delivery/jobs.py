@@ -109,11 +109,15 @@ def requeue_pending_restocks() -> int:
         return len(ids)
 
 
-def start_dormant_winbacks() -> int:
-    """Daily: start the win-back flows of shoppers whose last order is old enough."""
-    with job_context("start_dormant_winbacks") as services:
+def start_customer_flows() -> dict[str, int]:
+    """Daily: start the win-back flows of dormant shoppers and the birthday-month flows."""
+    with job_context("start_customer_flows") as services:
         session = services.db.session()
-        started = dormancy.start_winbacks(session, delivery_rules(services), services.clock.now())
+        rules, now = delivery_rules(services), services.clock.now()
+        started = {
+            "win_back": dormancy.start_winbacks(session, rules, now),
+            "birthday": dormancy.start_birthdays(session, rules, now, services.settings.tz),
+        }
         session.commit()
-        log.info("win-back flows started", extra={"count": started})
+        log.info("customer flows started", extra={"counts": started})
         return started

@@ -57,6 +57,7 @@ Trigger = Literal[
     "order.payment_pending",
     "product.restocked",
     "customer.dormant",
+    "customer.birthday_month",
 ]
 # Events that can end a running flow; unfollow always ends every flow and opt-out every
 # marketing step, so listing them is allowed but changes nothing.

@@ -338,6 +338,7 @@ def test_shipped_scenarios_load():
         "after_delivery",
         "payment_reminder",
         "win_back",  # off by default: the shop writes the offer
+        "birthday_offer",  # off by default too
         "restock",
     ]
     cart = book.get("cart_abandonment")

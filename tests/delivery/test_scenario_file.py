@@ -426,6 +426,12 @@ SHIPPED = (
         enabled=False,
     ),
     _scenario(
+        "birthday_offer", "お誕生月のプレゼント", "customer.birthday_month",
+        (_step("birthday", 0, timedelta(0), "repeat_offer", True, expires_after=7 * D),),
+        exit_on=frozenset({"opt_out", "unfollow"}),
+        enabled=False,
+    ),
+    _scenario(
         "restock", "再入荷のお知らせ", "product.restocked",
         (_step("restocked", 0, timedelta(0), "restock_notice", True, expires_after=2 * D),),
         audience_within=30 * D,

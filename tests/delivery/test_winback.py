@@ -37,7 +37,7 @@ def app(settings, db, redis, line, tmp_path: Path) -> Flask:
 
 def winbacks(shop) -> int:
     with shop.app.app_context():
-        return delivery_jobs.start_dormant_winbacks()
+        return delivery_jobs.start_customer_flows()["win_back"]
 
 
 def flows(shop) -> dict[str, FlowState]:
