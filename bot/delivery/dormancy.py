@@ -77,24 +77,16 @@ def start_winbacks(session: Session, rules: DeliveryRules, now: datetime) -> int
         return 0
     started = 0
     last = last_orders(session)
+    shoppers = {s.id: s for s in session.scalars(select(Shopper).where(Shopper.id.in_(list(last))))}
     for scenario in scenarios:
         assert scenario.dormant_days is not None
         cutoff = now.date() - timedelta(days=scenario.dormant_days)
+        seen = _started(session, scenario.id, "dormant:")
         for shopper_id, (day, order_id) in sorted(last.items()):
-            if day > cutoff:
-                continue
             subject = f"dormant:{day.isoformat()}"
-            seen = session.scalars(
-                select(Flow.id).where(
-                    Flow.shopper_id == shopper_id,
-                    Flow.scenario_id == scenario.id,
-                    Flow.subject == subject,
-                )
-            ).first()
-            if seen is not None:
+            if day > cutoff or (shopper_id, subject) in seen:
                 continue
-            shopper = session.get(Shopper, shopper_id)
-            assert shopper is not None
+            shopper = shoppers[shopper_id]
             context: dict[str, str] = {"last_order_date": day.isoformat()}
             if order_id is not None:
                 context["order_id"] = order_id
@@ -104,6 +96,19 @@ def start_winbacks(session: Session, rules: DeliveryRules, now: datetime) -> int
             )  # fmt: skip
             started += 1
     return started
+
+
+def _started(session: Session, scenario_id: str, prefix: str) -> set[tuple[int, str]]:
+    """(shopper id, subject) of the scenario's flows whose subject starts with `prefix`: one
+    query per run instead of one per shopper."""
+    return {
+        (shopper_id, subject)
+        for shopper_id, subject in session.execute(
+            select(Flow.shopper_id, Flow.subject).where(
+                Flow.scenario_id == scenario_id, Flow.subject.startswith(prefix)
+            )
+        )
+    }
 
 
 def _latest_order_ids(session: Session) -> dict[int, str]:
@@ -135,15 +140,9 @@ def start_birthdays(session: Session, rules: DeliveryRules, now: datetime, tz: Z
     orders = _latest_order_ids(session)
     started = 0
     for scenario in scenarios:
+        seen = _started(session, scenario.id, subject)
         for shopper in shoppers:
-            seen = session.scalars(
-                select(Flow.id).where(
-                    Flow.shopper_id == shopper.id,
-                    Flow.scenario_id == scenario.id,
-                    Flow.subject == subject,
-                )
-            ).first()
-            if seen is not None:
+            if (shopper.id, subject) in seen:
                 continue
             context: dict[str, str] = {"birthday_month": str(local.month)}
             if shopper.id in orders:
