@@ -28,8 +28,9 @@ TRIGGER = "customer.dormant"
 BIRTHDAY_TRIGGER = "customer.birthday_month"
 
 
-def last_orders(session: Session) -> dict[int, tuple[date, str | None]]:
-    """Each linked, following shopper's last order date and, if the bot knows it, its id."""
+def last_orders(session: Session, tz: ZoneInfo) -> dict[int, tuple[date, str | None]]:
+    """Each linked, following shopper's last order date (a day in the shop's time zone, as the
+    shop's own `last_order_date` is) and, if the bot knows it, its id."""
     shoppers = session.execute(
         select(Shopper.id, Shopper.member_id, Shopper.line_user_id).where(
             Shopper.member_id.is_not(None), Shopper.follow_state == FollowState.FOLLOWING
@@ -55,7 +56,7 @@ def last_orders(session: Session) -> dict[int, tuple[date, str | None]]:
         shopper_id = by_key.get(key)
         if shopper_id is None:
             continue
-        day = placed_at.date()
+        day = placed_at.astimezone(tz).date()
         if shopper_id not in found or day > found[shopper_id][0]:
             found[shopper_id] = (day, order_id)
     members = {member_id: shopper_id for shopper_id, member_id, _ in shoppers}
@@ -70,17 +71,17 @@ def last_orders(session: Session) -> dict[int, tuple[date, str | None]]:
     return found
 
 
-def start_winbacks(session: Session, rules: DeliveryRules, now: datetime) -> int:
+def start_winbacks(session: Session, rules: DeliveryRules, now: datetime, tz: ZoneInfo) -> int:
     """Start the win-back flow of every shopper dormant long enough, once per dormancy."""
     scenarios = rules.book.triggered_by(TRIGGER)
     if not scenarios:
         return 0
     started = 0
-    last = last_orders(session)
+    last = last_orders(session, tz)
     shoppers = {s.id: s for s in session.scalars(select(Shopper).where(Shopper.id.in_(list(last))))}
     for scenario in scenarios:
         assert scenario.dormant_days is not None
-        cutoff = now.date() - timedelta(days=scenario.dormant_days)
+        cutoff = now.astimezone(tz).date() - timedelta(days=scenario.dormant_days)
         seen = _started(session, scenario.id, "dormant:")
         for shopper_id, (day, order_id) in sorted(last.items()):
             subject = f"dormant:{day.isoformat()}"
@@ -111,10 +112,10 @@ def _started(session: Session, scenario_id: str, prefix: str) -> set[tuple[int, 
     }
 
 
-def _latest_order_ids(session: Session) -> dict[int, str]:
+def _latest_order_ids(session: Session, tz: ZoneInfo) -> dict[int, str]:
     return {
         shopper_id: order_id
-        for shopper_id, (_day, order_id) in last_orders(session).items()
+        for shopper_id, (_day, order_id) in last_orders(session, tz).items()
         if order_id is not None
     }
 
@@ -137,7 +138,7 @@ def start_birthdays(session: Session, rules: DeliveryRules, now: datetime, tz: Z
     ).all()
     if not shoppers:
         return 0
-    orders = _latest_order_ids(session)
+    orders = _latest_order_ids(session, tz)
     started = 0
     for scenario in scenarios:
         seen = _started(session, scenario.id, subject)

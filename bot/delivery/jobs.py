@@ -113,10 +113,10 @@ def start_customer_flows() -> dict[str, int]:
     """Daily: start the win-back flows of dormant shoppers and the birthday-month flows."""
     with job_context("start_customer_flows") as services:
         session = services.db.session()
-        rules, now = delivery_rules(services), services.clock.now()
+        rules, now, tz = delivery_rules(services), services.clock.now(), services.settings.tz
         started = {
-            "win_back": dormancy.start_winbacks(session, rules, now),
-            "birthday": dormancy.start_birthdays(session, rules, now, services.settings.tz),
+            "win_back": dormancy.start_winbacks(session, rules, now, tz),
+            "birthday": dormancy.start_birthdays(session, rules, now, tz),
         }
         session.commit()
         log.info("customer flows started", extra={"counts": started})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -120,3 +120,16 @@ def test_marketing_rules_apply_to_the_win_back(shop, line):
 def test_shoppers_who_never_ordered_are_not_dormant(shop, line):
     shop.at(START + 400 * DAY)
     assert winbacks(shop) == 0
+
+
+def test_dormancy_counts_days_in_the_shops_time_zone(shop, line):
+    # 2025-07-02 08:00 in Tokyo is still 2025-07-01 in UTC: the shop calls it the 2nd.
+    placed = datetime(2025, 7, 1, 23, 0, tzinfo=UTC)
+    shop.event("order.placed", order_body("O1"), at=placed)
+    # 2025-09-29 17:00 Tokyo: 89 days after the 2nd there (90 after the 1st in UTC dates).
+    shop.at(datetime(2025, 9, 29, 8, 0, tzinfo=UTC))
+    assert winbacks(shop) == 0
+    # 2025-09-30 00:30 Tokyo: the 90th day there.
+    shop.at(datetime(2025, 9, 30, 15, 30, tzinfo=UTC))
+    assert winbacks(shop) == 1
+    assert flows(shop) == {"dormant:2025-07-02": FlowState.ACTIVE}
