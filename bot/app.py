@@ -27,7 +27,7 @@ from bot.faq.store import FaqCache
 from bot.health import views as health
 from bot.line import jobs as line_jobs
 from bot.line import webhook_endpoint
-from bot.line.beacon import EventBeacon
+from bot.line.beacon import DeliveryBeacon, EventBeacon
 from bot.line.gateway import LineGateway, sdk_gateway_factory
 from bot.linking import api as links_api
 from bot.linking import attributes as attributes_api
@@ -110,6 +110,7 @@ def create_app(
     services = app.extensions["bot"]
     services.event_writer = line_jobs.event_writer(services)
     services.event_beacon = EventBeacon(services.redis)
+    services.delivery_beacon = DeliveryBeacon(services.redis)
 
     for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
         app.register_blueprint(blueprint)

@@ -18,7 +18,7 @@ from bot.core.settings import Settings
 if TYPE_CHECKING:  # annotations only: core does not import the parts built on it
     from bot.delivery.events import DeliveryRules
     from bot.faq.store import FaqCache
-    from bot.line.beacon import EventBeacon
+    from bot.line.beacon import DeliveryBeacon, EventBeacon
     from bot.line.gateway import LineGateway
     from bot.line.ingest import EventWriter
     from bot.line.routing import Router
@@ -44,6 +44,7 @@ class Services:
     templates: TemplateRegistry
     event_writer: EventWriter | None = None
     event_beacon: EventBeacon | None = None
+    delivery_beacon: DeliveryBeacon | None = None
     router: Router | None = None
     faq_cache: FaqCache | None = None
     delivery_rules: DeliveryRules | None = None

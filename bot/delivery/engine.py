@@ -9,10 +9,11 @@ is here, which is why this module runs past 400 lines.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -359,19 +360,23 @@ def claim_due(
     limit: int,
     lease: timedelta,
     include_marketing: bool = True,
+    dead_after: timedelta | None = None,
+    alive: Callable[[Sequence[int]], set[int]] | None = None,
 ) -> list[int]:
     """Mark up to `limit` due deliveries as sending and return their ids (caller commits).
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED, so several dispatchers never
     claim the same row; on SQLite the single writer makes the conditional UPDATE enough.
     Deliveries left in `sending` past the lease (their worker died) are claimed again: the
-    delivery's retry key makes that second push harmless.
+    delivery's retry key makes that second push harmless. With `alive` (which of these rows
+    a live process holds), a row nobody holds is claimed again once it is `dead_after` old,
+    without waiting out the lease.
     """
     due = and_(Delivery.state == DeliveryState.PENDING, Delivery.due_at <= now)
     if not include_marketing:
         due = and_(due, Delivery.marketing.is_(False))
+    ids = _claim_orphans(session, now, limit, dead_after, alive) if alive and dead_after else []
     stale = and_(Delivery.state == DeliveryState.SENDING, Delivery.claimed_at < now - lease)
-    ids: list[int] = []
     for condition in (stale, due):
         room = limit - len(ids)
         if room <= 0:
@@ -383,15 +388,53 @@ def claim_due(
             .limit(room)
             .with_for_update(skip_locked=True)
         )
-        claimed = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(candidates.scalar_subquery()))
-            .values(state=DeliveryState.SENDING, claimed_at=now, updated_at=now)
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        )
-        ids.extend(claimed.scalars())
+        ids.extend(_mark_sending(session, candidates.scalar_subquery(), now))
     return ids
+
+
+# How many `sending` rows one claim looks at for orphans: the queue holds at most about this
+# many claimed rows (bot.delivery.jobs.MAX_QUEUED_BATCHES x SEND_BATCH), all of them alive.
+ORPHAN_SCAN = 20_000
+
+
+def _claim_orphans(
+    session: Session,
+    now: datetime,
+    limit: int,
+    dead_after: timedelta,
+    alive: Callable[[Sequence[int]], set[int]],
+) -> list[int]:
+    """Claim again the `sending` rows older than `dead_after` that no live process holds."""
+    cutoff = now - dead_after
+    sending = and_(Delivery.state == DeliveryState.SENDING, Delivery.claimed_at < cutoff)
+    candidates = list(
+        session.scalars(
+            select(Delivery.id).where(sending).order_by(Delivery.claimed_at).limit(ORPHAN_SCAN)
+        )
+    )
+    try:
+        held = alive(candidates)
+    except RedisError as exc:  # without Redis, only the lease can tell a dead sender
+        log.warning("could not read which deliveries are in hand", extra={"error": str(exc)})
+        return []
+    orphans = [row_id for row_id in candidates if row_id not in held][:limit]
+    if not orphans:
+        return []
+    # The condition is checked again under the row lock, and a row a sender has locked is
+    # passed by: one claimed meanwhile by another dispatcher has a new claimed_at.
+    locked = select(Delivery.id).where(Delivery.id.in_(orphans), sending)
+    return _mark_sending(session, locked.with_for_update(skip_locked=True).scalar_subquery(), now)
+
+
+def _mark_sending(session: Session, ids: Any, now: datetime) -> list[int]:
+    claimed = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(state=DeliveryState.SENDING, claimed_at=now, updated_at=now)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(claimed.scalars())
 
 
 def retry_delivery(session: Session, delivery: Delivery, now: datetime) -> None:

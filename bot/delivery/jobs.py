@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from rq import Retry
 
 from bot.core.jobs import job_context
 from bot.core.queues import Queues
+from bot.core.services import Services
 from bot.delivery import dormancy
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
 from bot.delivery.receivers import delivery_rules
 from bot.delivery.sender import DeliverySender
+from bot.line.beacon import delivery_alive_key, live_ids, mark_alive
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,11 @@ MAX_PER_TICK = 50_000  # bounds one tick; the next tick takes the rest
 # rows stay pending (the database is the backlog), so a slow LINE or a stopped sender cannot
 # make rows wait in the queue past their lease. 100 batches per 10 s tick allow 1,000/s.
 MAX_QUEUED_BATCHES = 100
+# A `sending` row whose alive key has lapsed (bot.line.beacon: set for the lease when queued,
+# renewed every few seconds by the sender) is claimed again once it is this old, instead of
+# after the whole lease: a killed sender's batch goes out again within a dispatcher tick or
+# two. Twice the key's life, so keys lost with a Redis flush are renewed before it counts.
+DEAD_SENDER = timedelta(seconds=20)
 
 
 def dispatch_due_deliveries() -> int:
@@ -44,10 +53,14 @@ def dispatch_due_deliveries() -> int:
                 limit=min(CLAIM_CHUNK, room - total),
                 lease=lease,
                 include_marketing=include_marketing,
+                dead_after=DEAD_SENDER,
+                alive=lambda rows: live_ids(services.redis, delivery_alive_key, rows),
             )
             # Committed before enqueueing: if Redis loses the jobs, the rows stay `sending`
-            # and the lease brings them back; nothing depends on Redis remembering them.
+            # and come back (see DEAD_SENDER); nothing depends on Redis remembering them.
             session.commit()
+            # Alive while queued, for the lease; the sender keeps them alive while it sends.
+            _mark_queued(services, ids, lease)
             for start in range(0, len(ids), SEND_BATCH):
                 queue.enqueue(
                     send_deliveries,
@@ -66,6 +79,13 @@ def dispatch_due_deliveries() -> int:
         return total
 
 
+def _mark_queued(services: Services, ids: Sequence[int], lease: timedelta) -> None:
+    try:
+        mark_alive(services.redis, delivery_alive_key, ids, int(lease.total_seconds()))
+    except RedisError as exc:  # the lease still brings lost rows back
+        log.warning("could not mark queued deliveries alive", extra={"error": str(exc)})
+
+
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Send a batch of claimed deliveries: one read, pushes on a few threads, one write."""
     with job_context("send_deliveries") as services:
@@ -79,7 +99,10 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
             threads=services.settings.delivery_send_threads,
             batch_seconds=services.settings.delivery_batch_seconds,
         )
-        counts = sender.send(services.db.session(), delivery_ids)
+        if services.delivery_beacon is None:
+            raise RuntimeError("create_app builds the delivery beacon")
+        with services.delivery_beacon.holding(delivery_ids):
+            counts = sender.send(services.db.session(), delivery_ids)
         log.info("delivery batch done", extra={"count": len(delivery_ids), "outcomes": counts})
         return counts
 

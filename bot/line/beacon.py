@@ -1,15 +1,17 @@
-"""Which webhook events a live worker has in hand: a short-lived Redis key per event, renewed
-every few seconds by a thread while the event is being handled.
+"""Which rows a live worker has in hand: a short-lived Redis key per row, renewed every few
+seconds by a thread while the work is being done.
 
-The sweep takes a processing event whose key has expired for interrupted (its worker died)
-within seconds, not minutes, so that the retry still has most of the reply token's minute.
+Webhook events: the sweep takes a processing event whose key has expired for interrupted (its
+worker died) within seconds, not minutes, so that the retry still has most of the reply
+token's minute. Deliveries: the dispatcher claims again a batch left `sending` by a dead
+sender within seconds instead of waiting out the whole lease.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from redis import Redis
@@ -25,13 +27,23 @@ def alive_key(event_id: int) -> str:
     return f"webhook:alive:{event_id}"
 
 
-class EventBeacon:
-    """Keeps the alive keys of the events this process is handling.
+def delivery_alive_key(delivery_id: int) -> str:
+    return f"delivery:alive:{delivery_id}"
 
-    One thread renews them all; it runs only while some event is in hand, so an idle
-    process (or a test app) keeps no thread. A key is never deleted: when its event is done
+
+class Beacon:
+    """Keeps the alive keys of the rows this process is working on.
+
+    One thread renews them all; it runs only while some row is in hand, so an idle
+    process (or a test app) keeps no thread. A key is never deleted: when its work is done
     it simply expires.
     """
+
+    name = "beacon"
+
+    @staticmethod
+    def key(row_id: int) -> str:
+        raise NotImplementedError
 
     def __init__(
         self, redis: Redis, alive_seconds: int = ALIVE_SECONDS, beat_seconds: float = BEAT_SECONDS
@@ -44,21 +56,20 @@ class EventBeacon:
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def holding(self, event_id: int) -> Iterator[None]:
-        """Mark the event alive now, and keep it so until the block ends."""
-        self._mark([event_id])
+    def holding(self, ids: int | Iterable[int]) -> Iterator[None]:
+        """Mark the rows alive now, and keep them so until the block ends."""
+        held = {ids} if isinstance(ids, int) else set(ids)
+        self._mark(sorted(held))
         with self._lock:
-            self._held.add(event_id)
+            self._held |= held
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._beat, name="webhook-event-beacon", daemon=True
-                )
+                self._thread = threading.Thread(target=self._beat, name=self.name, daemon=True)
                 self._thread.start()
         try:
             yield
         finally:
             with self._lock:
-                self._held.discard(event_id)
+                self._held -= held
 
     def _beat(self) -> None:
         stop = threading.Event()
@@ -71,24 +82,56 @@ class EventBeacon:
                     return
             self._mark(held)
 
-    def _mark(self, event_ids: Sequence[int]) -> None:
-        # A Redis hiccup must not fail the event: at worst the sweep hands it out again,
-        # marked interrupted, and a refused reply token is then not followed by a push.
+    def _mark(self, ids: Sequence[int]) -> None:
+        # A Redis hiccup must not fail the work: at worst the row is handed out again (an
+        # event marked interrupted, a delivery pushed again under its retry key).
         try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for event_id in event_ids:
-                    pipe.set(alive_key(event_id), 1, ex=self.alive_seconds)
-                pipe.execute()
+            mark_alive(self.redis, self.key, ids, self.alive_seconds)
         except RedisError as exc:
-            log.warning("could not mark webhook events alive", extra={"error": str(exc)})
+            log.warning("could not mark rows alive", extra={"beacon": self.name, "error": str(exc)})
+
+
+class EventBeacon(Beacon):
+    """The webhook events a worker is handling."""
+
+    name = "webhook-event-beacon"
+
+    @staticmethod
+    def key(row_id: int) -> str:
+        return alive_key(row_id)
+
+
+class DeliveryBeacon(Beacon):
+    """The deliveries a sender is pushing."""
+
+    name = "delivery-beacon"
+
+    @staticmethod
+    def key(row_id: int) -> str:
+        return delivery_alive_key(row_id)
+
+
+def mark_alive(redis: Redis, key: Callable[[int], str], ids: Sequence[int], seconds: int) -> None:
+    """Set the rows' alive keys to live `seconds` from now."""
+    if not ids:
+        return
+    with redis.pipeline(transaction=False) as pipe:
+        for row_id in ids:
+            pipe.set(key(row_id), 1, ex=seconds)
+        pipe.execute()
+
+
+def live_ids(redis: Redis, key: Callable[[int], str], ids: Sequence[int]) -> set[int]:
+    """The rows among these whose alive key is set."""
+    if not ids:
+        return set()
+    with redis.pipeline(transaction=False) as pipe:
+        for row_id in ids:
+            pipe.exists(key(row_id))
+        found = pipe.execute()
+    return {row_id for row_id, exists in zip(ids, found, strict=True) if exists}
 
 
 def live_events(redis: Redis, event_ids: Sequence[int]) -> set[int]:
     """The events among these that a live worker has in hand."""
-    if not event_ids:
-        return set()
-    with redis.pipeline(transaction=False) as pipe:
-        for event_id in event_ids:
-            pipe.exists(alive_key(event_id))
-        found = pipe.execute()
-    return {event_id for event_id, exists in zip(event_ids, found, strict=True) if exists}
+    return live_ids(redis, alive_key, event_ids)

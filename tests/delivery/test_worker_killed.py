@@ -77,7 +77,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis, emulator):
-    # The default lease: rows of a killed worker must come back within a minute.
+    # The default lease bounds how long a killed worker's rows wait, even without Redis.
     settings = settings.with_changes(
         line_api_base_url=emulator.base_url, quiet_hours=None, daily_marketing_cap=100
     )
@@ -106,15 +106,16 @@ def test_killed_worker_loses_nothing_and_sends_nothing_twice(settings, db, redis
         session.commit()
     assert stuck, "the kill should leave deliveries claimed but unfinished"
 
-    redis.flushdb()  # and Redis forgets the queued jobs too
+    redis.flushdb()  # and Redis forgets the queued jobs and the batches' alive keys too
     emulator.clear_faults()
-    lease = timedelta(seconds=settings.delivery_lease_seconds)
-    # Not before the lease is over (a live batch ends well within it) ...
-    clock.offset = claimed + lease - timedelta(seconds=2) - datetime.now(UTC)
+    dead_after = delivery_jobs.DEAD_SENDER
+    assert dead_after < timedelta(seconds=settings.delivery_lease_seconds)
+    # Not before a dead sender's rows are old enough (a live one renews their keys) ...
+    clock.offset = claimed + dead_after - timedelta(seconds=2) - datetime.now(UTC)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() == 0
-    # ... and on the first tick after it.
-    clock.offset = claimed + lease + timedelta(seconds=1) - datetime.now(UTC)
+    # ... and on the first tick after, well within the lease: nobody holds them.
+    clock.offset = claimed + dead_after + timedelta(seconds=1) - datetime.now(UTC)
     with app.app_context():
         assert delivery_jobs.dispatch_due_deliveries() >= len(stuck)
     second = _worker(env)
