@@ -13,6 +13,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _FIELDS = ("id", "category", "question", "variants", "keywords", "answer")
 _REQUIRED = ("id", "question", "answer")
+MAX_ANSWER_CHARS = 5000  # a LINE text message holds at most 5,000 characters
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,19 @@ def _entry(node: Node, seen: dict[str, int]) -> FaqEntry:
         question=_text(fields["question"], "question"),
         variants=_text_list(fields["variants"], "variants") if "variants" in fields else (),
         keywords=_text_list(fields["keywords"], "keywords") if "keywords" in fields else (),
-        answer=_text(fields["answer"], "answer"),
+        answer=_answer(fields["answer"]),
         category=category,
     )
+
+
+def _answer(node: Node) -> str:
+    answer = _text(node, "answer")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise FaqFileError(
+            _line(node),
+            f"answer has {len(answer):,} characters; a LINE message holds {MAX_ANSWER_CHARS:,}",
+        )
+    return answer
 
 
 def parse_faq_text(text: str) -> list[FaqEntry]:

@@ -22,7 +22,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.faq.file_format import FaqEntry, FaqFileError, dump_faq_file, parse_faq_text
+from bot.faq.file_format import (
+    MAX_ANSWER_CHARS,
+    FaqEntry,
+    FaqFileError,
+    dump_faq_file,
+    parse_faq_text,
+)
 from bot.faq.matcher import FaqMatcher
 from bot.models import Faq, FaqState
 
@@ -32,7 +38,6 @@ STATE_ID = 1
 MAX_ID_LENGTH = 64
 # Limits of an entry edited in the console. An answer is sent as one LINE text message, which
 # holds at most 5,000 characters; the rest keep the matcher's index and the pages small.
-MAX_ANSWER_CHARS = 5000
 MAX_QUESTION_CHARS = 300
 MAX_CATEGORY_CHARS = 100  # the column's size
 MAX_VARIANTS = 200

@@ -63,6 +63,11 @@ def test_loads_entries_from_a_path(tmp_path: Path) -> None:
         ("entries: []\n", 1, "unknown top-level key"),
         ("faqs: {}\n", 1, "faqs must be a list"),
         ("faqs:\n  - id: has space\n    question: q\n    answer: x\n", 2, "may use only"),
+        (
+            "faqs:\n  - id: a\n    question: 送料は?\n    answer: " + "あ" * 5001 + "\n",
+            4,
+            "answer has 5,001 characters",
+        ),
     ],
 )
 def test_refuses_invalid_files_with_line(text: str, line: int, reason: str) -> None:
@@ -71,6 +76,11 @@ def test_refuses_invalid_files_with_line(text: str, line: int, reason: str) -> N
     assert caught.value.line == line
     assert reason in caught.value.reason
     assert str(caught.value).startswith(f"line {line}: ")
+
+
+def test_an_answer_of_exactly_one_message_is_accepted() -> None:
+    text = "faqs:\n  - id: a\n    question: 送料は?\n    answer: " + "あ" * 5000 + "\n"
+    assert len(load_faq_file(text)[0].answer) == 5000
 
 
 def test_empty_file_is_refused() -> None:
