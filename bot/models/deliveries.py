@@ -43,6 +43,8 @@ class Cart(Base):
     """The latest state of a cart as reported by the shop (newest occurred_at wins)."""
 
     __tablename__ = "carts"
+    # The abandoned-cart question's sweep: open or cleared carts changed recently.
+    __table_args__ = (Index("ix_carts_state_changed_at", "state", "changed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cart_id: Mapped[str] = mapped_column(String(128), unique=True)
