@@ -128,3 +128,30 @@ def promote_winner(
         extra={"scenario": scenario_id, "step": step_id, "variant": variant, "by": operator.id},
     )
     return row
+
+
+def withdraw_promotion(
+    session: Session, *, scenario_id: str, step_id: str, operator: Operator
+) -> VariantPromotion:
+    """Undo a promotion: new plans draw among the scenario file's weights again. Deliveries
+    already planned keep their variant."""
+    row = session.scalars(
+        select(VariantPromotion).where(
+            VariantPromotion.scenario_id == scenario_id, VariantPromotion.step_id == step_id
+        )
+    ).first()
+    if row is None:
+        raise PromotionRefused("このステップに昇格済みのパターンはありません。")
+    session.delete(row)
+    session.flush()
+    log.info(
+        "variant promotion withdrawn",
+        extra={
+            "scenario": scenario_id,
+            "step": step_id,
+            "variant": row.variant,
+            "promoted_by": row.promoted_by,
+            "by": operator.id,
+        },
+    )
+    return row

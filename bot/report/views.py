@@ -70,6 +70,7 @@ def make_blueprint() -> Blueprint:
     bp.get("/data.json")(delivery_report_json)
     bp.get("/deliveries.csv")(delivery_report_csv)
     bp.post("/promote")(promote)
+    bp.post("/withdraw")(withdraw)
     return bp
 
 
@@ -220,6 +221,31 @@ def promote() -> ResponseReturnValue:
     flash(
         f"{scenario_id} / {step_id} のパターン「{variant}」を勝ちパターンとして昇格しました。", "ok"
     )
+    return _back_to_report()
+
+
+@admin_required
+def withdraw() -> ResponseReturnValue:
+    """Withdraw a promotion: the step's A/B split of the scenario file applies again."""
+    scenario_id = request.form.get("scenario", "")
+    step_id = request.form.get("step", "")
+    session = web.db_session()
+    try:
+        row = service.withdraw_promotion(
+            session, scenario_id=scenario_id, step_id=step_id, operator=current_operator()
+        )
+    except service.PromotionRefused as exc:
+        abort(409, description=str(exc))
+    session.commit()
+    flash(
+        f"{scenario_id} / {step_id} の「{row.variant}」の昇格を取り消しました。"
+        "新しい配信はシナリオファイルの配分に戻ります。",
+        "ok",
+    )
+    return _back_to_report()
+
+
+def _back_to_report() -> ResponseReturnValue:
     return redirect(
         url_for(
             "report.delivery_report", **{k: v for k in ("from", "to") if (v := request.form.get(k))}

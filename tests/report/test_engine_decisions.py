@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from bot.delivery import engine
 from bot.delivery.scenarios import ScenarioError, in_holdout, parse_scenarios
-from bot.models import Delivery, DeliveryState, Flow, FlowState, VariantPromotion
+from bot.models import Delivery, DeliveryState, Flow, FlowState, Operator, VariantPromotion
 from bot.report.build import build_report
+from bot.report.service import withdraw_promotion
 from bot.report.stats import newcombe_difference, sample_size_per_arm, welch_difference, wilson
 from tests.helpers.report import NOW, PERIOD, S1, SCENARIOS, T0, History, book
 
@@ -130,6 +131,21 @@ def test_a_promoted_variant_takes_every_new_plan(db):
     session.flush()
     variants = session.scalars(select(Delivery.variant).where(Delivery.step_id == "s2")).all()
     assert len(variants) == 40 and set(variants) == {"C"}
+    # Withdrawn: the next plans spread over the file's split again; planned ones keep C.
+    admin = Operator(id=1, name="管理 太郎")
+    withdrawn = withdraw_promotion(session, scenario_id="cart", step_id="s2", operator=admin)
+    assert withdrawn.variant == "C"
+    for shopper in [h.shopper(n) for n in range(41, 81)]:
+        engine.start_flow(
+            session, shopper, scenario, f"cart:{shopper.id}", anchor=T0, context={}, now=T0,
+            restart=False,
+        )  # fmt: skip
+    session.flush()
+    variants = session.scalars(
+        select(Delivery.variant).where(Delivery.step_id == "s2").order_by(Delivery.id)
+    ).all()
+    assert len(variants) == 80 and set(variants[40:]) == {"A", "B", "C"}
+    assert set(variants[:40]) == {"C"}
     # Without the promotion the same shoppers spread over A, B and C.
     assert {scenario.step("s2").choose_variant("cart", s.id).name for s in shoppers} == {
         "A",

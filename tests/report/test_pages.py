@@ -112,3 +112,42 @@ def test_admin_promotes_the_winner(app, as_admin):
         assert "CVR差 +0.2800" in row.evidence
     html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
     assert "昇格済み：「B」（管理 太郎" in html
+
+
+def _promote_b(app, as_admin) -> None:
+    with app.app_context():
+        write_clear_winner(app.extensions["bot"].db.session())
+    won = post(
+        as_admin,
+        "/console/report/promote",
+        scenario="cart",
+        step="s2",
+        variant="B",
+        **{"from": "2025-07-01", "to": "2025-07-30"},
+    )
+    assert won.status_code == 302
+
+
+def test_admin_withdraws_a_promotion(app, as_admin):
+    _promote_b(app, as_admin)
+    html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
+    assert "昇格を取り消す" in html
+    done = post(as_admin, "/console/report/withdraw", scenario="cart", step="s2")
+    assert done.status_code == 302
+    with app.app_context():
+        assert app.extensions["bot"].db.session().scalars(select(VariantPromotion)).all() == []
+    html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
+    assert "昇格済み" not in html and "「B」を昇格する" in html
+    # Twice, or a step never promoted: a reason, not a 500.
+    again = post(as_admin, "/console/report/withdraw", scenario="cart", step="s2")
+    assert again.status_code == 409
+    assert "昇格済みのパターンはありません" in again.get_data(as_text=True)
+
+
+def test_only_admins_withdraw(app, as_admin, as_operator):
+    _promote_b(app, as_admin)
+    assert "昇格を取り消す" not in as_operator.get("/console/report" + JULY).get_data(as_text=True)
+    refused = post(as_operator, "/console/report/withdraw", scenario="cart", step="s2")
+    assert refused.status_code == 403
+    with app.app_context():
+        assert len(app.extensions["bot"].db.session().scalars(select(VariantPromotion)).all()) == 1
