@@ -98,9 +98,7 @@ class EntryWords:
             self._words.append(words)
             self._rows.append(np.asarray(rows, dtype=np.int64))
 
-    def similarity(
-        self, query: Sequence[tuple[str, float]], entries: Sequence[int]
-    ) -> list[float]:
+    def similarity(self, query: Sequence[tuple[str, float]], entries: Sequence[int]) -> list[float]:
         """For each entry index, the weighted mean over query words of their best cosine."""
         import numpy as np
 
