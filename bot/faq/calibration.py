@@ -272,10 +272,12 @@ def fit_calibration(
     *,
     answer_precision: float = 0.975,
     off_topic_suggest_rate: float = 0.1,
+    off_topic_answer_rate: float = 0.05,
 ) -> Calibration:
     """Fit both logistic models on all samples, then the thresholds.
 
-    suggest_at lets through `off_topic_suggest_rate` of the off-topic samples. answer_at is the
+    suggest_at lets through `off_topic_suggest_rate` of the off-topic samples to the choices,
+    relevant_to_answer only `off_topic_answer_rate` of them to an answer. answer_at is the
     lowest confidence at which the answers the bot would give to `queries` (the real shoppers'
     phrasings; all samples when there are none) are still `answer_precision` right.
     """
@@ -285,6 +287,8 @@ def fit_calibration(
     chat = sorted((relevance(s.signals) for s in every if s.off_topic), reverse=True)
     cut = chat[int(len(chat) * off_topic_suggest_rate)] if chat else 0.0
     suggest_at = cut + 1e-4
+    strict = chat[int(len(chat) * off_topic_answer_rate)] if chat else 0.0
+    relevant_to_answer = max(suggest_at, strict + 1e-4)
     judged = sorted(
         (
             (answer(s.signals), s.right)
@@ -298,7 +302,7 @@ def fit_calibration(
         right += ok
         if right / n >= answer_precision:
             answer_at = conf
-    return Calibration(answer, relevance, answer_at, suggest_at)
+    return Calibration(answer, relevance, answer_at, suggest_at, relevant_to_answer)
 
 
 def _fit_logistic(samples: Sequence[Sample], labels: Sequence[bool]) -> Logistic:

@@ -220,6 +220,7 @@ def calibrate_command(tsv: tuple[Path, ...], faq: Path | None, others: tuple, ou
     out.write_text(text, encoding="utf-8")
     click.echo(
         f"wrote {out}: {len(samples)} phrasing and off-topic samples, {len(queries)} queries "
-        f"from {len(paths)} sets; answer at {calibration.answer_at:.3f}, "
-        f"suggest at {calibration.suggest_at:.3f} (restart to load it)"
+        f"from {len(paths)} sets; answer at {calibration.answer_at:.3f} (relevance at least "
+        f"{calibration.relevant_to_answer:.3f}), suggest at relevance "
+        f"{calibration.suggest_at:.3f} (restart to load it)"
     )

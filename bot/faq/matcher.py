@@ -72,9 +72,11 @@ class Signals(NamedTuple):
     words: float  # content words in the query, up to 8, divided by 8
     sem: float  # soft word-by-word similarity of the query with the top entry's words
     sem_margin: float  # sem of the top entry minus sem of the second
+    concepts: float  # thesaurus concepts in the query, up to 3, divided by 3
+    head_known: float  # 1 when the top entry knows the query's heaviest word
 
 
-NO_SIGNALS = Signals(*(0.0,) * 10)
+NO_SIGNALS = Signals(*(0.0,) * len(Signals._fields))
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,17 @@ class Logistic:
 class Calibration:
     """Two logistic models over the match signals, and the two decision thresholds.
 
-    answer: probability that the top entry is the right one (the reported confidence); the bot
-    answers at `answer_at` or above. relevance: probability that the message asks the FAQ
-    anything at all; below `suggest_at` the bot says it found nothing.
+    answer: probability that the top entry is the right one (the reported confidence).
+    relevance: probability that the message asks the FAQ anything at all. The bot answers when
+    the confidence is at least `answer_at` and the relevance at least `relevant_to_answer`;
+    it offers choices when the relevance is at least `suggest_at`; else it found nothing.
     """
 
     answer: Logistic
     relevance: Logistic
     answer_at: float
     suggest_at: float
+    relevant_to_answer: float
 
     def confidence(self, signals: Signals) -> float:
         """Probability that the top entry is the right one."""
@@ -126,6 +130,7 @@ class Calibration:
             "relevance": self.relevance.to_json(),
             "answer_at": round(self.answer_at, 4),
             "suggest_at": round(self.suggest_at, 4),
+            "relevant_to_answer": round(self.relevant_to_answer, 4),
         }
 
     @classmethod
@@ -135,6 +140,7 @@ class Calibration:
             Logistic.from_json(data["relevance"]),
             float(data["answer_at"]),
             float(data["suggest_at"]),
+            float(data["relevant_to_answer"]),
         )
 
 
@@ -360,6 +366,13 @@ class FaqMatcher:
             if n.startswith("w:") and n in links and (n in self._idf or links[n] & self._idf.keys())
         )
         words = sum(1 for n in links if not n.endswith("~否"))
+        concepts = sum(1 for n in feats if n.startswith("k:"))
+        head_name = max(
+            (n for n in links if not n.endswith("~否")), key=lambda n: feats[n], default=None
+        )
+        head_known = float(
+            head_name is not None and (head_name in top_union or bool(links[head_name] & top_union))
+        )
         return scored, Signals(
             top,
             top - second,
@@ -371,6 +384,8 @@ class FaqMatcher:
             min(words, 8) / 8,
             sem_top,
             sem_margin,
+            min(concepts, 3) / 3,
+            head_known,
         )
 
     def ask(self, text: str) -> MatchResult:
@@ -382,7 +397,8 @@ class FaqMatcher:
             return MatchResult("none", None, 0.0, [], "none")
         cal = self.calibration
         confidence = cal.confidence(signals)
-        relevant = cal.relevance(signals) >= cal.suggest_at
+        relevance = cal.relevance(signals)
+        relevant = relevance >= cal.suggest_at
         top = scored[0][1] or 1.0
         candidates = [
             Candidate(self.entries[i].id, round(confidence * s / top, 4))
@@ -390,7 +406,7 @@ class FaqMatcher:
         ]
         # Two entries nearly tied (荷物 → tracking or not received?): let the shopper choose.
         tied = len(scored) > 1 and scored[1][1] >= TIE_RATIO * scored[0][1]
-        if relevant and confidence >= cal.answer_at and not tied:
+        if relevance >= cal.relevant_to_answer and confidence >= cal.answer_at and not tied:
             return MatchResult("faq", candidates[0].faq_id, confidence, candidates, "answer")
         if relevant:
             return MatchResult("faq", None, confidence, candidates, "suggest")

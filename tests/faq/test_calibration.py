@@ -35,7 +35,8 @@ def test_the_stored_calibration_is_the_default_and_round_trips(tmp_path: Path) -
     again = load_calibration(path)
     s = signals(top=0.3, margin=0.1, coverage=0.8, sem=0.6)
     assert again.confidence(s) == pytest.approx(DEFAULT_CALIBRATION.confidence(s), abs=1e-3)
-    assert 0.0 < again.suggest_at < 1.0 and 0.0 < again.answer_at < 1.0
+    assert 0.0 < again.suggest_at <= again.relevant_to_answer < 1.0
+    assert 0.0 < again.answer_at < 1.0
 
 
 def test_a_file_must_name_exactly_the_signals() -> None:
@@ -59,10 +60,17 @@ def test_a_message_judged_irrelevant_is_never_answered(sample_matcher: FaqMatche
     assert result.candidates[0].faq_id == "postage"  # still listed, for the log
 
 
-def test_a_relevant_message_below_the_answer_line_is_offered(sample_matcher: FaqMatcher) -> None:
-    unsure = replace(sample_matcher.calibration, answer_at=1.01)
-    result = replace(sample_matcher, calibration=unsure).ask("送料っていくらかかるんですか?")
+@pytest.mark.parametrize(
+    "change", [{"answer_at": 1.01}, {"relevant_to_answer": 1.01}], ids=["unsure", "maybe chat"]
+)
+def test_a_relevant_message_below_an_answer_line_is_offered(
+    sample_matcher: FaqMatcher, change: dict[str, float]
+) -> None:
+    text = "送料っていくらかかるんですか?"
+    unsure = replace(sample_matcher.calibration, **change)
+    result = replace(sample_matcher, calibration=unsure).ask(text)
     assert (result.outcome, result.intent, result.faq_id) == ("suggest", "faq", None)
+    assert result.score == sample_matcher.ask(text).score
 
 
 def _sample(top: float, coverage: float, *, right: bool, off: bool, tied: bool = False) -> Sample:
@@ -80,6 +88,8 @@ def test_fitting_learns_both_models_and_places_the_thresholds() -> None:
     # At most one chat line in ten reaches the suggest line, and answers above answer_at are
     # at least 97.5 % right.
     assert sum(cal.relevance(s.signals) >= cal.suggest_at for s in chat) <= 1
+    assert cal.relevant_to_answer >= cal.suggest_at
+    assert not any(cal.relevance(s.signals) >= cal.relevant_to_answer for s in chat)
     answered = [s for s in good + wrong if cal.answer(s.signals) >= cal.answer_at]
     assert answered and all(s.right for s in answered)
 

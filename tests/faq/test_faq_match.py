@@ -172,18 +172,18 @@ def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> Non
     # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work,
     # blind_tune2.tsv before the calibration was fitted on it; the final set was never tuned on.
     # These bars only stop a regression below what was measured (README): the goal
-    # (117 first, 105 answered, at most 1 wrong answer) is met for answers only.
+    # (117 first, 105 answered, at most 1 wrong answer) is not met yet.
     tune = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE))
     assert tune.totals == {"faq": 60, "human": 5, "none": 5}
-    assert tune.correct["faq"] >= 53 and tune.answered >= 50, tune.misses
+    assert tune.correct["faq"] >= 55 and tune.answered >= 49, tune.misses
     assert tune.confident_wrong <= 1, tune.misses
     tune2 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE2))
     assert tune2.totals == {"faq": 90, "human": 10, "none": 12}
-    assert tune2.correct["faq"] >= 82 and tune2.answered >= 80, tune2.misses
-    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 9, tune2.misses
-    assert tune2.confident_wrong <= 4, tune2.misses
+    assert tune2.correct["faq"] >= 85 and tune2.answered >= 80, tune2.misses
+    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 8, tune2.misses
+    assert tune2.confident_wrong <= 3, tune2.misses
     final = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL))
     assert final.totals == {"faq": 120, "human": 10, "none": 10}
-    assert final.correct["faq"] >= 109 and final.answered >= 105, final.misses
+    assert final.correct["faq"] >= 110 and final.answered >= 102, final.misses
     assert final.correct["human"] == 10 and final.correct["none"] >= 9, final.misses
     assert final.confident_wrong <= 3, final.misses
