@@ -83,7 +83,7 @@ class EntryWords:
 
     For every query word the closest word of the entry counts (cosine, 1 for the word itself),
     weighted like the word in the query: a word-mover-style score between 0 and 1 that needs no
-    shared word at all. Only computed for the few entries ranked highest.
+    shared word at all. The matcher computes it for its two best entries only.
     """
 
     def __init__(self, per_entry: Sequence[Iterable[str]], vectors: WordVectors) -> None:
