@@ -1,6 +1,7 @@
-"""FAQ matcher benchmark: per-query p50/p95, build time, memory, accuracy; --calibrate refits.
+"""FAQ matcher benchmark: per-query p50/p95, build time, memory, accuracy.
 
-Run from the repository root: `.venv/bin/python bench/faq.py [--calibrate]`.
+Run from the repository root: `.venv/bin/python bench/faq.py`. The confidence is refitted by
+`flask faq calibrate` (bot/faq/cli.py).
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.faq.analyzer import default_analyzer  # noqa: E402
-from bot.faq.calibration import (  # noqa: E402
-    calibration_samples,
-    evaluate,
-    fit_calibration,
-    read_eval_rows,
-)
+from bot.faq.calibration import evaluate, read_eval_rows  # noqa: E402
 from bot.faq.file_format import FaqEntry, load_faq_file  # noqa: E402
 from bot.faq.matcher import FaqMatcher  # noqa: E402
 
@@ -32,6 +28,7 @@ SAMPLE_FAQ = ROOT / "data" / "faq_sample.yaml"
 HELDOUT = ROOT / "tests" / "faq" / "heldout.tsv"
 HELDOUT2 = ROOT / "tests" / "faq" / "heldout2.tsv"
 BLIND_TUNE = ROOT / "tests" / "faq" / "blind_tune.tsv"
+BLIND_TUNE2 = ROOT / "tests" / "faq" / "blind_tune2.tsv"
 BLIND_FINAL = ROOT / "tests" / "faq" / "blind_final.tsv"
 
 _NOUN_TEXT = (
@@ -133,9 +130,8 @@ def time_build(entries: list[FaqEntry]) -> tuple[FaqMatcher, float, float]:
 
 
 def main() -> None:
-    """Print timings, memory and accuracy; with --calibrate print a fitted Calibration."""
+    """Print timings, memory and accuracy."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calibrate", action="store_true", help="refit confidence thresholds")
     parser.add_argument(
         "--shared", type=Path, default=SHARED_FAQ, help="folder of faq.yaml and dev_queries.tsv"
     )
@@ -146,11 +142,6 @@ def main() -> None:
     faq_sets = [load_faq_file(SAMPLE_FAQ)]
     if faq_path.exists():
         faq_sets.insert(0, load_faq_file(faq_path))
-    if args.calibrate:
-        samples = [s for entries in faq_sets for s in calibration_samples(entries)]
-        print(fit_calibration(samples))
-        return
-
     start = time.perf_counter()
     default_analyzer().features("辞書を読み込む")
     print(f"dictionary load: {time.perf_counter() - start:.2f} s")
@@ -179,6 +170,7 @@ def main() -> None:
         ("held-out", HELDOUT),
         ("held-out 2", HELDOUT2),
         ("blind tune", BLIND_TUNE),
+        ("blind tune 2", BLIND_TUNE2),
         ("blind final", BLIND_FINAL),
     ]
     if faq_path.exists():

@@ -14,11 +14,12 @@ from bot.faq.normalize import fold_kana, normalize_text, strip_polite
 # Verbs and adjectives that carry no topic (する, ある, できる, ...) are tagged 非自立可能 by the
 # dictionary; these few common words carry none either.
 # 教える and 知る frame a question (〜を教えて, 〜を知りたい), 就く and 関する are parts of
-# について and に関して: none of them says anything about the topic.
+# について and に関して; 方法, やり方 and 仕方 ask "how" of whatever comes before them
+# (確認する方法): none of them says anything about the topic.
 _STOP_TEXT = (
     "事 物 物事 方 様 為る 有る 居る 成る 出来る 下さる 呉れる 貰う 頂く 良い 言う 思う "
     "此れ 其れ 何 御 今 どう 教える 知る これ それ あれ どれ 私 僕 自分 よう 感じ ところ "
-    "場合 時 際 前 後 就く 関する 対する"
+    "場合 時 際 前 後 就く 関する 対する 方法 遣り方 仕方"
 )
 # Fillers of spoken Japanese (やっぱり, さっき, ちょっと, 実は): they say how, not what, and an
 # unknown word weighs heavily against the coverage signal.

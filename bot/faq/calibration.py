@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.faq.file_format import FaqEntry
-from bot.faq.matcher import Calibration, FaqMatcher
+from bot.faq.human_request import is_human_request
+from bot.faq.matcher import TIE_RATIO, Calibration, FaqMatcher, Logistic, Signals
 from bot.faq.normalize import normalize_text
 
 
@@ -211,7 +212,14 @@ NEAR_DOMAIN_OFF_TOPIC: tuple[str, ...] = (
 )
 
 
-Sample = tuple[tuple[float, float, float, float], int, bool]
+@dataclass(frozen=True)
+class Sample:
+    """The signals of one message, whether its top entry is right, and what kind it is."""
+
+    signals: Signals
+    right: bool
+    off_topic: bool
+    tied: bool = False
 
 
 def calibration_samples(
@@ -219,7 +227,7 @@ def calibration_samples(
     off_topic: Sequence[str] = GENERIC_OFF_TOPIC + NEAR_DOMAIN_OFF_TOPIC,
     **build_options: object,
 ) -> list[Sample]:
-    """(signals, top is right, is off-topic) for each variant left out and each off-topic text."""
+    """A sample for each of the FAQ's phrasings left out of its entry, and each off-topic text."""
     samples: list[Sample] = []
     entries = list(entries)
     for i, entry in enumerate(entries):
@@ -232,46 +240,79 @@ def calibration_samples(
                 entry.id, rest[0], tuple(rest[1:]), entry.keywords, entry.answer, entry.category
             )
             matcher = FaqMatcher.build([*entries[:i], reduced, *entries[i + 1 :]], **build_options)
-            scored, signals = matcher.rank(text)
-            right = bool(scored) and matcher.entries[scored[0][0]].id == entry.id
-            samples.append((signals, int(right), False))
+            samples.extend(_sample(matcher, text, entry.id))
     matcher = FaqMatcher.build(entries, **build_options)
     for text in off_topic:
-        samples.append((matcher.rank(text)[1], 0, True))
+        samples.extend(_sample(matcher, text, None))
     return samples
+
+
+def query_samples(matcher: FaqMatcher, rows: Iterable[tuple[str, str]]) -> list[Sample]:
+    """Samples from labelled queries (query, id or NONE); requests for a person are left out."""
+    samples: list[Sample] = []
+    for query, expected in rows:
+        if expected == "HUMAN" or is_human_request(query):
+            continue
+        samples.extend(_sample(matcher, query, None if expected == "NONE" else expected))
+    return samples
+
+
+def _sample(matcher: FaqMatcher, text: str, expected: str | None) -> list[Sample]:
+    scored, signals = matcher.rank(text)
+    if not scored:  # nothing in common with any entry: always "none", nothing to learn
+        return []
+    right = expected is not None and matcher.entries[scored[0][0]].id == expected
+    tied = len(scored) > 1 and scored[1][1] >= TIE_RATIO * scored[0][1]
+    return [Sample(signals, right, expected is None, tied)]
 
 
 def fit_calibration(
     samples: Sequence[Sample],
+    queries: Sequence[Sample] = (),
     *,
-    answer_precision: float = 0.9,
+    answer_precision: float = 0.975,
     off_topic_suggest_rate: float = 0.1,
+    off_topic_answer_rate: float = 0.05,
 ) -> Calibration:
-    """Fit the logistic confidence and pick thresholds from labelled signals."""
-    weights = [0.0] * 5
-    rate = 0.5
-    for _ in range(4000):
-        grad = [0.0] * 5
-        for signals, label, _ in samples:
-            x = (1.0, *signals)
-            z = sum(w * v for w, v in zip(weights, x, strict=True))
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-            for k in range(5):
-                grad[k] += (p - label) * x[k]
-        # A little L2 keeps the weights finite when the classes separate cleanly.
-        weights = [
-            w - rate * (g / len(samples) + 0.001 * w) for w, g in zip(weights, grad, strict=True)
-        ]
-    cal = Calibration(*weights, answer_at=0.5, suggest_at=0.5)
-    scored = sorted(((cal.confidence(s), label) for s, label, _ in samples), reverse=True)
-    # Answer threshold: the lowest confidence at which answers above it are still precise enough.
+    """Fit both logistic models on all samples, then the thresholds.
+
+    suggest_at lets through `off_topic_suggest_rate` of the off-topic samples to the choices,
+    relevant_to_answer only `off_topic_answer_rate` of them to an answer. answer_at is the
+    lowest confidence at which the answers the bot would give to `queries` (the real shoppers'
+    phrasings; all samples when there are none) are still `answer_precision` right.
+    """
+    every = [*samples, *queries]
+    answer = _fit_logistic(every, [s.right for s in every])
+    relevance = _fit_logistic(every, [not s.off_topic for s in every])
+    chat = sorted((relevance(s.signals) for s in every if s.off_topic), reverse=True)
+    cut = chat[int(len(chat) * off_topic_suggest_rate)] if chat else 0.0
+    suggest_at = cut + 1e-4
+    strict = chat[int(len(chat) * off_topic_answer_rate)] if chat else 0.0
+    relevant_to_answer = max(suggest_at, strict + 1e-4)
+    judged = sorted(
+        (
+            (answer(s.signals), s.right)
+            for s in (queries or every)
+            if not s.tied and relevance(s.signals) >= suggest_at
+        ),
+        reverse=True,
+    )
     answer_at, right = 0.99, 0
-    for n, (conf, label) in enumerate(scored, start=1):
-        right += label
+    for n, (conf, ok) in enumerate(judged, start=1):
+        right += ok
         if right / n >= answer_precision:
             answer_at = conf
-    # Suggest threshold: let through only a small share of off-topic messages.
-    chat = sorted((cal.confidence(s) for s, _, off in samples if off), reverse=True)
-    cut = chat[int(len(chat) * off_topic_suggest_rate)] if chat else 0.0
-    suggest_at = min(answer_at, max(0.05, cut + 1e-4))
-    return Calibration(*weights, answer_at=answer_at, suggest_at=suggest_at)
+    return Calibration(answer, relevance, answer_at, suggest_at, relevant_to_answer)
+
+
+def _fit_logistic(samples: Sequence[Sample], labels: Sequence[bool]) -> Logistic:
+    """Logistic regression by gradient descent, with a little L2 to keep weights finite."""
+    import numpy as np
+
+    x = np.array([(1.0, *s.signals) for s in samples], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    w = np.zeros(x.shape[1])
+    for _ in range(3000):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30.0, 30.0)))
+        w -= 0.5 * (x.T @ (p - y) / len(y) + 0.001 * w)
+    return Logistic(float(w[0]), tuple(float(v) for v in w[1:]))

@@ -12,9 +12,16 @@ from bot.core.db import transaction
 from bot.core.services import current_services
 from bot.core.settings import REPO_ROOT
 from bot.faq import store as faq_store
-from bot.faq.calibration import evaluate, floor_right_first, read_eval_rows
+from bot.faq.calibration import (
+    calibration_samples,
+    evaluate,
+    fit_calibration,
+    floor_right_first,
+    query_samples,
+    read_eval_rows,
+)
 from bot.faq.file_format import FaqFileError
-from bot.faq.matcher import FaqMatcher
+from bot.faq.matcher import CALIBRATION_PATH, FaqMatcher
 
 SAMPLE_FAQ = REPO_ROOT / "data" / "faq_sample.yaml"
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -151,3 +158,69 @@ def eval_command(tsv: tuple[Path, ...], faq: Path | None, misses: bool) -> None:
         if misses:
             for query, expected, got in report.misses:
                 click.echo(f"  {query}\texpected {expected}\tgot {got}")
+
+
+# Measured only, never fitted on: the calibration must not see it.
+NEVER_TUNED = "blind_final.tsv"
+
+
+def _tuning_sets(faq: Path | None) -> tuple[Path, ...]:
+    sets = [p for p in sorted(EVAL_SETS.glob("*.tsv")) if p.name != NEVER_TUNED]
+    if faq is not None and (faq.parent / "dev_queries.tsv").exists():
+        sets.insert(0, faq.parent / "dev_queries.tsv")
+    return tuple(sets)
+
+
+@faq_group.command("calibrate")
+@click.argument("tsv", type=_FILE, nargs=-1)
+@click.option("--faq", type=_FILE, help="The FAQ the query sets are labelled against (YAML).")
+@click.option(
+    "--also",
+    "others",
+    type=_FILE,
+    multiple=True,
+    help="More FAQ files whose own phrasings are left out and asked (default: the sample FAQ).",
+)
+@click.option(
+    "--write",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=CALIBRATION_PATH,
+    show_default=True,
+    help="Where the fitted calibration goes; '-' prints it only.",
+)
+@with_appcontext
+def calibrate_command(tsv: tuple[Path, ...], faq: Path | None, others: tuple, out: Path) -> None:
+    """Refit the confidence models and thresholds (default sets: tests/faq but the final one).
+
+    Samples: each phrasing of the FAQ (and of the --also FAQs) left out of its entry and
+    asked, the built-in off-topic lines, and the labelled queries of TSV against the FAQ.
+    """
+    paths = tsv or _tuning_sets(faq)
+    if any(p.name == NEVER_TUNED for p in paths):
+        raise click.UsageError(f"{NEVER_TUNED} is only measured, never fitted on")
+    entries = _entries(faq)
+    if not entries:
+        raise click.UsageError("the FAQ is empty")
+    samples = calibration_samples(entries)
+    for other in others or (SAMPLE_FAQ,):
+        samples += calibration_samples(_read(other))
+    matcher = FaqMatcher.build(entries)
+    queries = []
+    for path in paths:
+        try:
+            queries += query_samples(matcher, read_eval_rows(path))
+        except ValueError:
+            raise click.ClickException(f"{path}: each line needs query<TAB>expected") from None
+    calibration = fit_calibration(samples, queries)
+    text = json.dumps(calibration.to_json(), ensure_ascii=False, indent=1) + "\n"
+    if str(out) == "-":
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(
+        f"wrote {out}: {len(samples)} phrasing and off-topic samples, {len(queries)} queries "
+        f"from {len(paths)} sets; answer at {calibration.answer_at:.3f} (relevance at least "
+        f"{calibration.relevant_to_answer:.3f}), suggest at relevance "
+        f"{calibration.suggest_at:.3f} (restart to load it)"
+    )

@@ -5,18 +5,20 @@ The index (`FaqMatcher`), its results, and the calibrated confidence it decides 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Literal, NamedTuple
 
 from bot.faq.analyzer import Analyzer, default_analyzer
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
 from bot.faq.readings import ReadingIndex
-from bot.faq.soft import SOFT_WEIGHT, SoftIndex
+from bot.faq.soft import SOFT_WEIGHT, EntryWords, SoftIndex
 from bot.faq.vectors import WordVectors, default_vectors
 
 Intent = Literal["faq", "human", "none"]
@@ -57,43 +59,102 @@ class MatchResult:
         }
 
 
+class Signals(NamedTuple):
+    """What the confidence is computed from, for one query and its top entry."""
+
+    top: float  # the top entry's raw score
+    margin: float  # top minus the second entry's score
+    coverage: float  # share of the query's word weight the top entry knows
+    keyword: float  # the top entry's keyword hit (less when other entries share the keyword)
+    ratio: float  # second score / top score
+    best_text: float  # cosine with the top entry's closest single question or variant
+    vocabulary: float  # share of the query's word weight that any entry knows
+    words: float  # content words in the query, up to 8, divided by 8
+    sem: float  # soft word-by-word similarity of the query with the top entry's words
+    sem_margin: float  # sem of the top entry minus sem of the second
+    concepts: float  # thesaurus concepts in the query, up to 3, divided by 3
+    head_known: float  # 1 when the top entry knows the query's heaviest word
+
+
+NO_SIGNALS = Signals(*(0.0,) * len(Signals._fields))
+
+
 @dataclass(frozen=True)
-class Calibration:
-    """Logistic model from raw match signals to confidence, and the two decision thresholds."""
+class Logistic:
+    """A logistic model over the signals: a bias and one weight per field of `Signals`."""
 
     bias: float
-    w_top: float
-    w_margin: float
-    w_coverage: float
-    w_keyword: float
-    answer_at: float
-    suggest_at: float
+    weights: tuple[float, ...]
 
-    def confidence(self, signals: tuple[float, float, float, float]) -> float:
-        """Probability that the top entry is the right one."""
-        top, margin, coverage, keyword = signals
-        z = (
-            self.bias
-            + self.w_top * top
-            + self.w_margin * margin
-            + self.w_coverage * coverage
-            + self.w_keyword * keyword
-        )
+    def __call__(self, signals: Signals) -> float:
+        z = self.bias + sum(w * v for w, v in zip(self.weights, signals, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "bias": round(self.bias, 4),
+            "weights": {n: round(w, 4) for n, w in zip(Signals._fields, self.weights, strict=True)},
+        }
 
-# Printed by `python bench/faq.py --calibrate`: fitted on leave-one-out over the variants of the
-# shared FAQ and data/faq_sample.yaml, against the off-topic lines of bot.faq.calibration, with
-# soft matching over the installed word vectors on; see docs/faq-matching.md.
-DEFAULT_CALIBRATION = Calibration(
-    bias=-3.7209,
-    w_top=6.7746,
-    w_margin=2.3994,
-    w_coverage=1.4918,
-    w_keyword=2.1233,
-    answer_at=0.3985,
-    suggest_at=0.1562,
-)
+    @classmethod
+    def from_json(cls, data: dict) -> Logistic:
+        weights = data["weights"]
+        if set(weights) != set(Signals._fields):
+            raise ValueError(f"weights must name exactly the signals {Signals._fields}")
+        return cls(float(data["bias"]), tuple(float(weights[n]) for n in Signals._fields))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two logistic models over the match signals, and the two decision thresholds.
+
+    answer: probability that the top entry is the right one (the reported confidence).
+    relevance: probability that the message asks the FAQ anything at all. The bot answers when
+    the confidence is at least `answer_at` and the relevance at least `relevant_to_answer`;
+    it offers choices when the relevance is at least `suggest_at`; else it found nothing.
+    """
+
+    answer: Logistic
+    relevance: Logistic
+    answer_at: float
+    suggest_at: float
+    relevant_to_answer: float
+
+    def confidence(self, signals: Signals) -> float:
+        """Probability that the top entry is the right one."""
+        return self.answer(signals)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "answer": self.answer.to_json(),
+            "relevance": self.relevance.to_json(),
+            "answer_at": round(self.answer_at, 4),
+            "suggest_at": round(self.suggest_at, 4),
+            "relevant_to_answer": round(self.relevant_to_answer, 4),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Calibration:
+        return cls(
+            Logistic.from_json(data["answer"]),
+            Logistic.from_json(data["relevance"]),
+            float(data["answer_at"]),
+            float(data["suggest_at"]),
+            float(data["relevant_to_answer"]),
+        )
+
+
+# Written by `flask faq calibrate` (bot/faq/calibration.py): fitted on leave-one-out over the
+# FAQs' own phrasings, off-topic lines, and the tuning query sets; see docs/faq-matching.md.
+CALIBRATION_PATH = Path(__file__).resolve().parents[2] / "data" / "faq_calibration.json"
+
+
+def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
+    """Read a calibration file written by `flask faq calibrate`."""
+    return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+DEFAULT_CALIBRATION = load_calibration()
 
 
 @dataclass(frozen=True)
@@ -131,6 +192,7 @@ class FaqMatcher:
     _entry_features: list[frozenset[str]] = field(repr=False)
     _soft: SoftIndex | None = field(default=None, repr=False)
     _readings: ReadingIndex | None = field(default=None, repr=False)
+    _entry_words: EntryWords | None = field(default=None, repr=False)
     max_candidates: int = 3
 
     @classmethod
@@ -211,6 +273,15 @@ class FaqMatcher:
                 - {n[2:] for n in df if n.endswith("~否")},
                 analyzer.tokenizer(),
             ),
+            _entry_words=None
+            if vectors is None
+            else EntryWords(
+                [
+                    {n[2:] for n in texts[-2] if n.startswith("w:") and not n.endswith("~否")}
+                    for texts in per_entry_texts
+                ],
+                vectors,
+            ),
             _soft=None
             if vectors is None
             else SoftIndex(
@@ -219,14 +290,14 @@ class FaqMatcher:
             ),
         )
 
-    def rank(self, text: str) -> tuple[list[tuple[int, float]], tuple[float, float, float, float]]:
+    def rank(self, text: str) -> tuple[list[tuple[int, float]], Signals]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
         if self._readings is not None:
             text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
         feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
         if not feats or not self._docs:
-            return [], (0.0, 0.0, 0.0, 0.0)
+            return [], NO_SIGNALS
         if self._soft is not None:
             feats, links = _soften(self._soft, feats, links, self._idf)
         q_vec = {name: w * self._idf.get(name, self._unseen_idf) for name, w in feats.items()}
@@ -263,7 +334,7 @@ class FaqMatcher:
             scored.append((entry_index, score))
         scored.sort(key=lambda p: -p[1])
         if not scored:
-            return [], (0.0, 0.0, 0.0, 0.0)
+            return [], NO_SIGNALS
         top_index, top = scored[0]
         second = scored[1][1] if len(scored) > 1 else 0.0
         # Share of the query's word weight that the top entry knows: low for off-topic chat.
@@ -276,7 +347,46 @@ class FaqMatcher:
             if n.startswith("w:") and n in links and (n in top_union or links[n] & top_union)
         )
         coverage = word_known / word_total
-        return scored, (top, top - second, coverage, kw_hit[top_index])
+        sem_top = sem_margin = 0.0
+        if self._entry_words is not None:
+            # Unknown words weigh no more than a word found in one entry.
+            cap = math.log(1 + (len(self.entries) - 0.5) / 1.5)
+            qwords = [
+                (n[2:], feats[n] * min(self._idf.get(n, self._unseen_idf), cap))
+                for n in links
+                if not n.endswith("~否")
+            ]
+            sims = self._entry_words.similarity(qwords, [i for i, _ in scored[:2]])
+            sem_top = sims[0]
+            sem_margin = sims[0] - (sims[1] if len(sims) > 1 else 0.0)
+        # Share of the query's word weight that any entry knows: low for chat about other things.
+        vocabulary = sum(
+            v
+            for n, v in q_vec.items()
+            if n.startswith("w:") and n in links and (n in self._idf or links[n] & self._idf.keys())
+        )
+        words = sum(1 for n in links if not n.endswith("~否"))
+        concepts = sum(1 for n in feats if n.startswith("k:"))
+        head_name = max(
+            (n for n in links if not n.endswith("~否")), key=lambda n: feats[n], default=None
+        )
+        head_known = float(
+            head_name is not None and (head_name in top_union or bool(links[head_name] & top_union))
+        )
+        return scored, Signals(
+            top,
+            top - second,
+            coverage,
+            kw_hit[top_index],
+            second / top if top else 0.0,
+            best_text[top_index],
+            vocabulary / word_total,
+            min(words, 8) / 8,
+            sem_top,
+            sem_margin,
+            min(concepts, 3) / 3,
+            head_known,
+        )
 
     def ask(self, text: str) -> MatchResult:
         """Decide whether to answer, suggest, hand over to a person, or admit no match."""
@@ -287,6 +397,8 @@ class FaqMatcher:
             return MatchResult("none", None, 0.0, [], "none")
         cal = self.calibration
         confidence = cal.confidence(signals)
+        relevance = cal.relevance(signals)
+        relevant = relevance >= cal.suggest_at
         top = scored[0][1] or 1.0
         candidates = [
             Candidate(self.entries[i].id, round(confidence * s / top, 4))
@@ -294,9 +406,9 @@ class FaqMatcher:
         ]
         # Two entries nearly tied (荷物 → tracking or not received?): let the shopper choose.
         tied = len(scored) > 1 and scored[1][1] >= TIE_RATIO * scored[0][1]
-        if confidence >= cal.answer_at and not tied:
+        if relevance >= cal.relevant_to_answer and confidence >= cal.answer_at and not tied:
             return MatchResult("faq", candidates[0].faq_id, confidence, candidates, "answer")
-        if confidence >= cal.suggest_at:
+        if relevant:
             return MatchResult("faq", None, confidence, candidates, "suggest")
         return MatchResult("none", None, confidence, candidates, "none")
 

@@ -8,7 +8,7 @@ without a thesaurus line for either. The calibration is fitted with the expansio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from bot.faq.vectors import WordVectors
 
@@ -76,3 +76,45 @@ class SoftIndex:
                 if len(self._cache) < CACHE_SIZE:
                     self._cache[word] = hits
         return found
+
+
+class EntryWords:
+    """Each entry's own words as vectors, for a soft word-by-word similarity with a query.
+
+    For every query word the closest word of the entry counts (cosine, 1 for the word itself),
+    weighted like the word in the query: a word-mover-style score between 0 and 1 that needs no
+    shared word at all. The matcher computes it for its two best entries only.
+    """
+
+    def __init__(self, per_entry: Sequence[Iterable[str]], vectors: WordVectors) -> None:
+        import numpy as np
+
+        self.vectors = vectors
+        self._words: list[frozenset[str]] = []
+        self._rows: list[object] = []
+        for words in per_entry:
+            words = frozenset(words)
+            rows = sorted({r for r in (vectors.row(w) for w in words) if r is not None})
+            self._words.append(words)
+            self._rows.append(np.asarray(rows, dtype=np.int64))
+
+    def similarity(self, query: Sequence[tuple[str, float]], entries: Sequence[int]) -> list[float]:
+        """For each entry index, the weighted mean over query words of their best cosine."""
+        import numpy as np
+
+        total = sum(w for _, w in query)
+        if not query or total <= 0:
+            return [0.0 for _ in entries]
+        rows = [self.vectors.row(word) for word, _ in query]
+        have = [n for n, r in enumerate(rows) if r is not None]
+        q = self.vectors.matrix[np.asarray([rows[n] for n in have], dtype=np.int64)]
+        result = []
+        for e in entries:
+            best = [1.0 if word in self._words[e] else 0.0 for word, _ in query]
+            cols = self._rows[e]
+            if have and len(cols):
+                sims = (q @ self.vectors.matrix[cols].T).max(axis=1)
+                for k, n in enumerate(have):
+                    best[n] = max(best[n], float(sims[k]), 0.0)
+            result.append(sum(b * w for b, (_, w) in zip(best, query, strict=True)) / total)
+        return result

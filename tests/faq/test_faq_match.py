@@ -15,6 +15,7 @@ from bot.faq.matcher import Candidate, FaqMatcher, MatchResult
 HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
 HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"
 BLIND_TUNE = Path(__file__).resolve().parent / "blind_tune.tsv"
+BLIND_TUNE2 = Path(__file__).resolve().parent / "blind_tune2.tsv"
 BLIND_FINAL = Path(__file__).resolve().parent / "blind_final.tsv"
 
 
@@ -168,15 +169,21 @@ def test_heldout2_set(shared_matcher: FaqMatcher) -> None:
 
 
 def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> None:
-    # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work;
-    # the final set was never tuned on. These bars only stop a regression below what was
-    # measured (README): they are not the goal, which the final set does not reach yet.
+    # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work,
+    # blind_tune2.tsv before the calibration was fitted on it; the final set was never tuned on.
+    # These bars only stop a regression below what was measured (README): the goal
+    # (117 first, 105 answered, at most 1 wrong answer) is not met yet.
     tune = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE))
     assert tune.totals == {"faq": 60, "human": 5, "none": 5}
-    assert tune.correct["faq"] >= 54 and tune.answered >= 46, tune.misses
+    assert tune.correct["faq"] >= 55 and tune.answered >= 49, tune.misses
     assert tune.confident_wrong <= 1, tune.misses
+    tune2 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE2))
+    assert tune2.totals == {"faq": 90, "human": 10, "none": 12}
+    assert tune2.correct["faq"] >= 85 and tune2.answered >= 80, tune2.misses
+    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 8, tune2.misses
+    assert tune2.confident_wrong <= 3, tune2.misses
     final = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL))
     assert final.totals == {"faq": 120, "human": 10, "none": 10}
-    assert final.correct["faq"] >= 105 and final.answered >= 94, final.misses
+    assert final.correct["faq"] >= 110 and final.answered >= 102, final.misses
     assert final.correct["human"] == 10 and final.correct["none"] >= 9, final.misses
     assert final.confident_wrong <= 3, final.misses

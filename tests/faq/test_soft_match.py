@@ -12,7 +12,7 @@ from bot.faq.calibration import BigramFloor, floor_right_first
 from bot.faq.file_format import FaqEntry
 from bot.faq.matcher import FaqMatcher
 from bot.faq.readings import ReadingIndex
-from bot.faq.soft import SOFT_MIN, SoftIndex
+from bot.faq.soft import SOFT_MIN, EntryWords, SoftIndex
 from bot.faq.vectors import (
     WordVectors,
     default_vectors,
@@ -228,3 +228,19 @@ def test_keywords_that_are_negative_themselves_still_match() -> None:
         [entry("missing", "荷物が届きません", keywords=("届かない",))], vectors=None
     )
     assert matcher.rank("荷物が届かないです")[1][3] == 1.0
+
+
+# -- the soft word-by-word similarity (a confidence signal) --------------------------------
+
+
+def test_entry_words_similarity_is_a_weighted_mean_of_best_cosines(vectors: WordVectors) -> None:
+    index = EntryWords([{"送料", "料金"}, {"天気", "散歩"}, set()], vectors)
+    # A word of the entry itself counts 1; a word only near the entry's words counts its cosine.
+    assert index.similarity([("送料", 1.0)], [0]) == pytest.approx([1.0])
+    near = vectors.similarity("費用", "料金")
+    got = index.similarity([("送料", 1.0), ("費用", 3.0)], [0, 1, 2])
+    assert got[0] == pytest.approx((1.0 + 3.0 * near) / 4.0, abs=1e-5)
+    assert got[0] > got[1] >= 0.0 and got[2] == 0.0
+    # A word without a vector counts only when the entry has it.
+    assert index.similarity([("ふがふがぴよ", 1.0)], [0]) == [0.0]
+    assert index.similarity([], [0, 1]) == [0.0, 0.0]

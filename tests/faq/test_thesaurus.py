@@ -83,5 +83,7 @@ def test_thing_being_cancelled_decides() -> None:
     ],
 )
 def test_concepts_reach_entries_without_shared_words(text: str, faq_id: str) -> None:
+    # Whether it is also answered is the calibration's call, fitted on FAQs of a shop's size;
+    # in five entries every word is rare. Here: the concept alone brings the entry first.
     with_concepts = FaqMatcher.build(ENTRIES).ask(text)
-    assert (with_concepts.intent, with_concepts.candidates[0].faq_id) == ("faq", faq_id)
+    assert with_concepts.candidates and with_concepts.candidates[0].faq_id == faq_id
