@@ -644,13 +644,14 @@ class BroadcastSender:
             broadcast.finished_at = now
             broadcast.next_due_at = None
             return
-        earliest = min(due for _state, due in open_rows)
-        if any(RecipientState(s) is RecipientState.QUEUED for s, _ in open_rows):
-            earliest = min(earliest, now + RETRY_LATER)
-        retry = (
-            broadcast.next_due_at if broadcast.next_due_at and broadcast.next_due_at > now else None
-        )
-        broadcast.next_due_at = min(d for d in (earliest, retry) if d is not None)
+        # Deferred recipients are due at their time; a queued batch that still failed after
+        # its retries is tried again shortly.
+        candidates = [
+            due for state, due in open_rows if RecipientState(state) is not RecipientState.QUEUED
+        ]
+        if len(candidates) < len(open_rows):
+            candidates.append(now + RETRY_LATER)
+        broadcast.next_due_at = min(candidates)
 
 
 Among = Callable[[Session, InstrumentedAttribute[Any], Iterable[Any]], ColumnElement[bool]]
