@@ -148,7 +148,7 @@ def _preview(message: dict[str, Any]) -> dict[str, Any]:
     return {
         "html": Markup(body),
         "quick": Markup(quick),
-        "values": ".".join(n[3:] for n in RenderedHtml(body + quick).value_classes),
+        "value_classes": ".".join(n[3:] for n in RenderedHtml(body + quick).value_classes),
         "alt": message.get("altText", ""),
     }
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from freezegun import freeze_time
 
-from bot.broadcast.sending import MONTHLY_LIMIT_TEXT, batch_retry_key
+from bot.broadcast import compose
+from bot.broadcast.sending import LEASE, MONTHLY_LIMIT_TEXT, batch_retry_key
+from bot.delivery.send_rules import ALREADY_ACCEPTED
 from bot.line.gateway import (
     InMemoryLineGateway,
     LineClientError,
@@ -26,6 +29,7 @@ from tests.helpers.broadcast import (
     script_multicasts,
     user_id,
 )
+from tests.helpers.delivery import pushes
 
 
 def test_1201_recipients_go_out_in_three_multicasts(app, line: InMemoryLineGateway):
@@ -169,3 +173,52 @@ def test_a_refused_batch_fails_with_lines_reason(app, line: InMemoryLineGateway)
     assert {s for s, _ in states.values()} == {"failed"}
     assert all(r.startswith("LINE 400") for _, r in states.values())
     assert broadcast_row(app, broadcast_id).state.value == "done"
+
+
+class Killed(BaseException):
+    """The worker dying between LINE's answer and the database write."""
+
+
+def test_personalised_pushes_resume_after_a_crash_without_a_second_message(
+    app, line: InMemoryLineGateway
+):
+    add_shoppers(app, 3)
+    templates = app.extensions["bot"].templates
+    settings = app.extensions["bot"].settings
+    data = compose.template_data_text(templates, "restock_notice", settings)
+    content = compose.from_template(
+        templates, "restock_notice", "", data, personalise=True, settings=settings
+    )
+    assert content.personalised
+    original = line.push
+    pushed: list[str] = []
+
+    def dies_after_the_second(to, messages, *, retry_key=None, aggregation_unit=None):
+        result = original(to, messages, retry_key=retry_key)
+        pushed.append(to)
+        if len(pushed) == 2:
+            raise Killed
+        return result
+
+    line.push = dies_after_the_second  # type: ignore[method-assign]
+    with freeze_time(NOON) as clock:
+        broadcast_id = make_broadcast(app, content=content)
+        with pytest.raises(Killed):
+            run_sender(app, broadcast_id, threads=1)
+        line.push = original  # type: ignore[method-assign]
+        assert run_sender(app, broadcast_id) == {}  # the dead sender's lease still holds
+        clock.tick(LEASE)
+        run_sender(app, broadcast_id)
+    accepted = pushes(line)
+    assert sorted(p["to"] for p in accepted) == [user_id(n) for n in (1, 2, 3)]
+    assert sorted(p["messages"][0]["altText"].split("、")[0] for p in accepted) == [
+        "テスト 1様",
+        "テスト 2様",
+        "テスト 3様",
+    ]
+    states = recipient_states(app, broadcast_id)
+    assert {s for s, _ in states.values()} == {"sent"}
+    # The two LINE had before the crash (the pool may have pushed the third too) come back
+    # as already accepted: each shopper got one message.
+    assert sum(1 for _, r in states.values() if r == ALREADY_ACCEPTED) >= 2
+    assert len(line.accepted_keys) == 3

@@ -67,6 +67,10 @@ def test_admin_previews_the_message_with_audience_and_quota(app, as_admin, line)
     assert re.search(r'id="needed">7通', html)
     assert "750通（上限 1,000通・使用済み 250通）" in html
     assert "<script" not in html.split("</head>")[1]  # nothing inline under the CSP
+    # The free values (the red of the headline) come from the console's value stylesheet.
+    values = re.search(r'href="(/console/flex-values\.css\?c=[^"]+)"', html).group(1)
+    assert "d0021b" in values.lower()
+    assert "d0021b" in as_admin.get(values.replace("&amp;", "&")).get_data(as_text=True).lower()
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert broadcasts_stored(app) == 0  # a preview stores nothing
 

@@ -29,7 +29,13 @@ SALE_BUBBLE: dict[str, Any] = {
         "type": "box",
         "layout": "vertical",
         "contents": [
-            {"type": "text", "text": "夏のセール開催中", "weight": "bold", "size": "xl"},
+            {
+                "type": "text",
+                "text": "夏のセール開催中",
+                "weight": "bold",
+                "size": "xl",
+                "color": "#d0021b",
+            },
             {"type": "text", "text": "全品10%OFF・7月7日まで", "wrap": True},
         ],
     },
