@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.broadcast import audience
-from bot.broadcast.compose import parse_segment, render_template
+from bot.broadcast.compose import ComposeError, parse_segment, render_template
 from bot.broadcast.service import locked
 from bot.core.clock import Clock
 from bot.core.settings import Settings
@@ -160,7 +160,11 @@ class BroadcastSender:
     def _start(self, session: Session, broadcast: Broadcast) -> bool:
         """Check the quota and store the audience; False if it did not start."""
         now = self.clock.now()
-        condition = parse_segment(broadcast.segment)
+        try:
+            condition = parse_segment(broadcast.segment)
+        except ComposeError as exc:  # checked when composed; a later release may read it otherwise
+            self._refuse(broadcast, str(exc), None, now)
+            return False
         members = audience.members(session, condition, self.settings, now)
         needed = sum(1 for m in members if m.opted_in)
         try:
@@ -173,12 +177,7 @@ class BroadcastSender:
         check = audience.QuotaCheck.of(quota, needed)
         refusal = check.refusal()
         if refusal is not None:
-            broadcast.state = BroadcastState.REFUSED
-            broadcast.reason = refusal
-            broadcast.audience = len(members)
-            broadcast.next_due_at = None
-            broadcast.finished_at = now
-            log.warning("broadcast refused: quota", extra={"broadcast_id": broadcast.id})
+            self._refuse(broadcast, refusal, len(members), now)
             return False
         rows = [
             {
@@ -199,6 +198,15 @@ class BroadcastSender:
         broadcast.lease_until = now + LEASE
         session.commit()  # the audience is fixed before anything is sent
         return True
+
+    @staticmethod
+    def _refuse(broadcast: Broadcast, reason: str, selected: int | None, now: datetime) -> None:
+        broadcast.state = BroadcastState.REFUSED
+        broadcast.reason = reason
+        broadcast.audience = selected
+        broadcast.next_due_at = None
+        broadcast.finished_at = now
+        log.warning("broadcast refused", extra={"broadcast_id": broadcast.id, "reason": reason})
 
     # -- what is due ------------------------------------------------------------------------
 

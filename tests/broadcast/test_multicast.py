@@ -222,3 +222,13 @@ def test_personalised_pushes_resume_after_a_crash_without_a_second_message(
     # as already accepted: each shopper got one message.
     assert sum(1 for _, r in states.values() if r == ALREADY_ACCEPTED) >= 2
     assert len(line.accepted_keys) == 3
+
+
+def test_a_stored_segment_that_no_longer_reads_is_refused_not_retried(app, line):
+    add_shoppers(app, 2)
+    with freeze_time(NOON):
+        broadcast_id = make_broadcast(app, segment="cart_value >= 1")  # stored as if older
+        run_sender(app, broadcast_id)
+    row = broadcast_row(app, broadcast_id)
+    assert row.state.value == "refused" and "カートごとの値" in row.reason
+    assert row.next_due_at is None and line.sent("multicast") == []
