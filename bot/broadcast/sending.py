@@ -9,10 +9,11 @@ A run of the sender:
    answer, with the same retry key: LINE answers 409 for a batch it had accepted, which
    counts as sent, so no batch reaches a shopper twice;
 4. decides the due recipients a chunk at a time with the engine's marketing rules
-   (`bot.delivery.send_rules`: consent, following, chat with staff, quiet hours, the daily
-   cap, LINE's monthly-limit pause): skipped, deferred to a later time (quiet hours: the
-   morning), or queued. Queued recipients are cut into batches of up to 500, and the batches
-   are stored (recipients and number) before the first request goes out;
+   (`bot.broadcast.rules` over `bot.delivery.send_rules`: consent, following, chat with
+   staff, quiet hours, the daily cap, LINE's monthly-limit pause): skipped, deferred to a
+   later time (quiet hours: the morning), or queued. Queued recipients are cut into batches
+   of up to 500, and the batches are stored (recipients and number) before the first
+   request goes out;
 5. sends each batch as one multicast whose `X-Line-Retry-Key` derives from (broadcast,
    batch number); a 5xx or timeout is retried with the same key; LINE's monthly limit stops
    the broadcast and marks the rest as not sent; another 4xx fails the batch.
@@ -20,30 +21,31 @@ A run of the sender:
 A personalised broadcast (a template with the shopper's name) pushes per shopper instead,
 with a retry key per recipient. Deferred recipients make the broadcast due again at the
 earliest deferral; it is done when every recipient has an outcome.
+
+One coherent piece (its runs, batches and resends share the stored state and the lease),
+hence over the usual module size.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
 
-from bot.broadcast import audience
+from bot.broadcast import audience, rules
 from bot.broadcast.compose import ComposeError, parse_segment, render_template
+from bot.broadcast.rules import among
 from bot.broadcast.service import locked
 from bot.core.clock import Clock
 from bot.core.settings import Settings
-from bot.delivery import engine as deliveries
-from bot.delivery import send_rules
-from bot.delivery.send_rules import ALREADY_ACCEPTED, BatchState, local_day_start
+from bot.delivery.send_rules import ALREADY_ACCEPTED
 from bot.line.gateway import (
     MULTICAST_MAX_RECIPIENTS,
     LineError,
@@ -58,13 +60,8 @@ from bot.models import (
     BroadcastBatchState,
     BroadcastRecipient,
     BroadcastState,
-    Delivery,
-    DeliveryState,
-    FollowState,
     RecipientState,
     Shopper,
-    SupportTicket,
-    TicketState,
 )
 
 if TYPE_CHECKING:
@@ -210,14 +207,6 @@ class BroadcastSender:
 
     # -- what is due ------------------------------------------------------------------------
 
-    def _among(
-        self, session: Session, column: InstrumentedAttribute[Any], values: Iterable[Any]
-    ) -> ColumnElement[bool]:
-        values = list(values)
-        if session.get_bind().dialect.name == "postgresql":
-            return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-        return column.in_(values)
-
     def _due(self, session: Session, broadcast: Broadcast) -> list[BroadcastRecipient]:
         now = self.clock.now()
         return list(
@@ -233,33 +222,6 @@ class BroadcastSender:
             )
         )
 
-    def _rules_state(
-        self, session: Session, shopper_ids: Sequence[int], now: datetime
-    ) -> BatchState:
-        """The facts the engine's marketing rules read, for these shoppers."""
-        with_staff = set(
-            session.scalars(
-                select(SupportTicket.shopper_id)
-                .where(
-                    self._among(session, SupportTicket.shopper_id, shopper_ids),
-                    SupportTicket.state != TicketState.RESOLVED,
-                )
-                .distinct()
-            )
-        )
-        return BatchState(
-            flows={},
-            shoppers={},
-            flow_sent={},
-            marketing_today=marketing_today(
-                session, shopper_ids, local_day_start(now, self.settings), self._among
-            ),
-            with_staff=with_staff,
-            paused_until=deliveries.marketing_paused_until(session, now),
-            carts={},
-            orders={},
-        )
-
     # -- deciding and sending -------------------------------------------------------------
 
     def _decide_and_send(
@@ -273,14 +235,13 @@ class BroadcastSender:
         now = self.clock.now()
         ids = [r.shopper_id for r in due]
         shoppers = {
-            s.id: s
-            for s in session.scalars(select(Shopper).where(self._among(session, Shopper.id, ids)))
+            s.id: s for s in session.scalars(select(Shopper).where(among(session, Shopper.id, ids)))
         }
-        state = self._rules_state(session, ids, now)
+        state = rules.facts(session, ids, self.settings, now)
         queued: list[BroadcastRecipient] = []
         for recipient in due:
             shopper = shoppers.get(recipient.shopper_id)
-            verdict = self._decide(shopper, state, now)
+            verdict = rules.decide(shopper, state, self.settings, now)
             if verdict is None:
                 assert shopper is not None
                 state.marketing_today[shopper.id] = state.marketing_today.get(shopper.id, 0) + 1
@@ -306,20 +267,6 @@ class BroadcastSender:
         users = {s.id: s.line_user_id for s in shoppers.values()}
         to_send = [(number, [users[r.shopper_id] for r in members]) for number, members in batches]
         return self._multicast(session, broadcast, to_send, counts)
-
-    def _decide(
-        self, shopper: Shopper | None, state: BatchState, now: datetime
-    ) -> tuple[RecipientState, str, datetime | None] | None:
-        """None: send now; else the recipient's new state, the reason and when to look again."""
-        if shopper is None or shopper.follow_state is not FollowState.FOLLOWING:
-            return RecipientState.SKIPPED, "unfollowed", None
-        if not shopper.marketing_opt_in:
-            return RecipientState.SKIPPED, "opted out", None
-        wait = send_rules.marketing_wait(state, shopper, self.settings, now)
-        if wait is not None:
-            due_at, why, _depends_on = wait
-            return RecipientState.DEFERRED, why, due_at
-        return None
 
     def _store_batches(
         self,
@@ -375,9 +322,7 @@ class BroadcastSender:
             ids = [r.shopper_id for r in queued]
             shoppers = {
                 s.id: s
-                for s in session.scalars(
-                    select(Shopper).where(self._among(session, Shopper.id, ids))
-                )
+                for s in session.scalars(select(Shopper).where(among(session, Shopper.id, ids)))
             }
             return self._push_each(session, broadcast, queued, shoppers, counts)
         numbers = list(
@@ -397,7 +342,7 @@ class BroadcastSender:
             .join(Shopper, Shopper.id == BroadcastRecipient.shopper_id)
             .where(
                 BroadcastRecipient.broadcast_id == broadcast.id,
-                self._among(session, BroadcastRecipient.batch, numbers),
+                among(session, BroadcastRecipient.batch, numbers),
             )
             .order_by(BroadcastRecipient.id)
         )
@@ -660,47 +605,3 @@ class BroadcastSender:
         if len(candidates) < len(open_rows):
             candidates.append(now + RETRY_LATER)
         broadcast.next_due_at = min(candidates)
-
-
-Among = Callable[[Session, InstrumentedAttribute[Any], Iterable[Any]], ColumnElement[bool]]
-
-
-def marketing_today(
-    session: Session, shopper_ids: Sequence[int], since: datetime, among: Among
-) -> dict[int, int]:
-    """Marketing messages each shopper got since `since`: step deliveries and broadcasts."""
-    if not shopper_ids:
-        return {}
-    counted: dict[int, int] = {}
-    for shopper_id, n in session.execute(
-        select(Delivery.shopper_id, func.count())
-        .where(
-            among(session, Delivery.shopper_id, shopper_ids),
-            Delivery.marketing.is_(True),
-            Delivery.state == DeliveryState.SENT,
-            Delivery.sent_at >= since,
-        )
-        .group_by(Delivery.shopper_id)
-    ):
-        counted[shopper_id] = counted.get(shopper_id, 0) + n
-    for shopper_id, n in broadcasts_sent_since(session, shopper_ids, since, among):
-        counted[shopper_id] = counted.get(shopper_id, 0) + n
-    return counted
-
-
-def broadcasts_sent_since(
-    session: Session, shopper_ids: Sequence[int], since: datetime, among: Among
-) -> list[tuple[int, int]]:
-    """(shopper id, broadcasts sent to them since `since`)."""
-    return [
-        (shopper_id, n)
-        for shopper_id, n in session.execute(
-            select(BroadcastRecipient.shopper_id, func.count())
-            .where(
-                among(session, BroadcastRecipient.shopper_id, shopper_ids),
-                BroadcastRecipient.state == RecipientState.SENT,
-                BroadcastRecipient.sent_at >= since,
-            )
-            .group_by(BroadcastRecipient.shopper_id)
-        )
-    ]

@@ -16,6 +16,7 @@ from tests.helpers.broadcast import (
     outcomes,
     recipient_states,
     run_sender,
+    user_id,
 )
 from tests.helpers.console import open_ticket
 from tests.helpers.delivery import START, cart_body, later
@@ -24,7 +25,7 @@ from tests.helpers.delivery import START, cart_body, later
 def test_a_chat_with_staff_defers_the_shopper_not_the_rest(app, line: InMemoryLineGateway):
     ids = add_shoppers(app, 3)
     with freeze_time(NOON):
-        open_ticket(app, line_user_id="U" + f"{1:032x}", now=NOON)
+        open_ticket(app, line_user_id=user_id(1), now=NOON)
         broadcast_id = make_broadcast(app)
         run_sender(app, broadcast_id)
     states = recipient_states(app, broadcast_id)

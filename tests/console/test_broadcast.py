@@ -175,13 +175,19 @@ def test_template_broadcast_is_multicast_unless_personalised(app, as_admin, line
 
 @pytest.mark.parametrize(
     ("method", "url"),
-    [("get", NEW), ("post", PREVIEW), ("post", CREATE), ("post", "/console/broadcasts/1/cancel")],
+    [
+        ("get", NEW),
+        ("post", PREVIEW),
+        ("post", CREATE),
+        ("post", "/console/broadcasts/{id}/cancel"),
+    ],
 )
 def test_operators_cannot_compose_or_cancel(app, as_operator, method, url):
-    make_broadcast(app, send_at=NOON.replace(day=9))
+    broadcast_id = make_broadcast(app, send_at=NOON.replace(day=9))
+    url = url.format(id=broadcast_id)
     response = as_operator.get(url) if method == "get" else post(as_operator, url, **flex_form())
     assert response.status_code == 403
-    assert broadcast_row(app, 1).state.value == "scheduled"
+    assert broadcast_row(app, broadcast_id).state.value == "scheduled"
     assert broadcasts_stored(app) == 1
 
 
