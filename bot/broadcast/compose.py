@@ -173,9 +173,15 @@ def from_flex_json(raw: str, alt_text: str) -> Content:
     return Content(message)
 
 
+# Templates about the shop's products, which read right sent to many: the cart templates
+# and the abandonment survey speak of the shopper's own cart.
+BROADCAST_TEMPLATES = ("repeat_offer", "restock_notice")
+
+
 def broadcast_templates(templates: TemplateRegistry) -> list[str]:
-    """The templates a broadcast may use: the marketing ones (they carry 「配信停止」)."""
-    return [name for name in templates.names() if templates.is_marketing(name)]
+    """The templates a broadcast may use (marketing ones: they carry 「配信停止」)."""
+    names = set(templates.names())
+    return [n for n in BROADCAST_TEMPLATES if n in names and templates.is_marketing(n)]
 
 
 def template_data_text(templates: TemplateRegistry, name: str, settings: Settings) -> str:

@@ -238,6 +238,7 @@ def test_create_and_cancel_need_the_csrf_token(app, as_admin, token):
         ({"segment": "x" * 2001}, "2,000文字"),
         ({"source": "sql"}, "メッセージの作り方"),
         ({"source": "template", "template": "faq_answer"}, "テンプレートを選んで"),
+        ({"source": "template", "template": "cart_reminder"}, "テンプレートを選んで"),
         ({"source": "template", "template": "repeat_offer@nope"}, "バリエーション"),
         ({"when": "yesterday"}, "タイミング"),
         ({"when": "later", "send_at": "2025-06-30T10:00"}, "これから先"),
