@@ -26,6 +26,7 @@ from bot.console.present import local_time
 from bot.console.rendering import pictures
 from bot.console.security import admin_required, current_operator, login_required
 from bot.core.services import current_services
+from bot.delivery.send_rules import quiet_until
 from bot.line.gateway import LineError
 from bot.models import Broadcast, BroadcastState
 from flex_templates.html import RenderedHtml, render_message, render_quick_replies
@@ -122,7 +123,9 @@ def _checked(form: dict[str, str]) -> dict[str, Any]:
     condition = compose.parse_segment(form["segment"])
     send_at = compose.parse_send_at(form["when"], form["send_at"], services.settings, now)
     figures = audience.count(web.db_session(), condition, services.settings, now)
+    quiet = quiet_until(send_at, services.settings)
     return {
+        "quiet_until": local_time(quiet, services.settings.tz) if quiet else None,
         "title": title,
         "content": content,
         "segment": form["segment"].strip() or None,

@@ -75,6 +75,14 @@ def test_admin_previews_the_message_with_audience_and_quota(app, as_admin, line)
     assert broadcasts_stored(app) == 0  # a preview stores nothing
 
 
+def test_preview_says_when_a_night_time_is_held_until_the_morning(app, as_admin):
+    add_shoppers(app, 1)
+    html = post(as_admin, PREVIEW, **flex_form(when="later", send_at="2025-07-01T23:30"))
+    assert "2025/07/02 09:00 以降" in html.get_data(as_text=True)
+    html = post(as_admin, PREVIEW, **flex_form(when="later", send_at="2025-07-01T19:00"))
+    assert 'id="quiet-note"' not in html.get_data(as_text=True)
+
+
 def test_segment_counts_only_matching_members(app, as_admin):
     add_shoppers(app, 3, member_prefix="M")
     set_attributes(app, "M1", tags=["VIP"], order_count=3)
