@@ -34,9 +34,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from bot.broadcast import audience, rules
@@ -54,13 +54,17 @@ from bot.line.gateway import (
     SendResult,
     retry_key_for,
 )
+from bot.line.messaging import message_summary
 from bot.models import (
     Broadcast,
     BroadcastBatch,
     BroadcastBatchState,
     BroadcastRecipient,
     BroadcastState,
+    ConversationMessage,
+    Direction,
     RecipientState,
+    Sender,
     Shopper,
 )
 
@@ -412,6 +416,32 @@ class BroadcastSender:
             self._stop(session, broadcast)
         return stopped
 
+    def _log_batch(
+        self,
+        session: Session,
+        broadcast: Broadcast,
+        number: int,
+        request_id: str | None,
+        now: datetime,
+    ) -> None:
+        """The batch in each shopper's conversation log (what staff see in the chat): one
+        INSERT … SELECT, the message by its notification text (the broadcast keeps it whole)."""
+        kind, text = message_summary(broadcast.message)
+        columns = ConversationMessage.__table__.c
+        values = {
+            "direction": literal(Direction.OUTBOUND, columns.direction.type),
+            "sender": literal(Sender.BOT, columns.sender.type),
+            "message_type": literal(kind),
+            "text": literal(text),
+            "line_request_id": literal(request_id, columns.line_request_id.type),
+            "status": literal("sent"),
+            "created_at": literal(now, columns.created_at.type),
+        }
+        rows = select(BroadcastRecipient.shopper_id, *values.values()).where(
+            BroadcastRecipient.broadcast_id == broadcast.id, BroadcastRecipient.batch == number
+        )
+        session.execute(insert(ConversationMessage).from_select(["shopper_id", *values], rows))
+
     def _record_batch(
         self,
         session: Session,
@@ -454,6 +484,7 @@ class BroadcastSender:
             ).rowcount
             counts["sent"] = counts.get("sent", 0) + n
             counts["requests"] = counts.get("requests", 0) + 1
+            self._log_batch(session, broadcast, number, result.request_id, now)
             return False
         exc = outcome.error
         assert exc is not None
@@ -495,6 +526,8 @@ class BroadcastSender:
         assert broadcast.template is not None
         data = dict(broadcast.template_data or {})
 
+        messages: dict[int, dict[str, Any]] = {}  # recipient id → the message rendered
+
         def send(recipient: BroadcastRecipient) -> _Outcome:
             shopper = shoppers[recipient.shopper_id]
             try:
@@ -507,6 +540,7 @@ class BroadcastSender:
                 )
             except Exception as exc:  # the template changed since it was composed
                 return _Outcome(error=LineError(f"render: {exc}", status=None))
+            messages[recipient.id] = message
             key = recipient_retry_key(recipient.id)
             return self._call(
                 lambda: self.line.push(shopper.line_user_id, [message], retry_key=key)
@@ -523,6 +557,21 @@ class BroadcastSender:
                 recipient.sent_at = now
                 recipient.line_request_id = outcome.result.request_id
                 recipient.reason = ALREADY_ACCEPTED if outcome.result.duplicate else None
+                if messages.get(recipient.id) is not None:
+                    kind, text = message_summary(messages[recipient.id])
+                    session.add(
+                        ConversationMessage(
+                            shopper_id=recipient.shopper_id,
+                            direction=Direction.OUTBOUND,
+                            sender=Sender.BOT,
+                            message_type=kind,
+                            text=text,
+                            payload=messages[recipient.id],
+                            line_request_id=outcome.result.request_id,
+                            status="sent",
+                            created_at=now,
+                        )
+                    )
                 counts["sent"] = counts.get("sent", 0) + 1
                 counts["requests"] = counts.get("requests", 0) + 1
                 continue

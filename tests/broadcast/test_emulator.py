@@ -15,6 +15,7 @@ from line_emulator import EmulatorServer
 from tests.helpers.broadcast import (
     add_shoppers,
     broadcast_row,
+    logged,
     make_broadcast,
     outcomes,
     run_sender,
@@ -100,6 +101,8 @@ def test_killed_between_answer_and_write_sends_no_batch_twice(
     assert inbox_sizes(emulator, 1300) == {1}
     assert emulator.stats()["totalUsage"] == 1300
     assert outcomes(e2e_app, broadcast_id) == {"sent": 1300}
+    log = logged(e2e_app)
+    assert len(log) == 1300 and {len(texts) for texts in log.values()} == {1}
 
 
 def test_a_500_after_delivery_is_retried_with_the_same_key(e2e_app, emulator: EmulatorServer):

@@ -20,8 +20,10 @@ from bot.line.gateway import (
 )
 from tests.helpers.broadcast import (
     NOON,
+    SALE_ALT,
     add_shoppers,
     broadcast_row,
+    logged,
     make_broadcast,
     outcomes,
     recipient_states,
@@ -50,6 +52,9 @@ def test_1201_recipients_go_out_in_three_multicasts(app, line: InMemoryLineGatew
     assert outcomes(app, broadcast_id) == {"sent": 1201}
     assert broadcast_row(app, broadcast_id).state.value == "done"
     assert line.sent("push") == []
+    # Staff see it in each shopper's chat, by its notification text.
+    log = logged(app)
+    assert len(log) == 1201 and {tuple(t) for t in log.values()} == {(SALE_ALT,)}
 
 
 def test_opted_out_are_skipped_and_blocked_are_not_in_the_audience(app, line):
@@ -220,6 +225,7 @@ def test_personalised_pushes_resume_after_a_crash_without_a_second_message(
     # as already accepted: each shopper got one message.
     assert sum(1 for _, r in states.values() if r == ALREADY_ACCEPTED) >= 2
     assert len(line.accepted_keys) == 3
+    assert sorted(len(texts) for texts in logged(app).values()) == [1, 1, 1]
 
 
 def test_a_stored_segment_that_no_longer_reads_is_refused_not_retried(app, line):

@@ -14,9 +14,11 @@ from bot.line.gateway import InMemoryLineGateway, LineError, SendResult
 from bot.models import (
     Broadcast,
     BroadcastRecipient,
+    ConversationMessage,
     FollowState,
     MemberAttributes,
     RecipientState,
+    Sender,
     Shopper,
 )
 
@@ -201,3 +203,17 @@ def script_multicasts(line: InMemoryLineGateway, *errors: LineError | None) -> l
 
     line.multicast = multicast  # type: ignore[method-assign]
     return tried
+
+
+def logged(app: Flask) -> dict[int, list[str]]:
+    """The bot's messages in each shopper's conversation log (what staff see in the chat)."""
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        found: dict[int, list[str]] = {}
+        for shopper_id, text in session.execute(
+            select(ConversationMessage.shopper_id, ConversationMessage.text).where(
+                ConversationMessage.sender == Sender.BOT
+            )
+        ):
+            found.setdefault(shopper_id, []).append(text)
+        return found
