@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.broadcast.sending import batch_retry_key
+from bot.line.gateway import LineClientError
 from bot.models import Broadcast
 from line_emulator import EmulatorServer
 from tests.helpers.broadcast import (
@@ -142,3 +143,19 @@ def test_the_monthly_limit_stops_the_broadcast(e2e_app, emulator: EmulatorServer
     row = broadcast_row(e2e_app, broadcast_id)
     assert row.state.value == "stopped" and "上限" in row.reason
     assert sorted(inbox_sizes(emulator, 700)) == [0, 1]
+
+
+def test_the_gateway_keeps_to_lines_multicast_limits(e2e_app, emulator: EmulatorServer):
+    with e2e_app.app_context():
+        gateway = e2e_app.extensions["bot"].line
+    message = [{"type": "text", "text": "お知らせ"}]
+    for size in (0, 501):
+        with pytest.raises(LineClientError, match="1 to 500"):
+            gateway.multicast([user_id(n) for n in range(size)], message)
+    assert emulator.requests(MULTICAST) == []  # refused before anything was sent
+    friends(emulator, 1)
+    accepted = gateway.multicast([user_id(1)], message, retry_key=batch_retry_key(1, 1))
+    again = gateway.multicast([user_id(1)], message, retry_key=batch_retry_key(1, 1))
+    assert not accepted.duplicate and again.duplicate
+    assert again.request_id == accepted.request_id  # LINE names the request it accepted
+    assert len(emulator.inbox(user_id(1))) == 1
