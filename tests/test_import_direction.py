@@ -36,7 +36,17 @@ LOWER["bot.support"] = {*_FEATURE_BASE, "bot.shoppers"}
 LOWER["bot.delivery"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking"}
 LOWER["bot.faq"] = {*_FEATURE_BASE, "bot.shoppers", "bot.support"}
 LOWER["bot.richmenu"] = _FEATURE_BASE  # link changes reach it as domain signals
-FEATURES = {"bot.shoppers", "bot.linking", "bot.support", "bot.delivery", "bot.faq", "bot.richmenu"}
+# Broadcasts use the engine's segments and marketing rules.
+LOWER["bot.broadcast"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking", "bot.delivery"}
+FEATURES = {
+    "bot.shoppers",
+    "bot.linking",
+    "bot.support",
+    "bot.delivery",
+    "bot.faq",
+    "bot.richmenu",
+    "bot.broadcast",
+}
 _TOP_BASE = {*_FEATURE_BASE, *FEATURES}
 LOWER["bot.console"] = _TOP_BASE
 LOWER["bot.health"] = _TOP_BASE

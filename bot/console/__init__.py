@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from bot.console import admin, auth, faq, tickets, web
+from bot.console import admin, auth, broadcast, faq, tickets, web
 from bot.console.operators import PASSWORD_HASH_METHOD
 from bot.core.settings import ConfigError
 
@@ -31,6 +31,7 @@ def make_blueprint() -> Blueprint:
     tickets.register(bp)
     admin.register(bp)
     faq.register(bp)
+    broadcast.register(bp)  # 一斉配信
     return bp
 
 

@@ -113,6 +113,8 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob(
             "plan_abandonment_surveys", "bot.delivery.survey.plan_abandonment_surveys", 600
         ),
+        # Scheduled broadcasts, deferred recipients (the morning after quiet hours), resends.
+        PeriodicJob("dispatch_due_broadcasts", "bot.broadcast.jobs.dispatch_due_broadcasts", 30),
     ]
 
 

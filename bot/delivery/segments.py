@@ -146,15 +146,16 @@ def cart_value(cart: Cart | None) -> int | None:
 
 def facts(
     shopper: Shopper,
-    flow: Flow,
+    flow: Flow | None,
     attributes: MemberAttributes | None,
     carts: Mapping[str, Cart],
     settings: Settings,
     now: datetime,
 ) -> dict[str, Any]:
-    """Every attribute a condition may name, None where unknown."""
+    """Every attribute a condition may name, None where unknown (no flow: a broadcast, which
+    has no cart)."""
     today = _local_day(now, settings)
-    context = flow.context or {}
+    context = (flow.context or {}) if flow is not None else {}
     found: dict[str, Any] = {
         "linked_since": (
             (today - _local_day(shopper.linked_at, settings)).days

@@ -53,6 +53,7 @@ from bot.line.gateway import (
 )
 from bot.line.messaging import message_summary
 from bot.models import (
+    BroadcastRecipient,
     Cart,
     ConversationMessage,
     Delivery,
@@ -62,6 +63,7 @@ from bot.models import (
     FlowState,
     Order,
     ProductStock,
+    RecipientState,
     Sender,
     Shopper,
     SupportTicket,
@@ -318,20 +320,33 @@ class DeliverySender:
     def _marketing_today(
         self, session: Session, shopper_ids: Sequence[int], now: datetime
     ) -> dict[int, int]:
-        """Marketing pushes per shopper since the start of the shop-local day (absent = none)."""
+        """Marketing messages per shopper since the start of the shop-local day (absent =
+        none): marketing pushes and broadcasts (一斉配信) alike count towards the cap."""
         if not shopper_ids:
             return {}
+        since = local_day_start(now, self.settings)
         rows = session.execute(
             select(Delivery.shopper_id, func.count())
             .where(
                 self._among(Delivery.shopper_id, shopper_ids),
                 Delivery.marketing.is_(True),
                 Delivery.state == DeliveryState.SENT,
-                Delivery.sent_at >= local_day_start(now, self.settings),
+                Delivery.sent_at >= since,
             )
             .group_by(Delivery.shopper_id)
         )
-        return {shopper_id: count for shopper_id, count in rows}
+        counted = {shopper_id: count for shopper_id, count in rows}
+        for shopper_id, count in session.execute(
+            select(BroadcastRecipient.shopper_id, func.count())
+            .where(
+                self._among(BroadcastRecipient.shopper_id, shopper_ids),
+                BroadcastRecipient.state == RecipientState.SENT,
+                BroadcastRecipient.sent_at >= since,
+            )
+            .group_by(BroadcastRecipient.shopper_id)
+        ):
+            counted[shopper_id] = counted.get(shopper_id, 0) + count
+        return counted
 
     # -- deciding -----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ Message = dict[str, Any]
 MONTHLY_LIMIT_TEXT = "monthly limit"
 UNIT_LIST_PAGE = 100  # unit names asked for per page
 UNIT_LIST_MAX_PAGES = 20  # LINE's monthly limit is 1,000 units: 10 pages; more is a loop
+MULTICAST_MAX_RECIPIENTS = 500  # LINE's MulticastRequest: `to` holds 1 to 500 user IDs
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-4c55-9a51-2f0d8e6b9c11")
 
 
@@ -145,6 +146,10 @@ class LineGateway(Protocol):
         aggregation_unit: str | None = None,
     ) -> SendResult: ...
 
+    def multicast(
+        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+    ) -> SendResult: ...
+
     def aggregation_unit_usage(self) -> int: ...
 
     def aggregation_unit_names(self) -> list[str]: ...
@@ -187,6 +192,7 @@ class LineGateway(Protocol):
     def unlink_rich_menu(self, user_id: str) -> None: ...
 
     def link_rich_menu_to_users(self, rich_menu_id: str, user_ids: Sequence[str]) -> None: ...
+
     def message_quota(self) -> MessageQuota: ...
 
 
@@ -272,6 +278,38 @@ class SdkLineGateway:
         except LineClientError as exc:
             if exc.status == 409 and retry_key:
                 # LINE already accepted a request with this retry key: it counts as sent.
+                return SendResult(exc.request_id, duplicate=True)
+            raise
+        return SendResult(_request_id(response.headers))
+
+    def multicast(
+        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+    ) -> SendResult:
+        """The same messages to up to 500 users in one request (POST /v2/bot/message/multicast).
+
+        Sent as plain JSON like `push`. LINE answers 200 for the whole request, also for IDs
+        that are not (or no longer) friends: nothing reaches those, and nothing is counted.
+        """
+        if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
+            raise LineClientError(f"multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if retry_key:
+            headers["X-Line-Retry-Key"] = retry_key
+        try:
+            response = self._call(
+                self._client.call_api,
+                "/v2/bot/message/multicast",
+                "POST",
+                header_params=headers,
+                body={"to": list(to), "messages": list(messages)},
+                response_types_map={},
+                auth_settings=["Bearer"],
+                _return_http_data_only=False,
+            )
+        except LineClientError as exc:
+            if exc.status == 409 and retry_key:
+                # A request with this key was accepted before (a batch sent again after a
+                # crash or a timeout): LINE delivered it then, and does not deliver it again.
                 return SendResult(exc.request_id, duplicate=True)
             raise
         return SendResult(_request_id(response.headers))
@@ -571,6 +609,20 @@ class InMemoryLineGateway:
             self.accepted_keys[retry_key] = request_id
         if aggregation_unit and aggregation_unit not in self.units_this_month:
             self.units_this_month.append(aggregation_unit)
+        return SendResult(request_id)
+
+    def multicast(
+        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+    ) -> SendResult:
+        if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
+            raise LineClientError(f"multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
+        if retry_key and retry_key in self.accepted_keys:
+            return SendResult(self.accepted_keys[retry_key], duplicate=True)
+        request_id = self._record(
+            "multicast", to=list(to), messages=list(messages), retry_key=retry_key
+        )
+        if retry_key:
+            self.accepted_keys[retry_key] = request_id
         return SendResult(request_id)
 
     # The unit look-ups do not take from `failures` (scripted for sends): `unit_failures`.

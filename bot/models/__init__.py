@@ -1,5 +1,13 @@
 """Every table of the service; import this module to register them all."""
 
+from bot.models.broadcast import (
+    Broadcast,
+    BroadcastBatch,
+    BroadcastBatchState,
+    BroadcastRecipient,
+    BroadcastState,
+    RecipientState,
+)
 from bot.models.console import (
     BusinessHoursOverride,
     CannedReply,
@@ -54,6 +62,12 @@ from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipien
 from bot.models.support import SupportTicket, TicketReason, TicketState
 
 __all__ = [
+    "Broadcast",
+    "BroadcastBatch",
+    "BroadcastBatchState",
+    "BroadcastRecipient",
+    "BroadcastState",
+    "RecipientState",
     "AbandonmentSurvey",
     "AppliedRichMenu",
     "MessageInsight",

@@ -211,6 +211,7 @@ def test_the_table_names_each_job_function_by_a_path_that_imports(settings):
         ("fetch_message_insights", 86400),
         ("start_customer_flows", 86400),
         ("plan_abandonment_surveys", 600),
+        ("dispatch_due_broadcasts", 30),
     ]
     for job in jobs:
         function = job.function()
