@@ -47,7 +47,9 @@ class EmulatorServer(SmsEmulator):
         if self._server is None:
             self._server = make_server(self.host, self.port, EmulatorApp(self), threaded=True)
             self.port = self._server.server_port
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self._thread.start()
         return self
 

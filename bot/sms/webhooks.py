@@ -82,8 +82,9 @@ def _first_time(session: Session, sid: str, now: datetime) -> bool:
             updated_at=now,
         )
         .on_conflict_do_nothing(index_elements=["provider_message_id"])
+        .returning(SmsMessage.id)
     )
-    return bool(getattr(result, "rowcount", 0))
+    return result.first() is not None  # rowcount is not reliable here on PostgreSQL
 
 
 @bp.post("/sms/inbound")
