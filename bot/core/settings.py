@@ -192,6 +192,9 @@ class Settings:
     sms_api_base_url: str = f"http://127.0.0.1:{DEV_SMS_PORT}"
     sms_connect_timeout: float = 3.0
     sms_read_timeout: float = 10.0
+    # An erased member's e-mail and SMS consent records are kept this long, pseudonymised
+    # (特定電子メール法's record of opt-in; see bot/consents/erasure.py).
+    erased_consent_kept_days: int = 365
 
     @property
     def tz(self) -> ZoneInfo:
@@ -313,6 +316,7 @@ class Settings:
             ),
             metrics_token=reader.get("METRICS_TOKEN") or None,
             playground_enabled=reader.flag("PLAYGROUND_ENABLED", False),
+            erased_consent_kept_days=int(reader.number("ERASED_CONSENT_KEPT_DAYS", 365, 31)),
             **_sms_settings(reader, production),
         )
         _check_help_url(settings)

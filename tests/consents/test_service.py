@@ -134,6 +134,7 @@ def test_other_phone_numbers_are_refused(given):
 
 def test_email_domain_is_lowered_and_bad_syntax_refused():
     assert normalise_email(" Hanako.Yamada@Example.JP ") == "Hanako.Yamada@example.jp"
+    assert normalise_email("taro..yamada.@docomo.ne.jp") == "taro..yamada.@docomo.ne.jp"
     for bad in ["hanako", "hanako@", "@example.jp", "a b@example.jp", "hanako@example", "x@-a.jp"]:
         with pytest.raises(ContactError):
             normalise_email(bad)
