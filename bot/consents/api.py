@@ -20,6 +20,7 @@ from pydantic import (
     Strict,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 from sqlalchemy import select
@@ -67,7 +68,6 @@ TIME_PATTERN = r"^2[0-9]{3}-"  # the document's way of saying: a year from 2000 
 MAX_EVIDENCE_FIELDS = 16
 EVIDENCE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 MAX_EVIDENCE_TEXT = 200
-MAX_SAFE_INTEGER = 2**53  # what every JSON reader holds exactly
 
 
 def _aware_time(value: object) -> datetime:
@@ -95,13 +95,36 @@ AwareTime = Annotated[
 ]
 Source = Annotated[str, Strict(), StringConstraints(pattern=SOURCE_PATTERN)]
 EvidenceName = Annotated[str, Strict(), StringConstraints(pattern=EVIDENCE_NAME_PATTERN)]
+
+
+def _evidence_value(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise PydanticCustomError("evidence", "must be a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_EVIDENCE_TEXT:
+            raise PydanticCustomError("evidence", f"must be at most {MAX_EVIDENCE_TEXT} characters")
+        return value
+    raise PydanticCustomError("evidence", "must be text, a number or true/false")
+
+
 # Flat and bounded: what a shop keeps as proof is a form version, a page, a label.
-EvidenceValue = (
-    Annotated[bool, Strict()]
-    | Annotated[int, Strict(), Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
-    | Annotated[float, Strict(), Field(allow_inf_nan=False)]
-    | Annotated[str, Strict(), StringConstraints(max_length=MAX_EVIDENCE_TEXT)]
-)
+EvidenceValue = Annotated[
+    Any,
+    BeforeValidator(_evidence_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "number"},
+                {"type": "string", "maxLength": MAX_EVIDENCE_TEXT},
+            ]
+        }
+    ),
+]
 Evidence = Annotated[
     dict[EvidenceName, EvidenceValue],
     Field(max_length=MAX_EVIDENCE_FIELDS, json_schema_extra={"additionalProperties": False}),
