@@ -403,3 +403,16 @@ def test_an_unknown_status_is_acknowledged_and_ignored(sms_client):
     with app.app_context():
         session = app.extensions["bot"].db.session()
         assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+
+
+def test_with_sms_off_the_webhooks_do_not_exist(sms_settings, db, redis, line):
+    from bot.app import create_app
+
+    off = sms_settings.with_changes(sms_enabled=False, sms_account_sid="", sms_auth_token="")
+    app = create_app(off, line=line, redis=redis, database=db)
+    client = app.test_client()
+    params = _inbound(account="")
+    assert _signed(client, "/sms/inbound", params, token="").status_code == 404
+    assert _signed(client, "/sms/status", _receipt(), token="").status_code == 404
+    with app.app_context(), pytest.raises(RuntimeError):
+        app.extensions["bot"].sms  # noqa: B018  (no provider is built)
