@@ -77,6 +77,8 @@ def record_consent(
     if request_key is not None:
         earlier = _by_key(session, request_key)
         if earlier is not None:
+            if channel == "line" and purpose == MARKETING:
+                sync_line_flag(session, member_id, now)  # a repeat may follow a flag change
             return earlier
     record = ConsentRecord(
         member_id=member_id,
