@@ -57,14 +57,12 @@ from bot.shop_api.validation import describe, first_error
 
 # A shop's clock may run a little ahead of ours; more than this is a wrong date.
 FUTURE_SKEW = timedelta(minutes=5)
-EARLIEST_YEAR = 2000
+EARLIEST_YEAR, MAX_YEAR = 2000, 2999
+TIME_PATTERN = r"^2[0-9]{3}-"  # the document's way of saying: a year from 2000 to 2999
 MAX_HISTORY = 500  # newest records shown by GET /members/{id}
 SOURCE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 SOURCE_WHAT = "a lower-case name such as checkout_checkbox (letters, digits, _; at most 64)"
 
-
-MAX_YEAR = 2999
-TIME_PATTERN = r"^2[0-9]{3}-"  # the document's way of saying: a year from 2000 to 2999
 MAX_EVIDENCE_FIELDS = 16
 EVIDENCE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 MAX_EVIDENCE_TEXT = 200

@@ -16,7 +16,7 @@ from bot.core.settings import REPO_ROOT
 from bot.sms import SmsUnavailable
 from bot.sms.twilio import TwilioSms
 from sms_emulator.core import segments
-from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, SENDER
+from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN, SENDER
 
 PHONE = "+819012345678"
 

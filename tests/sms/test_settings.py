@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from bot.core.settings import DEV_SMS, ConfigError, Settings
-from tests.core.test_settings import PROD
+
+PROD = {
+    "APP_ENV": "production",
+    "LINE_CHANNEL_SECRET": "0f3c9a6b1d2e4f5a6b7c8d9e0f1a2b3c",
+    "LINE_CHANNEL_ACCESS_TOKEN": "p9Xr2KqW7vLm4TnB8sYd1Fh6Jc3Ga5Ze0Uo/Ri=",
+    "SHOP_API_SECRET": "c2hvcC1hcGktc2VjcmV0LW9mLXRoaXMtc2hvcA-7Q2",
+    "SECRET_KEY": "6e1f0d4b9a8c7e2f5d3a1b0c9e8f7a6d5c4b3a2f",
+    "DATABASE_URL": "postgres://u:p@db.example.com:5432/shop",
+    "REDIS_URL": "redis://cache.example.com:6379/0",
+    "PUBLIC_BASE_URL": "https://bot.example.com/",
+    "SHOP_LINK_URL": "https://shop.example.com/line-login",
+}
 
 ACCOUNT = "AC" + "4" * 32
 TOKEN = "5a1f" * 8

@@ -23,7 +23,7 @@ from bot.sms.receipts import record_sent
 from bot.sms.twilio import twilio_factory
 from sms_emulator import signature
 from tests.helpers.delivery import add_shopper
-from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN
 
 PHONE = "+819012345678"
 MEMBER = "M200"
