@@ -22,6 +22,7 @@ from bot.sms.inbound import keyword
 from bot.sms.receipts import record_sent
 from bot.sms.twilio import twilio_factory
 from sms_emulator import signature
+from sms_emulator.core import segments
 from tests.helpers.delivery import add_shopper
 from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN
 
@@ -90,6 +91,7 @@ def test_a_stop_reply_withdraws_sms_consent_and_is_confirmed_once(sms_bot, sms_e
     assert _consent(sms_bot) is False
     [reply] = sms_emulator.sent(PHONE)
     assert "停止しました" in reply.body and "サンプルストア" in reply.body
+    assert segments(reply.body) == 1  # one 70-character segment
     with sms_bot.app_context():
         [_, withdrawal] = history(sms_bot.extensions["bot"].db.session(), MEMBER)
     assert (withdrawal.granted, withdrawal.source, withdrawal.channel) == (
