@@ -13,6 +13,8 @@ from redis import Redis
 import handlers
 from bot import console, playground
 from bot.cli import register_cli
+from bot.consents import api as consents_api
+from bot.consents import line as consents_line
 from bot.core.clock import Clock, DevClock, SystemClock
 from bot.core.db import Database
 from bot.core.db import init_app as init_db
@@ -37,6 +39,8 @@ from bot.report import views as report_views
 from bot.richmenu import init_app as init_rich_menus
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
+from bot.sms import webhooks as sms_webhooks
+from bot.sms.provider import SmsProvider
 from flex_templates import load_templates
 
 __all__ = ["build_shop_api", "create_app"]
@@ -54,6 +58,7 @@ def build_shop_api() -> ShopApi:
     members_api.init_api(api, members)
     attributes_api.init_api(api, members)  # member attributes for segments, erased with them
     events_api.init_api(api, members)  # deliveries: in member views, erased with the member
+    consents_api.init_api(api, members)  # contacts and consent history, erased as the law allows
     openapi.init_api(api)
     return api
 
@@ -65,6 +70,7 @@ def create_app(
     clock: Clock | None = None,
     redis: Redis | None = None,
     database: Database | None = None,
+    sms: SmsProvider | None = None,
 ) -> Flask:
     """Build the web/worker application; every dependency can be passed in by tests."""
     settings = settings or Settings.from_env()
@@ -106,6 +112,7 @@ def create_app(
         ),
         faq_cache=FaqCache(),  # this process's FAQ matcher
         router=handlers.build_router(),
+        sms_factory=(lambda: sms) if sms is not None else None,
     )
     services = app.extensions["bot"]
     services.event_writer = line_jobs.event_writer(services)
@@ -122,6 +129,8 @@ def create_app(
         playground.init_app(app)
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
     init_rich_menus(app)  # linking and unlinking switch the shopper's rich menu
+    sms_webhooks.init_app(app)  # the SMS provider, its inbound and receipt webhooks
+    consents_line.connect_signals()  # 「配信停止」/「配信再開」 join the consent history
     app.wsgi_app = webhook_endpoint.WebhookEndpoint(app.wsgi_app, services)  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

@@ -8,6 +8,7 @@ from bot.models.broadcast import (
     BroadcastState,
     RecipientState,
 )
+from bot.models.consents import ConsentRecord, MemberContact, SmsMessage
 from bot.models.console import (
     BusinessHoursOverride,
     CannedReply,
@@ -68,6 +69,9 @@ __all__ = [
     "BroadcastRecipient",
     "BroadcastState",
     "RecipientState",
+    "ConsentRecord",
+    "MemberContact",
+    "SmsMessage",
     "AbandonmentSurvey",
     "AppliedRichMenu",
     "MessageInsight",
