@@ -80,6 +80,7 @@ class Step:
     choices: tuple[Choice, ...] = ()  # branches, tried in order at send time
     coupon_fallback: str | None = None  # the variant sent instead of a coupon one
     before_deadline: timedelta | None = None  # timed from the flow's deadline instead
+    channels: tuple[str, ...] = ("line",)  # in order of preference, chosen at send time
 
     def choose_variant(
         self, scenario_id: str, shopper_id: int, promoted: str | None = None
@@ -220,6 +221,7 @@ def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> S
         choices=tuple(Choice(c.when, c.variant, c.template) for c in spec.choose or ()),
         coupon_fallback=spec.coupon_fallback,
         before_deadline=spec.before_deadline,
+        channels=tuple(spec.channels),
     )
 
 
