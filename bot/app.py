@@ -37,6 +37,7 @@ from bot.report import views as report_views
 from bot.richmenu import init_app as init_rich_menus
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
+from bot.sms.provider import SmsProvider
 from flex_templates import load_templates
 
 __all__ = ["build_shop_api", "create_app"]
@@ -65,6 +66,7 @@ def create_app(
     clock: Clock | None = None,
     redis: Redis | None = None,
     database: Database | None = None,
+    sms: SmsProvider | None = None,
 ) -> Flask:
     """Build the web/worker application; every dependency can be passed in by tests."""
     settings = settings or Settings.from_env()
@@ -106,6 +108,7 @@ def create_app(
         ),
         faq_cache=FaqCache(),  # this process's FAQ matcher
         router=handlers.build_router(),
+        sms_factory=(lambda: sms) if sms is not None else None,
     )
     services = app.extensions["bot"]
     services.event_writer = line_jobs.event_writer(services)

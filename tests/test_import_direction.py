@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.settings import REPO_ROOT
 
-PACKAGES = ("bot", "handlers", "flex_templates", "line_messages", "line_emulator")
+PACKAGES = ("bot", "handlers", "flex_templates", "line_messages", "line_emulator", "sms_emulator")
 
 # Each part and the parts it may import at run time (itself always). The feature order:
 # shoppers ← linking ← delivery, and shoppers ← support ← faq.
@@ -33,10 +33,23 @@ _FEATURE_BASE = {*LOWER["bot.shop_api"], "bot.shop_api"}
 LOWER["bot.shoppers"] = _FEATURE_BASE
 LOWER["bot.linking"] = {*_FEATURE_BASE, "bot.shoppers"}
 LOWER["bot.support"] = {*_FEATURE_BASE, "bot.shoppers"}
-LOWER["bot.delivery"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking"}
+# Consent records and SMS sit above linking (they erase with the member) and below delivery,
+# which asks them before e-mail or SMS.
+LOWER["bot.consents"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking"}
+LOWER["bot.sms"] = {*LOWER["bot.consents"], "bot.consents"}
+LOWER["bot.delivery"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking", "bot.consents", "bot.sms"}
 LOWER["bot.faq"] = {*_FEATURE_BASE, "bot.shoppers", "bot.support"}
 LOWER["bot.richmenu"] = _FEATURE_BASE  # link changes reach it as domain signals
-FEATURES = {"bot.shoppers", "bot.linking", "bot.support", "bot.delivery", "bot.faq", "bot.richmenu"}
+FEATURES = {
+    "bot.shoppers",
+    "bot.linking",
+    "bot.consents",
+    "bot.sms",
+    "bot.support",
+    "bot.delivery",
+    "bot.faq",
+    "bot.richmenu",
+}
 _TOP_BASE = {*_FEATURE_BASE, *FEATURES}
 LOWER["bot.console"] = _TOP_BASE
 LOWER["bot.health"] = _TOP_BASE
@@ -51,6 +64,8 @@ LOWER["bot.job_paths"] = {"bot.app", *LOWER["bot.app"]}  # names old job modules
 LOWER["bot.devserver"] = {"bot.app", *LOWER["bot.app"]}
 # The emulator stands in for LINE: it shares LINE's message rules and nothing else.
 LOWER["line_emulator"] = {"line_messages"}
+# The SMS emulator stands in for the SMS provider and shares nothing.
+LOWER["sms_emulator"] = set()
 
 
 def part_of(module: str) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: core does not import the parts built on i
     from bot.line.gateway import LineGateway
     from bot.line.ingest import EventWriter
     from bot.line.routing import Router
+    from bot.sms.provider import SmsProvider
     from flex_templates import TemplateRegistry
 
 
@@ -47,7 +48,10 @@ class Services:
     router: Router | None = None
     faq_cache: FaqCache | None = None
     delivery_rules: DeliveryRules | None = None
+    # The SMS provider's adapter, built on first use like the LINE gateway (`sms`).
+    sms_factory: Callable[[], SmsProvider] | None = None
     _line: LineGateway | None = None
+    _sms: SmsProvider | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -58,6 +62,17 @@ class Services:
                 if self._line is None:
                     self._line = self.line_factory()
         return self._line
+
+    @property
+    def sms(self) -> SmsProvider:
+        """The SMS provider, built on first use from `sms_factory`."""
+        if self._sms is None:
+            if self.sms_factory is None:
+                raise RuntimeError("no SMS provider: bot.sms.init_app not called")
+            with self._lock:
+                if self._sms is None:
+                    self._sms = self.sms_factory()
+        return self._sms
 
 
 def current_services() -> Services:

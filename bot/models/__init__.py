@@ -1,5 +1,6 @@
 """Every table of the service; import this module to register them all."""
 
+from bot.models.consents import ConsentRecord, MemberContact, SmsMessage
 from bot.models.console import (
     BusinessHoursOverride,
     CannedReply,
@@ -54,6 +55,9 @@ from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipien
 from bot.models.support import SupportTicket, TicketReason, TicketState
 
 __all__ = [
+    "ConsentRecord",
+    "MemberContact",
+    "SmsMessage",
     "AbandonmentSurvey",
     "AppliedRichMenu",
     "MessageInsight",

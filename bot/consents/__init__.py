@@ -1,0 +1,31 @@
+"""Consent records and member contacts (e-mail, phone): the service the engine asks."""
+
+from bot.consents.contacts import ContactError, normalise_email, normalise_phone
+from bot.consents.service import (
+    KEEP,
+    MARKETING,
+    Contact,
+    contact_of,
+    current_record,
+    history,
+    mark_undeliverable,
+    marketing_consent,
+    record_consent,
+    set_contact,
+)
+
+__all__ = [
+    "KEEP",
+    "MARKETING",
+    "Contact",
+    "ContactError",
+    "contact_of",
+    "current_record",
+    "history",
+    "mark_undeliverable",
+    "marketing_consent",
+    "normalise_email",
+    "normalise_phone",
+    "record_consent",
+    "set_contact",
+]
