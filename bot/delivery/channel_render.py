@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from bot.email.compose import EmailContent
 from flex_templates.formatting import format_datetime, format_price, parse_datetime
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -30,15 +30,6 @@ SMS_WARN_SEGMENTS = 2
 
 class ChannelTemplateError(Exception):
     """A channel template is missing or cannot be rendered with the data."""
-
-
-@dataclass(frozen=True)
-class EmailContent:
-    """A rendered e-mail: one-line subject, HTML and plain-text parts."""
-
-    subject: str
-    html: str
-    text: str
 
 
 def _yen(value: object) -> str:

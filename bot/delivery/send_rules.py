@@ -42,6 +42,8 @@ class Decision:
     reason: str | None = None
     due_at: datetime | None = None
     message: Message | None = None
+    channel: str | None = None  # None: as chosen for the delivery (or as it was)
+    handoff: Any = None  # e-mail or SMS: what to hand over (bot.delivery.handoff)
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,7 @@ def quiet_hours_of(channel: str, settings: Settings) -> QuietHours | None:
     return settings.quiet_hours
 
 
-def quiet_until(
-    at: datetime, settings: Settings, *, channel: str = LINE
-) -> datetime | None:
+def quiet_until(at: datetime, settings: Settings, *, channel: str = LINE) -> datetime | None:
     """The end of the quiet period `at` falls in (aware UTC), or None outside quiet hours."""
     quiet = quiet_hours_of(channel, settings)
     if quiet is None:

@@ -1,7 +1,7 @@
 """Delivery channels: a delivery's channel, e-mail/SMS hand-off marker, contact-only recipients
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-11-28
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from bot.core.db import UTCDateTime
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
