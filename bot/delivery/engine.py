@@ -64,9 +64,10 @@ def customer_key(member_id: str | None, line_user_id: str | None) -> str:
 
 def customer_keys(shopper: Shopper) -> list[str]:
     """Every key a shopper's events may have been stored under."""
-    keys = [f"u:{shopper.line_user_id}"]
-    if shopper.member_id:
-        keys.insert(0, f"m:{shopper.member_id}")
+    keys = [f"u:{shopper.line_user_id}"] if shopper.line_user_id else []
+    member = shopper.member_id or shopper.contact_member_id
+    if member:
+        keys.insert(0, f"m:{member}")
     return keys
 
 
@@ -220,6 +221,7 @@ def _plan_steps(
         delivery.reason = None
         delivery.attempts = 0
         delivery.claimed_at = None
+        delivery.handed_off_at = None
         delivery.updated_at = now
         if too_close:
             _finish(delivery, DeliveryState.SKIPPED, TOO_CLOSE_REASON, now)
@@ -300,23 +302,49 @@ def end_flows(
     return sum(end_flow(session, flow, reason, now) for flow in session.scalars(query).all())
 
 
-def stop_all(session: Session, shopper: Shopper, reason: str, now: datetime) -> int:
-    """Unfollow: end every active flow of the shopper and cancel what was pending."""
-    flows = session.scalars(
-        select(Flow).where(Flow.shopper_id == shopper.id, Flow.state == FlowState.ACTIVE)
-    ).all()
+def stop_all(
+    session: Session,
+    shopper: Shopper,
+    reason: str,
+    now: datetime,
+    *,
+    keep: Iterable[str] = (),
+) -> int:
+    """Unfollow: end every active flow of the shopper and cancel what was pending.
+
+    Flows of the `keep` scenarios (those that may also go by e-mail or SMS) go on: their
+    next step picks another channel at send time.
+    """
+    query = select(Flow).where(Flow.shopper_id == shopper.id, Flow.state == FlowState.ACTIVE)
+    kept = list(keep)
+    if kept:
+        query = query.where(Flow.scenario_id.not_in(kept))
+    flows = session.scalars(query).all()
     return sum(end_flow(session, flow, reason, now) for flow in flows)
 
 
-def stop_marketing(session: Session, shopper: Shopper, reason: str, now: datetime) -> int:
-    """Opt-out: cancel pending marketing deliveries; end flows with nothing else left."""
-    pending = session.scalars(
-        select(Delivery).where(
-            Delivery.shopper_id == shopper.id,
-            Delivery.state == DeliveryState.PENDING,
-            Delivery.marketing.is_(True),
-        )
-    ).all()
+def stop_marketing(
+    session: Session,
+    shopper: Shopper,
+    reason: str,
+    now: datetime,
+    *,
+    keep: Iterable[str] = (),
+) -> int:
+    """Opt-out: cancel pending marketing deliveries; end flows with nothing else left.
+
+    LINE's 「配信停止」 only governs LINE: deliveries of the `keep` scenarios (those that may
+    also go by e-mail or SMS) stay, and their channel is chosen at send time.
+    """
+    query = select(Delivery).where(
+        Delivery.shopper_id == shopper.id,
+        Delivery.state == DeliveryState.PENDING,
+        Delivery.marketing.is_(True),
+    )
+    kept = list(keep)
+    if kept:
+        query = query.where(Delivery.scenario_id.not_in(kept))
+    pending = session.scalars(query).all()
     for delivery in pending:
         _finish(delivery, DeliveryState.CANCELLED, reason, now)
     session.flush()
@@ -412,6 +440,8 @@ def retry_delivery(session: Session, delivery: Delivery, now: datetime) -> None:
     delivery.reason = "retried by operator"
     delivery.attempts = 0
     delivery.claimed_at = None
+    # The operator accepts that an unconfirmed e-mail or SMS may reach the shopper twice.
+    delivery.handed_off_at = None
     delivery.updated_at = now
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from rq import Retry
 
 from bot.core.jobs import job_context
 from bot.core.queues import Queues
+from bot.core.settings import Settings
 from bot.delivery import dormancy
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
 from bot.delivery.receivers import delivery_rules
 from bot.delivery.sender import DeliverySender
+from bot.email.smtp import Mailer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,14 @@ def dispatch_due_deliveries() -> int:
         return total
 
 
+def mailer_factory(settings: Settings) -> Callable[[], Mailer] | None:
+    """A new SMTP session per batch, when SMTP_URL is set (else e-mail is never chosen)."""
+    url = settings.smtp_url
+    if not url:
+        return None
+    return lambda: Mailer.from_url(url, settings.smtp_timeout)
+
+
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Send a batch of claimed deliveries: one read, pushes on a few threads, one write."""
     with job_context("send_deliveries") as services:
@@ -78,6 +89,8 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
             postgres=services.db.dialect == "postgresql",
             threads=services.settings.delivery_send_threads,
             batch_seconds=services.settings.delivery_batch_seconds,
+            mailer_factory=mailer_factory(services.settings),
+            sms=(lambda: services.sms) if services.sms_factory is not None else None,
         )
         counts = sender.send(services.db.session(), delivery_ids)
         log.info("delivery batch done", extra={"count": len(delivery_ids), "outcomes": counts})

@@ -21,6 +21,7 @@ from bot.core.services import Services, current_services
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
+from bot.delivery import recipients
 from bot.delivery.events import DeliveryRules
 from bot.delivery.scenarios import load_scenarios
 from bot.models import Shopper
@@ -65,8 +66,10 @@ def connect_signals() -> None:
 def on_unfollowed(
     _sender: Any, *, session: Session, shopper: Shopper, now: datetime, **_: Any
 ) -> None:
-    """Blocked: nothing more is sent, marketing or not."""
-    count = deliveries.stop_all(session, shopper, "unfollowed", now)
+    """Blocked: nothing more is sent on LINE, marketing or not (flows that may go by e-mail
+    or SMS go on there)."""
+    keep = delivery_rules().book.off_line_ids() if has_app_context() else []
+    count = deliveries.stop_all(session, shopper, "unfollowed", now, keep=keep)
     log.info("flows stopped on unfollow", extra={"shopper_id": shopper.id, "cancelled": count})
 
 
@@ -75,7 +78,8 @@ def on_consent_changed(
 ) -> None:
     """「配信停止」 cancels pending marketing; 「配信再開」 only lets new flows send again."""
     if not opt_in:
-        count = deliveries.stop_marketing(session, shopper, "opted out", now)
+        keep = delivery_rules().book.off_line_ids() if has_app_context() else []
+        count = deliveries.stop_marketing(session, shopper, "opted out", now, keep=keep)
         log.info(
             "marketing stopped on opt-out", extra={"shopper_id": shopper.id, "cancelled": count}
         )
@@ -87,6 +91,9 @@ def on_member_linked(
     """Start the flows of shop events kept while the member was not linked yet."""
     if not has_app_context():
         return
+    # The member's flows kept while known only by e-mail or phone move to the LINE shopper
+    # first: their events count as applied, so the replay below does not start them twice.
+    recipients.merge_into(session, shopper, now)
     taken = shop_events.replay_for_shopper(session, shopper, delivery_rules(), now)
     if taken:
         log.info(

@@ -148,6 +148,11 @@ class Scenario:
     enabled: bool = True
     holdout: float = 0.0  # percent of shoppers kept out of the scenario (control group)
 
+    @property
+    def reaches_off_line(self) -> bool:
+        """Whether a step may go by e-mail or SMS."""
+        return any(step.channels != ("line",) for step in self.steps)
+
     def in_holdout(self, shopper_id: int) -> bool:
         """Whether the shopper is in the scenario's control group: stable, by a hash of the
         scenario and the shopper, so every flow of the shopper lands on the same side."""
@@ -177,6 +182,14 @@ class ScenarioBook:
     def ended_by(self, event_type: str) -> list[Scenario]:
         """Scenarios whose running flows end on this event type."""
         return [s for s in self.scenarios if event_type in s.exit_on]
+
+    def off_line(self) -> ScenarioBook:
+        """The scenarios that may reach a shopper by e-mail or SMS."""
+        return ScenarioBook(tuple(s for s in self.scenarios if s.reaches_off_line), self.source)
+
+    def off_line_ids(self) -> list[str]:
+        """The ids of `off_line()`'s scenarios."""
+        return [s.id for s in self.scenarios if s.reaches_off_line]
 
 
 HOLDOUT_BUCKETS = 10_000  # 0.01 % steps
