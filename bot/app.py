@@ -23,6 +23,7 @@ from bot.core.settings import Settings
 from bot.delivery import api as events_api
 from bot.delivery import receivers as delivery
 from bot.delivery import tracking_view
+from bot.email import views as email_views
 from bot.faq.store import FaqCache
 from bot.health import views as health
 from bot.line import jobs as line_jobs
@@ -114,7 +115,7 @@ def create_app(
     services.event_writer = line_jobs.event_writer(services)
     services.event_beacon = EventBeacon(services.redis)
 
-    for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
+    for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp, email_views.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
     report_views.init_app(app)  # 配信レポート, beside the console

@@ -145,8 +145,9 @@ def verify_link(secret: bytes, token: str, now: datetime) -> LinkClaims:
     )
 
 
-def add_utm(url: str, campaign: str, content: str) -> str:
-    """Add LINE UTM parameters to an http(s) URL, keeping its own query and fragment."""
+def add_utm(url: str, campaign: str, content: str, source: str = "line") -> str:
+    """Add UTM parameters (source: the channel) to an http(s) URL, keeping its own query
+    and fragment."""
     if not is_web_url(url):
         raise ValueError("only http(s) URLs can be tagged")
     parts = urlsplit(url)
@@ -156,7 +157,7 @@ def add_utm(url: str, campaign: str, content: str) -> str:
         for pair in parts.query.split("&")
         if pair and unquote_plus(pair.partition("=")[0]) not in UTM_KEYS
     ]
-    values = ("line", "message", campaign, content)
+    values = (source, "message", campaign, content)
     kept.extend(f"{k}={quote(v, safe='')}" for k, v in zip(UTM_KEYS, values, strict=True))
     return urlunsplit(parts._replace(query="&".join(kept)))
 
