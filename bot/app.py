@@ -38,6 +38,7 @@ from bot.report import views as report_views
 from bot.richmenu import init_app as init_rich_menus
 from bot.shop_api import openapi
 from bot.shop_api.api import ShopApi
+from bot.sms import webhooks as sms_webhooks
 from bot.sms.provider import SmsProvider
 from flex_templates import load_templates
 
@@ -125,6 +126,7 @@ def create_app(
         playground.init_app(app)
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
     init_rich_menus(app)  # linking and unlinking switch the shopper's rich menu
+    sms_webhooks.init_app(app)  # the SMS provider, its inbound and receipt webhooks
     app.wsgi_app = webhook_endpoint.WebhookEndpoint(app.wsgi_app, services)  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

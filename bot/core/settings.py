@@ -23,6 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = REPO_ROOT / "instance" / "bot.sqlite3"
 REAL_LINE_API = "https://api.line.me"
 REAL_LINE_API_DATA = "https://api-data.line.me"  # images: rich menu content, uploads
+REAL_SMS_API = "https://api.twilio.com"
+# Dev mode's SMS account: the local SMS emulator's (bot/devserver.py starts it on this port).
+DEV_SMS_PORT = 8083
+DEV_SMS = {
+    "SMS_ACCOUNT_SID": "AC" + "0" * 32,
+    "SMS_AUTH_TOKEN": "dev-sms-auth-token",
+    "SMS_FROM": "+815011112222",
+}
 
 # Development defaults: harmless values that let `make run` start without credentials.
 DEV_SECRETS = {
@@ -41,6 +49,8 @@ PUBLISHED_SECRETS = frozenset(
         "test-channel-access-token",
         "test-shop-api-secret",
         "test-secret-key",
+        DEV_SMS["SMS_AUTH_TOKEN"],
+        "test-sms-auth-token",
         "bench-channel-secret",
         "bench-shop-secret",
         "bench-secret",
@@ -186,6 +196,16 @@ class Settings:
     sms_quiet_hours: QuietHours | None = field(
         default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
     )
+    # SMS through Twilio Programmable Messaging (or the local emulator in dev and tests).
+    # Off in production unless SMS_ACCOUNT_SID is set.
+    sms_enabled: bool = True
+    sms_account_sid: str = DEV_SMS["SMS_ACCOUNT_SID"]
+    sms_auth_token: str = DEV_SMS["SMS_AUTH_TOKEN"]
+    sms_from: str | None = DEV_SMS["SMS_FROM"]
+    sms_messaging_service_sid: str | None = None
+    sms_api_base_url: str = f"http://127.0.0.1:{DEV_SMS_PORT}"
+    sms_connect_timeout: float = 3.0
+    sms_read_timeout: float = 10.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -319,6 +339,7 @@ class Settings:
             sms_quiet_hours=parse_quiet_hours(
                 env_vars.get("SMS_QUIET_HOURS", env_vars.get("QUIET_HOURS", "21:00-09:00"))
             ),
+            **_sms_settings(reader, production),
         )
         if settings.smtp_url:
             parse_smtp_url(settings.smtp_url)  # its shape, checked at start-up
@@ -347,6 +368,8 @@ def check_production_secrets(settings: Settings) -> None:
     }
     if settings.metrics_token is not None:
         secrets["METRICS_TOKEN"] = settings.metrics_token
+    if settings.sms_enabled:
+        secrets["SMS_AUTH_TOKEN"] = settings.sms_auth_token
     for name, value in secrets.items():
         if value in PUBLISHED_SECRETS or value.lower() in PUBLISHED_SECRETS:
             raise ConfigError(
@@ -362,6 +385,46 @@ def check_production_secrets(settings: Settings) -> None:
                 f"{name} is {length} bytes long; use at least {MIN_SECRET_BYTES} random bytes "
                 "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
             )
+
+
+_SMS_SID = re.compile(r"^(AC|MG)[0-9a-f]{32}$")
+# A sender: an E.164 number, or an alphanumeric sender ID (1-11 letters, digits, spaces).
+_SMS_SENDER = re.compile(r"^(\+[1-9][0-9]{7,14}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$")
+
+
+def _sms_settings(reader: _Reader, production: bool) -> dict[str, object]:
+    """SMS_*: the provider account; dev and tests default to the local emulator's."""
+    account = reader.get("SMS_ACCOUNT_SID")
+    if not account and production:
+        return {"sms_enabled": False, "sms_account_sid": "", "sms_auth_token": "", "sms_from": None}
+    account = account or DEV_SMS["SMS_ACCOUNT_SID"]
+    if not _SMS_SID.match(account) or not account.startswith("AC"):
+        raise ConfigError("SMS_ACCOUNT_SID must be 'AC' followed by 32 lowercase hex digits")
+    token = reader.get("SMS_AUTH_TOKEN") or ("" if production else DEV_SMS["SMS_AUTH_TOKEN"])
+    if not token:
+        raise ConfigError("SMS_AUTH_TOKEN is not set")
+    service = reader.get("SMS_MESSAGING_SERVICE_SID") or None
+    if service is not None and not (_SMS_SID.match(service) and service.startswith("MG")):
+        raise ConfigError("SMS_MESSAGING_SERVICE_SID must be 'MG' followed by 32 hex digits")
+    sender = reader.get("SMS_FROM") or (None if production or service else DEV_SMS["SMS_FROM"])
+    if sender is not None and not _SMS_SENDER.match(sender):
+        raise ConfigError(
+            "SMS_FROM must be an E.164 number (+815011112222) or an alphanumeric sender ID"
+        )
+    if sender is None and service is None:
+        raise ConfigError("SMS_FROM or SMS_MESSAGING_SERVICE_SID is not set")
+    return {
+        "sms_enabled": True,
+        "sms_account_sid": account,
+        "sms_auth_token": token,
+        "sms_from": sender,
+        "sms_messaging_service_sid": service,
+        "sms_api_base_url": reader.url(
+            "SMS_API_BASE_URL", REAL_SMS_API if production else f"http://127.0.0.1:{DEV_SMS_PORT}"
+        ),
+        "sms_connect_timeout": reader.number("SMS_CONNECT_TIMEOUT", 3.0),
+        "sms_read_timeout": reader.number("SMS_READ_TIMEOUT", 10.0),
+    }
 
 
 def batch_bound_seconds(settings: Settings) -> float:

@@ -27,7 +27,24 @@ class SmsRejected(SmsError):
 
 
 class SmsUnavailable(SmsError):
-    """Passing: rate limited (429), a provider error (5xx), a timeout; retry later."""
+    """Passing: rate limited (429), a provider error (5xx), a timeout; retry later.
+
+    `maybe_sent`: the request reached the provider and no answer came back (a read
+    timeout), so the message may have gone out; `retry_after`: seconds the provider asked
+    to wait, if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        *,
+        maybe_sent: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code)
+        self.maybe_sent = maybe_sent
+        self.retry_after = retry_after
 
 
 class SmsProvider(Protocol):
