@@ -37,7 +37,8 @@ NO_REACH = Reach()
 
 @dataclass(frozen=True)
 class Choice:
-    """The channel chosen (None: none can be used) and the reason kept on the delivery."""
+    """The channel chosen (None: none can be used) and the reason kept on the delivery
+    (None when the first preference was used)."""
 
     channel: str | None
     reason: str | None
@@ -90,7 +91,19 @@ def choose(
         why = "not_configured" if channel not in configured else None
         why = why or unavailable(channel, shopper, reach, marketing=marketing)
         if why is None:
-            reason = f"channel:{channel}"
-            return Choice(channel, f"{reason} ({', '.join(passed)})" if passed else reason)
+            # The first preference needs no explanation (the delivery's channel says it).
+            return Choice(channel, f"channel:{channel} ({', '.join(passed)})" if passed else None)
         passed.append(f"{channel}: {why}")
     return Choice(None, f"no channel ({', '.join(passed)})")
+
+
+def line_verdict(channels: Sequence[str], shopper: Shopper, reach: Reach) -> str | None:
+    """When no channel can be used and nothing but LINE was ever possible (no address
+    known), the LINE-only verdict: "unfollowed" or "opted out" (as for a LINE-only step)."""
+    if LINE not in channels or reach.email is not None or reach.phone is not None:
+        return None
+    if shopper.line_user_id is not None and not shopper.is_following:
+        return "unfollowed"
+    if shopper.line_user_id is not None and not shopper.marketing_opt_in:
+        return "opted out"
+    return None

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, has_app_context
 from sqlalchemy.orm import Session
 
+from bot import consents
 from bot.core import signals
 from bot.core.services import Services, current_services
 from bot.core.settings import Settings
@@ -63,13 +64,26 @@ def connect_signals() -> None:
     signals.member_unlinked.connect(on_member_unlinked)
 
 
+def _off_line(session: Session, shopper: Shopper) -> list[str]:
+    """The scenarios whose flows go on when LINE stops: those that may go by e-mail or SMS,
+    if the shop gave the member's e-mail or phone (else none: LINE was all there was)."""
+    member = shopper.member_id or shopper.contact_member_id
+    if not has_app_context() or member is None:
+        return []
+    contact = consents.contact_of(session, member)
+    if contact is None or (contact.email is None and contact.phone is None):
+        return []
+    return delivery_rules().book.off_line_ids()
+
+
 def on_unfollowed(
     _sender: Any, *, session: Session, shopper: Shopper, now: datetime, **_: Any
 ) -> None:
     """Blocked: nothing more is sent on LINE, marketing or not (flows that may go by e-mail
     or SMS go on there)."""
-    keep = delivery_rules().book.off_line_ids() if has_app_context() else []
-    count = deliveries.stop_all(session, shopper, "unfollowed", now, keep=keep)
+    count = deliveries.stop_all(
+        session, shopper, "unfollowed", now, keep=_off_line(session, shopper)
+    )
     log.info("flows stopped on unfollow", extra={"shopper_id": shopper.id, "cancelled": count})
 
 
@@ -78,7 +92,7 @@ def on_consent_changed(
 ) -> None:
     """「配信停止」 cancels pending marketing; 「配信再開」 only lets new flows send again."""
     if not opt_in:
-        keep = delivery_rules().book.off_line_ids() if has_app_context() else []
+        keep = _off_line(session, shopper)
         count = deliveries.stop_marketing(session, shopper, "opted out", now, keep=keep)
         log.info(
             "marketing stopped on opt-out", extra={"shopper_id": shopper.id, "cancelled": count}

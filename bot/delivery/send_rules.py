@@ -230,14 +230,14 @@ def check(
         if marketing and not shopper.marketing_opt_in:
             return Blocked(Decision("cancel", "opted out"))
     else:
+        reach = state.reach.get(shopper.id, channel_rules.NO_REACH)
         choice = channel_rules.choose(
-            step.channels,
-            shopper,
-            state.reach.get(shopper.id, channel_rules.NO_REACH),
-            marketing=marketing,
-            configured=state.configured,
+            step.channels, shopper, reach, marketing=marketing, configured=state.configured
         )
         if choice.channel is None:
+            verdict = channel_rules.line_verdict(step.channels, shopper, reach)
+            if verdict is not None:
+                return Blocked(Decision("cancel", verdict))
             return Blocked(Decision("skip", choice.reason))
         state.chosen[delivery.id] = choice
         channel = choice.channel
