@@ -230,7 +230,8 @@ def outcome(item: Handoff, attempts: int, now: datetime) -> tuple[Decision, bool
         return Decision("postpone", OUT_OF_TIME, now, channel=item.channel), False
     exc = item.error
     assert exc is not None
-    if isinstance(exc, MailUnconfirmed):
+    if isinstance(exc, MailUnconfirmed) or getattr(exc, "maybe_sent", False):
+        # The answer was lost after the request went out: it may have been sent.
         return Decision("fail", f"{UNCONFIRMED}: {exc}", channel=item.channel), True
     if isinstance(exc, MailRejected | SmsRejected):
         code = getattr(exc, "code", None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 
 from bot.core.settings import SmtpTarget, parse_smtp_url
@@ -108,7 +109,10 @@ class Mailer:
             # Nothing was sent yet: safe to try again.
             raise MailUnavailable(f"SMTP before DATA: {type(exc).__name__}: {exc}") from exc
         try:
-            code, answer = smtp.data(message.as_bytes())
+            # CRLF line ends: smtplib leaves the bytes of a message as they are.
+            code, answer = smtp.data(message.as_bytes(policy=policy.SMTP))
+            if code != 250:  # smtplib returns the answer to the end of the message as it is
+                raise smtplib.SMTPDataError(code, answer)
         except smtplib.SMTPDataError as exc:
             # The server answered DATA (or the end of the message) with a refusal.
             self._reset(smtp)
