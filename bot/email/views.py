@@ -23,7 +23,7 @@ from html import escape
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import consents
@@ -172,7 +172,8 @@ def _members(session: Session, email: str | None, message_id: str | None) -> lis
         return list(
             session.scalars(
                 select(MemberContact.member_id)
-                .where(MemberContact.email == email)
+                # Mail services may change the local part's case; nobody relies on it.
+                .where(func.lower(MemberContact.email) == email.lower())
                 .order_by(MemberContact.member_id)
             )
         )

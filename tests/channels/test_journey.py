@@ -98,7 +98,9 @@ def test_a_cart_scenario_reaches_each_shopper_where_they_are(
         message = mail.message
         assert "美濃焼 手描き藍染め マグカップ" in str(message["Subject"])
         assert "暮らしの器 やまと" in str(message["From"])
-        assert re.fullmatch(r"<delivery-\d+\.[0-9a-f]{16}@bot\.example\.com>", message["Message-ID"])
+        assert re.fullmatch(
+            r"<delivery-\d+\.[0-9a-f]{16}@bot\.example\.com>", message["Message-ID"]
+        )
         assert str(message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
         assert "/email/unsubscribe/" in str(message["List-Unsubscribe"])
         html, text = mail.part("html"), mail.part("plain")
@@ -110,7 +112,9 @@ def test_a_cart_scenario_reaches_each_shopper_where_they_are(
         assert sms.to == PHONE
         assert "【暮らしの器 やまと】" in sms.body and "「停止」と返信" in sms.body
         assert sms_segments(sms.body) <= 2
-        (short,) = re.findall(r"https://bot\.example\.com(/r/s/[0-9a-z]+\.[A-Za-z0-9_-]+)", sms.body)
+        (short,) = re.findall(
+            r"https://bot\.example\.com(/r/s/[0-9a-z]+\.[A-Za-z0-9_-]+)", sms.body
+        )
 
         rows = _deliveries(e2e_app)
         assert [(rows[m, "reminder"].channel, rows[m, "reminder"].reason) for m in (
