@@ -646,6 +646,13 @@ class DeliverySender:
         messages: list[dict[str, Any]] = []
         monthly_limit: LineMonthlyLimit | None = None
         sent_any = False
+        # The in-batch sends a cap or max_messages verdict relied on: did they go out?
+        went_out = {i: push.result is not None for i, push in pushes.items()}
+        went_out.update(
+            (p.delivery.id, p.decision.handoff.sent)
+            for p in planned
+            if p.decision.action == "send" and p.decision.handoff is not None
+        )
         for plan in planned:
             delivery, decision = plan.delivery, plan.decision
             if decision.action == "send" and decision.handoff is not None:
@@ -655,9 +662,7 @@ class DeliverySender:
                 continue
             push = pushes.get(delivery.id)
             if push is None:
-                if plan.depends_on and not all(
-                    pushes[i].result is not None for i in plan.depends_on
-                ):
+                if plan.depends_on and not all(went_out.get(i, False) for i in plan.depends_on):
                     decision = send_rules.recheck(now)
                 rows.append(self._outcome(delivery, decision, now))
                 continue
