@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from freezegun import freeze_time
@@ -16,7 +17,10 @@ from sqlalchemy import select
 
 from bot.delivery import jobs as delivery_jobs
 from bot.delivery.channel_render import sms_segments
+from bot.delivery.receivers import delivery_rules
 from bot.models import Conversion, Delivery, DeliveryState, Shopper
+from bot.report.build import build_report
+from bot.report.queries import period_for
 from line_emulator import EmulatorServer
 from sms_emulator import EmulatorServer as SmsEmulatorServer
 from tests.helpers.channels import Smtp, add_contact, tracked_paths
@@ -25,6 +29,12 @@ from tests.helpers.line import SHOPPER_ID
 from tests.helpers.shop_api import ShopApi
 
 HANAKO = "hanako@example.jp"
+
+
+def frozen_now() -> datetime:
+    return datetime.now(UTC)
+
+
 PHONE = "+819012345678"
 
 
@@ -163,3 +173,20 @@ def test_a_cart_scenario_reaches_each_shopper_where_they_are(
             assert conversions[f"O-{member}"].delivery_ids == [rows[member, "reminder"].id]
         assert conversions["O-M-MAIL"].click_id is not None
         assert conversions["O-M-SMS"].click_id is not None
+
+        # The report splits the step's figures by channel (an added key of each row).
+        with e2e_app.app_context():
+            session = e2e_app.extensions["bot"].db.session()
+            period = period_for(frozen_now(), ZoneInfo("Asia/Tokyo"))
+            data = build_report(session, delivery_rules().book, period, frozen_now())
+            session.close()
+        (row,) = [
+            r
+            for r in data["rows"]
+            if (r["scenario"], r["step"]) == ("cart_abandonment", "reminder")
+        ]
+        assert row["sent"] == 3 and row["orders"] == 3
+        assert row["channels"] == {
+            channel: {"sent": 1, "clicked": clicked, "orders": 1, "revenue": 5500}
+            for channel, clicked in (("line", 0), ("email", 1), ("sms", 1))
+        }
