@@ -189,6 +189,7 @@ class Settings:
     shop_address: str = ""  # the sender's address in every mail (特定電子メール法)
     unsubscribe_mailto: str | None = None  # optional mailto: of List-Unsubscribe
     email_webhook_secret: str | None = None  # signs the bounce/complaint intake
+    dev_mailbox: Path | None = None  # DEV_MAILBOX: where dev mode's SMTP server keeps mail
     # Quiet hours per channel (default: QUIET_HOURS for both).
     email_quiet_hours: QuietHours | None = field(
         default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
@@ -333,6 +334,7 @@ class Settings:
             shop_address=reader.get("SHOP_ADDRESS", ""),
             unsubscribe_mailto=reader.get("UNSUBSCRIBE_MAILTO") or None,
             email_webhook_secret=reader.get("EMAIL_WEBHOOK_SECRET") or None,
+            dev_mailbox=reader.path("DEV_MAILBOX"),
             email_quiet_hours=parse_quiet_hours(
                 env_vars.get("EMAIL_QUIET_HOURS", env_vars.get("QUIET_HOURS", "21:00-09:00"))
             ),
