@@ -200,3 +200,16 @@ def test_a_member_known_by_mail_who_links_line_keeps_one_flow(
     assert len(smtp.received) == 1
     reminder = night.delivery("reminder")
     assert reminder.channel == "email" and reminder.state is DeliveryState.SENT
+
+
+def test_erasing_a_member_known_only_by_mail_removes_their_flows(night: Shop, smtp: Smtp):
+    add_contact(night.app, "M-MAIL", NIGHT, email=HANAKO, consent=("email",))
+    night.at(MORNING)
+    night.event("cart.updated", cart_body("C1"), member="M-MAIL")
+    assert len(night.deliveries()) == 3
+    assert night.api.delete("/members/M-MAIL").status_code == 204
+    assert night.deliveries() == []
+    with night.app.app_context():
+        session = night.app.extensions["bot"].db.session()
+        assert session.scalars(select(Shopper)).all() == []
+        session.close()
