@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from bot.core.services import current_services
 from bot.delivery import events as shop_events
-from bot.delivery import recipients
 from bot.delivery.engine import erase_customer, member_deliveries
 from bot.delivery.jobs import enqueue_restock
 from bot.delivery.schemas import EVENT_SCHEMAS, EventInvalid
@@ -31,7 +30,6 @@ def init_api(api: ShopApi, members: MemberHooks) -> None:
     api.add_paths(_PATHS, {**EVENT_SCHEMAS, **_RESPONSE_SCHEMAS})
     members.erasers.append(erase_customer)
     members.erasers.append(erase_member_traces)  # test sends made with the member's data
-    members.erasers.append(recipients.erase_contact_shopper)  # known by e-mail/phone only
     members.extras.append(member_deliveries_field)
     api.schemas["Member"]["properties"]["deliveries"] = _MEMBER_DELIVERIES
 

@@ -624,6 +624,13 @@ def erase_customer(
     duplicate instead of bringing the data back.
     """
     keys = {customer_key(member_id, None), *(customer_key(None, u) for u in line_user_ids)}
+    # A member known only by e-mail or phone: the contact-only row, its flows and deliveries.
+    contact_rows = session.scalars(
+        select(Shopper).where(Shopper.contact_member_id == member_id)
+    ).all()
+    for row in contact_rows:
+        session.delete(row)
+    session.flush()
     carts = session.execute(delete(Cart).where(Cart.customer_key.in_(keys))).rowcount
     orders = session.execute(delete(Order).where(Order.customer_key.in_(keys))).rowcount
     events = session.execute(
@@ -631,4 +638,7 @@ def erase_customer(
         .where(ShopEvent.customer_key.in_(keys))
         .values(customer_key=ERASED_KEY, payload={}, outcome=None, applied=True)
     ).rowcount
-    return {"carts": carts or 0, "orders": orders or 0, "shop_events": events or 0}
+    counts = {"carts": carts or 0, "orders": orders or 0, "shop_events": events or 0}
+    if contact_rows:
+        counts["contact_shoppers"] = len(contact_rows)
+    return counts

@@ -14,7 +14,6 @@ to the linked shopper, so no flow starts twice and the next step may go by LINE.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -119,15 +118,3 @@ def merge_into(session: Session, shopper: Shopper, now: datetime) -> int:
         extra={"shopper_id": shopper.id, "from_shopper_id": contact.id, "flows": moved},
     )
     return moved
-
-
-def erase_contact_shopper(
-    session: Session, member_id: str, _line_user_ids: Sequence[str]
-) -> dict[str, int]:
-    """Erasure: the member's contact-only row goes, and its flows and deliveries with it."""
-    row = contact_shopper(session, member_id)
-    if row is None:
-        return {}
-    session.delete(row)
-    session.flush()
-    return {"contact_shoppers": 1}
