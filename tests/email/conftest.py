@@ -1,3 +1,3 @@
 """The e-mail tests use the channel tests' app: SMTP on loopback, the SMS emulator."""
 
-from tests.channels.conftest import app, settings, sms_emulator, smtp  # noqa: F401
+from tests.helpers.channels import app, settings, sms_emulator, smtp  # noqa: F401
