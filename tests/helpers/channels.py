@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -123,29 +122,19 @@ def post_email_event(
     )
 
 
-# -- fixtures (imported by the conftests of tests/channels and tests/email) --------------------
-
 SMS_ACCOUNT = "AC" + "1" * 32
 SMS_TOKEN = "test-sms-auth-token"
 SMS_SENDER = "+815011112222"
 
 
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    with loopback_smtp() as server:
-        yield server
-
-
-@pytest.fixture
-def sms_emulator() -> Iterator[SmsEmulatorServer]:
+def sms_emulator_server() -> SmsEmulatorServer:
+    """The SMS emulator with the test account and sender number, started."""
     server = SmsEmulatorServer(SMS_ACCOUNT, SMS_TOKEN, numbers=[SMS_SENDER], rate_limit=50)
-    server.start()
-    yield server
-    server.stop()
+    return server.start()
 
 
-@pytest.fixture
-def settings(settings: Settings, smtp: Smtp, sms_emulator: SmsEmulatorServer) -> Settings:
+def channel_settings(settings: Settings, smtp: Smtp, sms: SmsEmulatorServer) -> Settings:
+    """The test settings with e-mail to the loopback SMTP server and SMS to the emulator."""
     return settings.with_changes(
         smtp_url=smtp.url,
         shop_name="暮らしの器 やまと",
@@ -154,12 +143,12 @@ def settings(settings: Settings, smtp: Smtp, sms_emulator: SmsEmulatorServer) ->
         sms_account_sid=SMS_ACCOUNT,
         sms_auth_token=SMS_TOKEN,
         sms_from=SMS_SENDER,
-        sms_api_base_url=sms_emulator.base_url,
+        sms_api_base_url=sms.base_url,
         sms_read_timeout=2.0,
     )
 
 
-@pytest.fixture
-def app(settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway) -> Flask:
+def channel_app(settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway) -> Flask:
+    """The app of the channel tests (LINE in memory; e-mail and SMS over sockets)."""
     fast = settings.with_changes(password_hash_method=FAST_PASSWORD_HASH)
     return create_app(fast, line=line, redis=redis, database=db)
