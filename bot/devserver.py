@@ -261,6 +261,11 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     server = DevServer(args.port, args.emulator_port, args.instance)
+    if not os.environ.get("SMTP_URL") and port_in_use(server.smtp_port):
+        raise SystemExit(
+            f"port {server.smtp_port} (local SMTP server) is already in use: stop what listens "
+            f"there or choose another, e.g. SMTP_PORT={server.smtp_port + 1000} make run"
+        )
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:

@@ -471,6 +471,7 @@ def member_deliveries(session: Session, shopper: Shopper) -> list[dict[str, Any]
             "reason": d.reason or (flow.end_reason if d.state is DeliveryState.CANCELLED else None),
             "attempts": d.attempts,
             "line_request_id": d.line_request_id,
+            "channel": d.channel,
             "flow_state": flow.state.value,
         }
         for d, flow in rows

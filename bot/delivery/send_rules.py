@@ -219,6 +219,8 @@ def check(
     if scenario is not None:
         step = next((s for s in scenario.steps if s.id == delivery.step_id), None)
     line_only = step is None or step.channels == LINE_ONLY
+    if line_only and shopper.line_user_id is None:
+        return Blocked(Decision("cancel", "not on LINE: this step goes by LINE only"))
     if line_only and not shopper.is_following:
         return Blocked(Decision("cancel", "unfollowed"))
     if scenario is None:
