@@ -18,6 +18,7 @@ from bot.core.settings import QuietHours, Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.linking.service import link_member
 from bot.models import Delivery, DeliveryState, Flow, LinkSource, Shopper
+from bot.shoppers.service import record_unfollow
 from bot.sms.memory import InMemorySmsProvider
 from tests.helpers.channels import Smtp, add_contact
 from tests.helpers.console import FAST_PASSWORD_HASH
@@ -213,3 +214,27 @@ def test_erasing_a_member_known_only_by_mail_removes_their_flows(night: Shop, sm
         session = night.app.extensions["bot"].db.session()
         assert session.scalars(select(Shopper)).all() == []
         session.close()
+
+
+def test_a_line_shopper_who_blocks_is_reached_by_mail_if_they_agreed(
+    night: Shop, smtp: Smtp, line: InMemoryLineGateway
+):
+    add_shopper(night.app, member_id="M-BOTH", now=NIGHT)
+    add_contact(night.app, "M-BOTH", NIGHT, email=HANAKO, consent=("email",))
+    night.at(MORNING)
+    night.event("cart.updated", cart_body("C1"), member="M-BOTH")
+    night.at(MORNING + timedelta(minutes=20))
+    night.tick()
+    assert len(pushes(line)) == 1 and smtp.received == []
+    with night.app.app_context():
+        session = night.app.extensions["bot"].db.session()
+        record_unfollow(session, SHOPPER_ID, night.now)  # the unfollow signal runs too
+        session.commit()
+        session.close()
+    night.at(MORNING + timedelta(days=1, minutes=5))
+    night.tick()
+    incentive = night.delivery("incentive")
+    assert incentive.state is DeliveryState.SENT, incentive.reason
+    assert incentive.channel == "email"
+    assert incentive.reason == "channel:email (line: not_following)"
+    assert len(pushes(line)) == 1 and len(smtp.received) == 1
