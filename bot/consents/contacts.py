@@ -6,11 +6,17 @@ import re
 import unicodedata
 
 MAX_EMAIL = 254  # RFC 5321's path limit less the angle brackets
-# A pragmatic address: a dot-atom local part and a domain of LDH labels with a dot, no
-# quoted strings, comments or IP literals (which no shop form produces and mailers mangle).
-_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+# A pragmatic address: a local part of atom characters and dots, and a domain of LDH labels
+# with a dot; no quoted strings, comments or IP literals (which no shop form produces and
+# mailers mangle). Dots may be doubled or end the local part: Japanese mobile carriers
+# issued such addresses for years, and their owners still receive mail at them.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"\A({_LOCAL})@((?:{_LABEL}\.)+[A-Za-z]{{2,63}})\Z")
+_DOMAIN = rf"(?:{_LABEL}\.)+[A-Za-z]{{2,63}}"
+_EMAIL = re.compile(rf"\A({_LOCAL})@({_DOMAIN})\Z")
+EMAIL_PATTERN = rf"^{_LOCAL}@{_DOMAIN}$"  # the same grammar, for the API document
+# What the shop API accepts (the service itself also takes full-width digits and brackets).
+PHONE_PATTERN = r"^(\+[1-9][0-9]{7,14}|0[789]0[- ]?[0-9]{4}[- ]?[0-9]{4})$"
 _E164 = re.compile(r"\A\+[1-9][0-9]{7,14}\Z")
 # A Japanese mobile number in national form: 070, 080 or 090 and eight digits.
 _JP_MOBILE = re.compile(r"\A0([789]0[0-9]{8})\Z")
@@ -28,7 +34,7 @@ def normalise_email(value: str) -> str:
     """The address with its domain in lower case; ContactError if it is not one."""
     text = value.strip()
     match = _EMAIL.match(text)
-    if len(text) > MAX_EMAIL or match is None or len(match[1]) > 64:
+    if len(text) > MAX_EMAIL or match is None:
         raise ContactError(f"must be {EMAIL_WHAT}")
     return f"{match[1]}@{match[2].lower()}"
 

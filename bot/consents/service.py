@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -73,9 +73,12 @@ def record_consent(
         raise ValueError(f"unknown purpose {purpose!r}")
     if occurred_at.tzinfo is None:
         raise ValueError("occurred_at must be aware")
+    occurred_at = occurred_at.astimezone(UTC)
     if request_key is not None:
         earlier = _by_key(session, request_key)
         if earlier is not None:
+            if channel == "line" and purpose == MARKETING:
+                sync_line_flag(session, member_id, now)  # a repeat may follow a flag change
             return earlier
     record = ConsentRecord(
         member_id=member_id,

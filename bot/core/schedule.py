@@ -104,6 +104,7 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob(
             "purge_expired_link_records", "bot.linking.maintenance.purge_expired_link_records", 3600
         ),
+        PeriodicJob("purge_erased_consents", "bot.consents.jobs.purge_erased_consents", 86400),
         # Ticks count from the epoch: the daily one runs at 00:00 UTC, 09:00 in Japan, when
         # LINE has its figures of the day before.
         PeriodicJob(

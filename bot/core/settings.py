@@ -207,6 +207,9 @@ class Settings:
     sms_api_base_url: str = f"http://127.0.0.1:{DEV_SMS_PORT}"
     sms_connect_timeout: float = 3.0
     sms_read_timeout: float = 10.0
+    # An erased member's e-mail and SMS consent records are kept this long, pseudonymised
+    # (特定電子メール法's record of opt-in; see bot/consents/erasure.py).
+    erased_consent_kept_days: int = 365
 
     @property
     def tz(self) -> ZoneInfo:
@@ -341,6 +344,7 @@ class Settings:
             sms_quiet_hours=parse_quiet_hours(
                 env_vars.get("SMS_QUIET_HOURS", env_vars.get("QUIET_HOURS", "21:00-09:00"))
             ),
+            erased_consent_kept_days=int(reader.number("ERASED_CONSENT_KEPT_DAYS", 365, 31)),
             **_sms_settings(reader, production),
         )
         if settings.smtp_url:

@@ -20,6 +20,9 @@ shopper_unfollowed = _signals.signal("shopper-unfollowed")
 shopper_followed = _signals.signal("shopper-followed")
 #: Marketing consent changed (extra: opt_in: bool).
 marketing_consent_changed = _signals.signal("marketing-consent-changed")
+#: The shopper said 「配信停止」 or 「配信再開」, changed or not (extra: opt_in, source, at: when
+#: they said it, key: the webhook event id).
+marketing_consent_stated = _signals.signal("marketing-consent-stated")
 #: A chat was handed to staff (extra: ticket).
 chat_escalated = _signals.signal("chat-escalated")
 #: A chat went back to the bot (extra: ticket).

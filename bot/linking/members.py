@@ -40,6 +40,10 @@ from bot.models import (
 Eraser = Callable[[Session, str, Sequence[str]], dict[str, int]]
 # Extra fields of GET /members/{id} (e.g. the delivery engine's deliveries).
 MemberExtras = Callable[[Session, Shopper], dict[str, Any]]
+# Extra fields of GET /members/{id} by member id, linked or not (e.g. contact and consent),
+# and whether a feature stores anything about a member who never linked.
+MemberFields = Callable[[Session, str], dict[str, Any]]
+MemberKnown = Callable[[Session, str], bool]
 
 
 @dataclass
@@ -49,6 +53,8 @@ class MemberHooks:
 
     erasers: list[Eraser] = field(default_factory=list)
     extras: list[MemberExtras] = field(default_factory=list)
+    fields: list[MemberFields] = field(default_factory=list)
+    known: list[MemberKnown] = field(default_factory=list)
 
 
 # Every table whose rows belong to one shopper, erased with it (children before parents).
@@ -68,15 +74,19 @@ _SHOPPER_ROWS: list[tuple[str, Any]] = [
 
 
 def member_state(
-    session: Session, member_id: str, extras: Sequence[MemberExtras]
+    session: Session,
+    member_id: str,
+    extras: Sequence[MemberExtras],
+    fields: Sequence[MemberFields] = (),
+    known: Sequence[MemberKnown] = (),
 ) -> dict[str, Any] | None:
-    """What the shop may know about a member's LINE side, with the fields `extras` add;
-    None if never linked."""
+    """What the shop may know about a member's LINE side, with the fields `extras` and
+    `fields` add; None if never linked and unknown to every `known`."""
     shopper = member_shopper(session, member_id)
     if shopper is None:
-        if not _has_history(session, member_id):
+        if not _has_history(session, member_id) and not any(k(session, member_id) for k in known):
             return None
-        return {
+        state: dict[str, Any] = {
             "member_id": member_id,
             "linked": False,
             "line_user_id": None,
@@ -85,7 +95,10 @@ def member_state(
             "marketing_opt_in": None,
             "consent_changed_at": None,
         }
-    state: dict[str, Any] = {
+        for add in fields:
+            state.update(add(session, member_id))
+        return state
+    state = {
         "member_id": member_id,
         "linked": True,
         "line_user_id": shopper.line_user_id,
@@ -96,6 +109,8 @@ def member_state(
     }
     for extra in extras:
         state.update(extra(session, shopper))
+    for add in fields:
+        state.update(add(session, member_id))
     return state
 
 

@@ -43,9 +43,12 @@ def member_hooks() -> members.MemberHooks:
 def get_member(member_id: str) -> Response:
     """Link state, LINE follow state and marketing consent of a member."""
     member_id_param(member_id)
-    state = members.member_state(current_services().db.session(), member_id, member_hooks().extras)
+    hooks = member_hooks()
+    state = members.member_state(
+        current_services().db.session(), member_id, hooks.extras, hooks.fields, hooks.known
+    )
     if state is None:
-        raise ApiError(404, "unknown_member", "this member has never been linked", "member_id")
+        raise ApiError(404, "unknown_member", "nothing is known about this member", "member_id")
     return jsonify(state)
 
 
@@ -72,13 +75,13 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/members/{member_id}": {
         "get": {
             "operationId": "getMember",
-            "summary": "A member's link, LINE follow state and marketing consent",
+            "summary": "A member's link, LINE follow state, contact and marketing consent",
             "parameters": [MEMBER_PATH_PARAM, *signed(idempotent=False)],
             "responses": {
                 "200": json_response("The member's state.", "Member"),
                 **common_errors(body=False, idempotent=False),
                 "400": error("member_id is malformed."),
-                "404": error("The member has never been linked."),
+                "404": error("The member has never been linked and nothing is stored of it."),
             },
         },
         "delete": {

@@ -47,7 +47,10 @@ def signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> s
 
 
 def _verified(settings: Settings) -> dict[str, str]:
-    """The form parameters of a correctly signed request from our account; 403 otherwise."""
+    """The form parameters of a correctly signed request from our account; 403 otherwise
+    (404 while SMS is off: an empty auth token would make every signature forgeable)."""
+    if not settings.sms_enabled or not settings.sms_auth_token:
+        abort(404)
     given = request.headers.get(SIGNATURE_HEADER, "")
     query = request.query_string.decode("latin-1")
     url = settings.public_base_url + request.path + (f"?{query}" if query else "")

@@ -134,6 +134,7 @@ def test_other_phone_numbers_are_refused(given):
 
 def test_email_domain_is_lowered_and_bad_syntax_refused():
     assert normalise_email(" Hanako.Yamada@Example.JP ") == "Hanako.Yamada@example.jp"
+    assert normalise_email("taro..yamada.@docomo.ne.jp") == "taro..yamada.@docomo.ne.jp"
     for bad in ["hanako", "hanako@", "@example.jp", "a b@example.jp", "hanako@example", "x@-a.jp"]:
         with pytest.raises(ContactError):
             normalise_email(bad)
@@ -160,3 +161,36 @@ def test_contacts_are_set_kept_and_marked(session):
     set_contact(session, "M100", phone="08011112222", now=NOW)  # a new number is deliverable
     assert contact_of(session, "M100").phone_ok is True
     assert mark_undeliverable(session, "M100", "email", NOW, "bounce") is False
+
+
+def test_two_concurrent_calls_with_one_key_record_once(db):
+    """On PostgreSQL the second insert waits for the first and then yields to its row."""
+    import threading
+
+    if db.dialect != "postgresql":
+        pytest.skip("the race needs concurrent writers: set TEST_DATABASE_URL to PostgreSQL")
+    first = db.session_factory()
+    _record(first, True, NOW - HOUR, key="race-1")  # inserted, not committed
+    results = []
+
+    def second() -> None:
+        session = db.session_factory()
+        try:
+            results.append(_record(session, False, NOW, key="race-1").id)
+            session.commit()
+        finally:
+            session.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive()  # waiting on the unique key
+    first.commit()
+    thread.join(timeout=10)
+    assert results and results[0] == _by_key_id(db, "race-1")
+    assert db.session().scalar(select(func.count()).select_from(ConsentRecord)) == 1
+    first.close()
+
+
+def _by_key_id(db, key):
+    return db.session().scalar(select(ConsentRecord.id).where(ConsentRecord.request_key == key))

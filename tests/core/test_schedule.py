@@ -208,6 +208,7 @@ def test_the_table_names_each_job_function_by_a_path_that_imports(settings):
         ("prune_login_attempts", 3600),
         ("prune_webhook_events", 3600),
         ("purge_expired_link_records", 3600),
+        ("purge_erased_consents", 86400),
         ("fetch_message_insights", 86400),
         ("start_customer_flows", 86400),
         ("plan_abandonment_surveys", 600),

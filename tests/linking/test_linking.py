@@ -292,6 +292,7 @@ def test_member_state(api: ShopApi, client: FlaskClient, run_jobs: Callable[[], 
     with freeze_time(START + timedelta(hours=1)):
         typed(client, run_jobs, "配信停止")
     state = api.get("/members/M123").json
+    said_at = state["consent_history"][0]["occurred_at"]  # the LINE event's own time
     assert state == {
         "member_id": "M123",
         "linked": True,
@@ -301,6 +302,30 @@ def test_member_state(api: ShopApi, client: FlaskClient, run_jobs: Callable[[], 
         "marketing_opt_in": False,
         "consent_changed_at": "2025-03-03T04:00:00Z",
         "deliveries": [],
+        "contact": None,
+        "consents": {
+            "line": {
+                "granted": False,
+                "occurred_at": said_at,
+                "source": "line_text",
+            },
+            "email": None,
+            "sms": None,
+        },
+        "consent_history": [
+            {
+                "id": state["consent_history"][0]["id"],
+                "channel": "line",
+                "purpose": "marketing",
+                "granted": False,
+                "occurred_at": said_at,
+                "recorded_at": "2025-03-03T04:00:00Z",
+                "source": "line_text",
+                "evidence": {
+                    "webhook_event_id": state["consent_history"][0]["evidence"]["webhook_event_id"]
+                },
+            }
+        ],
     }
 
 

@@ -13,10 +13,7 @@ from werkzeug.serving import make_server
 from bot.app import create_app
 from bot.core.settings import Settings
 from sms_emulator import EmulatorServer
-
-ACCOUNT_SID = "AC" + "1" * 32
-AUTH_TOKEN = "test-sms-auth-token"
-SENDER = "+815011112222"
+from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN, SENDER
 
 
 @pytest.fixture

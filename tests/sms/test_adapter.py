@@ -11,7 +11,7 @@ from bot.sms import SmsRejected, SmsUnavailable
 from bot.sms.twilio import TwilioSms, with_reference
 from bot.sms.webhooks import signature as bot_signature
 from sms_emulator import signature as emulator_signature
-from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN, SENDER
+from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN, SENDER
 
 TO = "+819012345678"
 TEXT = "カートに商品が残っています。ご購入はこちら https://bot.example.com/r/abc"

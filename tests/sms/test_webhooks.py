@@ -22,8 +22,9 @@ from bot.sms.inbound import keyword
 from bot.sms.receipts import record_sent
 from bot.sms.twilio import twilio_factory
 from sms_emulator import signature
+from sms_emulator.core import segments
 from tests.helpers.delivery import add_shopper
-from tests.sms.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.helpers.sms import ACCOUNT_SID, AUTH_TOKEN
 
 PHONE = "+819012345678"
 MEMBER = "M200"
@@ -90,6 +91,7 @@ def test_a_stop_reply_withdraws_sms_consent_and_is_confirmed_once(sms_bot, sms_e
     assert _consent(sms_bot) is False
     [reply] = sms_emulator.sent(PHONE)
     assert "停止しました" in reply.body and "サンプルストア" in reply.body
+    assert segments(reply.body) == 1  # one 70-character segment
     with sms_bot.app_context():
         [_, withdrawal] = history(sms_bot.extensions["bot"].db.session(), MEMBER)
     assert (withdrawal.granted, withdrawal.source, withdrawal.channel) == (
@@ -403,3 +405,16 @@ def test_an_unknown_status_is_acknowledged_and_ignored(sms_client):
     with app.app_context():
         session = app.extensions["bot"].db.session()
         assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+
+
+def test_with_sms_off_the_webhooks_do_not_exist(sms_settings, db, redis, line):
+    from bot.app import create_app
+
+    off = sms_settings.with_changes(sms_enabled=False, sms_account_sid="", sms_auth_token="")
+    app = create_app(off, line=line, redis=redis, database=db)
+    client = app.test_client()
+    params = _inbound(account="")
+    assert _signed(client, "/sms/inbound", params, token="").status_code == 404
+    assert _signed(client, "/sms/status", _receipt(), token="").status_code == 404
+    with app.app_context(), pytest.raises(RuntimeError):
+        app.extensions["bot"].sms  # noqa: B018  (no provider is built)
