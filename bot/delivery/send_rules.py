@@ -20,7 +20,7 @@ from bot.delivery.channels import LINE, LINE_ONLY, Choice, Reach
 from bot.delivery.scenarios import ScenarioBook, Step
 from bot.delivery.segments import SegmentState
 from bot.line.gateway import LineClientError, LineError, LineMonthlyLimit, Message
-from bot.models import Cart, CartState, Delivery, Flow, FlowState, Order, Shopper
+from bot.models import Cart, CartState, Delivery, Flow, FlowState, FollowState, Order, Shopper
 
 if TYPE_CHECKING:
     from flex_templates import TemplateRegistry
@@ -219,7 +219,7 @@ def check(
     if scenario is not None:
         step = next((s for s in scenario.steps if s.id == delivery.step_id), None)
     line_only = step is None or step.channels == LINE_ONLY
-    if line_only and shopper.line_user_id is None:
+    if line_only and shopper.follow_state is FollowState.NOT_ON_LINE:
         return Blocked(Decision("cancel", "not on LINE: this step goes by LINE only"))
     if line_only and not shopper.is_following:
         return Blocked(Decision("cancel", "unfollowed"))
