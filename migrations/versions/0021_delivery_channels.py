@@ -20,9 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("deliveries") as batch:
-        batch.add_column(
-            sa.Column("channel", sa.String(8), nullable=False, server_default="line")
-        )
+        batch.add_column(sa.Column("channel", sa.String(8), nullable=False, server_default="line"))
         # E-mail: the Message-ID; SMS: the provider's message id.
         batch.add_column(sa.Column("message_id", sa.String(255), nullable=True))
         # Committed just before the message is handed to the SMTP server or the SMS provider.

@@ -9,9 +9,12 @@ import pytest
 from bot.core.settings import ConfigError, parse_smtp_url
 from bot.delivery.channel_render import render_sms, sms_segments, sms_warnings, ucs2_units
 from bot.delivery.channels import NO_REACH, Reach, choose
+from bot.delivery.handoff import Handoff, outcome
 from bot.delivery.tracking import InvalidLink, sign_short, verify_short
+from bot.email.smtp import MailUnconfirmed
 from bot.email.tokens import InvalidToken, make_token, read_token
 from bot.models import FollowState, Shopper
+from bot.sms.provider import SmsRejected, SmsUnavailable
 
 NOW = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)
 ALL = ("line", "email", "sms")
@@ -146,3 +149,23 @@ def test_short_links_name_one_delivery():
     for bad in (f"{int(ident, 36) + 1:x}.{signature}", f"{ident}.{signature[::-1]}", "x", ".."):
         with pytest.raises(InvalidLink):
             verify_short(b"k", bad)
+
+
+def _handoff(error: Exception) -> Handoff:
+    return Handoff(1, "sms", "+819012345678", sms_body="x", error=error, marked_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("error", "action", "keeps_mark", "reason"),
+    [
+        (SmsUnavailable("503", "503"), "postpone", False, "retrying: sms SmsUnavailable"),
+        # The request reached the provider and the answer was lost: it may have gone out.
+        (SmsUnavailable("read timeout", maybe_sent=True), "fail", True, "unconfirmed: "),
+        (SmsRejected("invalid number", "21211"), "fail", False, "sms rejected (21211): "),
+        (MailUnconfirmed("answer lost"), "fail", True, "unconfirmed: answer lost"),
+    ],
+)
+def test_what_a_hand_off_error_leads_to(error, action, keeps_mark, reason):
+    decision, keep = outcome(_handoff(error), 1, NOW)
+    assert (decision.action, keep) == (action, keeps_mark)
+    assert decision.reason.startswith(reason)
