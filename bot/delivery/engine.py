@@ -65,9 +65,10 @@ def customer_key(member_id: str | None, line_user_id: str | None) -> str:
 
 def customer_keys(shopper: Shopper) -> list[str]:
     """Every key a shopper's events may have been stored under."""
-    keys = [f"u:{shopper.line_user_id}"]
-    if shopper.member_id:
-        keys.insert(0, f"m:{shopper.member_id}")
+    keys = [f"u:{shopper.line_user_id}"] if shopper.line_user_id else []
+    member = shopper.member_id or shopper.contact_member_id
+    if member:
+        keys.insert(0, f"m:{member}")
     return keys
 
 
@@ -221,6 +222,7 @@ def _plan_steps(
         delivery.reason = None
         delivery.attempts = 0
         delivery.claimed_at = None
+        delivery.handed_off_at = None
         delivery.updated_at = now
         if too_close:
             _finish(delivery, DeliveryState.SKIPPED, TOO_CLOSE_REASON, now)
@@ -301,23 +303,49 @@ def end_flows(
     return sum(end_flow(session, flow, reason, now) for flow in session.scalars(query).all())
 
 
-def stop_all(session: Session, shopper: Shopper, reason: str, now: datetime) -> int:
-    """Unfollow: end every active flow of the shopper and cancel what was pending."""
-    flows = session.scalars(
-        select(Flow).where(Flow.shopper_id == shopper.id, Flow.state == FlowState.ACTIVE)
-    ).all()
+def stop_all(
+    session: Session,
+    shopper: Shopper,
+    reason: str,
+    now: datetime,
+    *,
+    keep: Iterable[str] = (),
+) -> int:
+    """Unfollow: end every active flow of the shopper and cancel what was pending.
+
+    Flows of the `keep` scenarios (those that may also go by e-mail or SMS) go on: their
+    next step picks another channel at send time.
+    """
+    query = select(Flow).where(Flow.shopper_id == shopper.id, Flow.state == FlowState.ACTIVE)
+    kept = list(keep)
+    if kept:
+        query = query.where(Flow.scenario_id.not_in(kept))
+    flows = session.scalars(query).all()
     return sum(end_flow(session, flow, reason, now) for flow in flows)
 
 
-def stop_marketing(session: Session, shopper: Shopper, reason: str, now: datetime) -> int:
-    """Opt-out: cancel pending marketing deliveries; end flows with nothing else left."""
-    pending = session.scalars(
-        select(Delivery).where(
-            Delivery.shopper_id == shopper.id,
-            Delivery.state == DeliveryState.PENDING,
-            Delivery.marketing.is_(True),
-        )
-    ).all()
+def stop_marketing(
+    session: Session,
+    shopper: Shopper,
+    reason: str,
+    now: datetime,
+    *,
+    keep: Iterable[str] = (),
+) -> int:
+    """Opt-out: cancel pending marketing deliveries; end flows with nothing else left.
+
+    LINE's 「配信停止」 only governs LINE: deliveries of the `keep` scenarios (those that may
+    also go by e-mail or SMS) stay, and their channel is chosen at send time.
+    """
+    query = select(Delivery).where(
+        Delivery.shopper_id == shopper.id,
+        Delivery.state == DeliveryState.PENDING,
+        Delivery.marketing.is_(True),
+    )
+    kept = list(keep)
+    if kept:
+        query = query.where(Delivery.scenario_id.not_in(kept))
+    pending = session.scalars(query).all()
     for delivery in pending:
         _finish(delivery, DeliveryState.CANCELLED, reason, now)
     session.flush()
@@ -455,6 +483,8 @@ def retry_delivery(session: Session, delivery: Delivery, now: datetime) -> None:
     delivery.reason = "retried by operator"
     delivery.attempts = 0
     delivery.claimed_at = None
+    # The operator accepts that an unconfirmed e-mail or SMS may reach the shopper twice.
+    delivery.handed_off_at = None
     delivery.updated_at = now
 
 
@@ -484,6 +514,7 @@ def member_deliveries(session: Session, shopper: Shopper) -> list[dict[str, Any]
             "reason": d.reason or (flow.end_reason if d.state is DeliveryState.CANCELLED else None),
             "attempts": d.attempts,
             "line_request_id": d.line_request_id,
+            "channel": d.channel,
             "flow_state": flow.state.value,
         }
         for d, flow in rows
@@ -637,6 +668,13 @@ def erase_customer(
     duplicate instead of bringing the data back.
     """
     keys = {customer_key(member_id, None), *(customer_key(None, u) for u in line_user_ids)}
+    # A member known only by e-mail or phone: the contact-only row, its flows and deliveries.
+    contact_rows = session.scalars(
+        select(Shopper).where(Shopper.contact_member_id == member_id)
+    ).all()
+    for row in contact_rows:
+        session.delete(row)
+    session.flush()
     carts = session.execute(delete(Cart).where(Cart.customer_key.in_(keys))).rowcount
     orders = session.execute(delete(Order).where(Order.customer_key.in_(keys))).rowcount
     events = session.execute(
@@ -644,4 +682,7 @@ def erase_customer(
         .where(ShopEvent.customer_key.in_(keys))
         .values(customer_key=ERASED_KEY, payload={}, outcome=None, applied=True)
     ).rowcount
-    return {"carts": carts or 0, "orders": orders or 0, "shop_events": events or 0}
+    counts = {"carts": carts or 0, "orders": orders or 0, "shop_events": events or 0}
+    if contact_rows:
+        counts["contact_shoppers"] = len(contact_rows)
+    return counts

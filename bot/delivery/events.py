@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.delivery import engine as deliveries
-from bot.delivery import schemas
+from bot.delivery import recipients, schemas
 from bot.delivery.scenarios import Scenario, ScenarioBook
 from bot.delivery.schemas import PRODUCT_EVENTS
 from bot.models import Cart, CartState, Order, ProductStock, ShopEvent, Shopper
@@ -93,12 +93,22 @@ def record_event(
     if event.type == "product.restocked":
         return row
     shopper = deliveries.shopper_for_key(session, event.customer_key)
+    if shopper is None:
+        shopper = recipients.recipient_for_key(session, event.customer_key, rules.book, now)
     if shopper is not None:
         row.shopper_id = shopper.id
         row.applied = True
         if row.outcome is None:
-            _run_flows(session, event, shopper, rules, now)
+            _run_flows(session, event, shopper, rules_for(shopper, rules), now)
     return row
+
+
+def rules_for(shopper: Shopper, rules: DeliveryRules) -> DeliveryRules:
+    """The scenarios that may start for this shopper: for a member known only by contact
+    (no LINE user), only those with a step that may go by e-mail or SMS."""
+    if shopper.line_user_id is not None:
+        return rules
+    return DeliveryRules(rules.book.off_line(), rules.abandonment_cooldown)
 
 
 def _update_state(session: Session, event: ShopEventIn, now: datetime) -> str | None:

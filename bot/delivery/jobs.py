@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -12,11 +12,13 @@ from rq import Retry
 from bot.core.jobs import job_context
 from bot.core.queues import Queues
 from bot.core.services import Services
+from bot.core.settings import Settings
 from bot.delivery import dormancy
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
 from bot.delivery.receivers import delivery_rules
 from bot.delivery.sender import DeliverySender
+from bot.email.smtp import Mailer
 from bot.line.beacon import delivery_alive_key, live_ids, mark_alive
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,14 @@ def _mark_queued(services: Services, ids: Sequence[int], lease: timedelta) -> No
         log.warning("could not mark queued deliveries alive", extra={"error": str(exc)})
 
 
+def mailer_factory(settings: Settings) -> Callable[[], Mailer] | None:
+    """A new SMTP session per batch, when SMTP_URL is set (else e-mail is never chosen)."""
+    url = settings.smtp_url
+    if not url:
+        return None
+    return lambda: Mailer.from_url(url, settings.smtp_timeout)
+
+
 def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
     """Send a batch of claimed deliveries: one read, pushes on a few threads, one write."""
     with job_context("send_deliveries") as services:
@@ -98,6 +108,8 @@ def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
             postgres=services.db.dialect == "postgresql",
             threads=services.settings.delivery_send_threads,
             batch_seconds=services.settings.delivery_batch_seconds,
+            mailer_factory=mailer_factory(services.settings),
+            sms=(lambda: services.sms) if services.sms_factory is not None else None,
         )
         if services.delivery_beacon is None:
             raise RuntimeError("create_app builds the delivery beacon")

@@ -16,11 +16,13 @@ from typing import Any
 from flask import Flask, has_app_context
 from sqlalchemy.orm import Session
 
+from bot import consents
 from bot.core import signals
 from bot.core.services import Services, current_services
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
 from bot.delivery import events as shop_events
+from bot.delivery import recipients
 from bot.delivery.events import DeliveryRules
 from bot.delivery.scenarios import load_scenarios
 from bot.models import Shopper
@@ -62,11 +64,26 @@ def connect_signals() -> None:
     signals.member_unlinked.connect(on_member_unlinked)
 
 
+def _off_line(session: Session, shopper: Shopper) -> list[str]:
+    """The scenarios whose flows go on when LINE stops: those that may go by e-mail or SMS,
+    if the shop gave the member's e-mail or phone (else none: LINE was all there was)."""
+    member = shopper.member_id or shopper.contact_member_id
+    if not has_app_context() or member is None:
+        return []
+    contact = consents.contact_of(session, member)
+    if contact is None or (contact.email is None and contact.phone is None):
+        return []
+    return delivery_rules().book.off_line_ids()
+
+
 def on_unfollowed(
     _sender: Any, *, session: Session, shopper: Shopper, now: datetime, **_: Any
 ) -> None:
-    """Blocked: nothing more is sent, marketing or not."""
-    count = deliveries.stop_all(session, shopper, "unfollowed", now)
+    """Blocked: nothing more is sent on LINE, marketing or not (flows that may go by e-mail
+    or SMS go on there)."""
+    count = deliveries.stop_all(
+        session, shopper, "unfollowed", now, keep=_off_line(session, shopper)
+    )
     log.info("flows stopped on unfollow", extra={"shopper_id": shopper.id, "cancelled": count})
 
 
@@ -75,7 +92,8 @@ def on_consent_changed(
 ) -> None:
     """「配信停止」 cancels pending marketing; 「配信再開」 only lets new flows send again."""
     if not opt_in:
-        count = deliveries.stop_marketing(session, shopper, "opted out", now)
+        keep = _off_line(session, shopper)
+        count = deliveries.stop_marketing(session, shopper, "opted out", now, keep=keep)
         log.info(
             "marketing stopped on opt-out", extra={"shopper_id": shopper.id, "cancelled": count}
         )
@@ -87,6 +105,9 @@ def on_member_linked(
     """Start the flows of shop events kept while the member was not linked yet."""
     if not has_app_context():
         return
+    # The member's flows kept while known only by e-mail or phone move to the LINE shopper
+    # first: their events count as applied, so the replay below does not start them twice.
+    recipients.merge_into(session, shopper, now)
     taken = shop_events.replay_for_shopper(session, shopper, delivery_rules(), now)
     if taken:
         log.info(

@@ -65,6 +65,8 @@ Exit = Literal[
     "order.placed", "order.paid", "order.cancelled", "cart.cleared", "unfollow", "opt_out"
 ]
 Category = Literal["marketing", "transactional"]
+Channel = Literal["line", "email", "sms"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
 TRIGGERS: tuple[str, ...] = get_args(Trigger)
 EXITS: tuple[str, ...] = get_args(Exit)
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -331,6 +333,14 @@ class StepSpec(_Part):
         description="Branches: the first entry whose `when` holds at send time names the "
         "variant or template; an entry without `when` is the default (last).",
     )
+    channels: list[Channel] = Field(
+        default=["line"],
+        min_length=1,
+        description="The channels this step may use, in order of preference: at send time "
+        "the first the shopper can receive (LINE: linked and following; e-mail/SMS: a "
+        "deliverable address and, for marketing, consent for that channel).",
+        json_schema_extra=_no_default,
+    )
     coupon_fallback: VariantName | None = Field(
         default=None,
         description="The variant sent instead of one carrying a coupon (data.coupon) while "
@@ -342,6 +352,8 @@ class StepSpec(_Part):
 
     @model_validator(mode="after")
     def _unique_variants(self) -> Self:
+        if len(set(self.channels)) != len(self.channels):
+            raise _error_at(["channels"], "each channel at most once")
         names = [v.name for v in self.variants or ()]
         if len(set(names)) != len(names):
             raise _error_at(["variants"], "variant names must be unique")

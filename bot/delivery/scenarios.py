@@ -8,11 +8,13 @@ field path), and turns the checked file into the frozen `ScenarioBook` the engin
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
@@ -34,6 +36,7 @@ from bot.delivery.scenario_schema import (
 )
 from bot.shop_api.validation import field_path
 
+log = logging.getLogger(__name__)
 DEFAULT_SCENARIOS_PATH = REPO_ROOT / "data" / "scenarios.yaml"
 TEMPLATES_DIR = REPO_ROOT / "flex_templates"
 
@@ -80,6 +83,7 @@ class Step:
     choices: tuple[Choice, ...] = ()  # branches, tried in order at send time
     coupon_fallback: str | None = None  # the variant sent instead of a coupon one
     before_deadline: timedelta | None = None  # timed from the flow's deadline instead
+    channels: tuple[str, ...] = ("line",)  # in order of preference, chosen at send time
 
     def choose_variant(
         self, scenario_id: str, shopper_id: int, promoted: str | None = None
@@ -147,6 +151,11 @@ class Scenario:
     enabled: bool = True
     holdout: float = 0.0  # percent of shoppers kept out of the scenario (control group)
 
+    @property
+    def reaches_off_line(self) -> bool:
+        """Whether a step may go by e-mail or SMS."""
+        return any(step.channels != ("line",) for step in self.steps)
+
     def in_holdout(self, shopper_id: int) -> bool:
         """Whether the shopper is in the scenario's control group: stable, by a hash of the
         scenario and the shopper, so every flow of the shopper lands on the same side."""
@@ -176,6 +185,14 @@ class ScenarioBook:
     def ended_by(self, event_type: str) -> list[Scenario]:
         """Scenarios whose running flows end on this event type."""
         return [s for s in self.scenarios if event_type in s.exit_on]
+
+    def off_line(self) -> ScenarioBook:
+        """The scenarios that may reach a shopper by e-mail or SMS."""
+        return ScenarioBook(tuple(s for s in self.scenarios if s.reaches_off_line), self.source)
+
+    def off_line_ids(self) -> list[str]:
+        """The ids of `off_line()`'s scenarios."""
+        return [s.id for s in self.scenarios if s.reaches_off_line]
 
 
 HOLDOUT_BUCKETS = 10_000  # 0.01 % steps
@@ -220,6 +237,7 @@ def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> S
         choices=tuple(Choice(c.when, c.variant, c.template) for c in spec.choose or ()),
         coupon_fallback=spec.coupon_fallback,
         before_deadline=spec.before_deadline,
+        channels=tuple(spec.channels),
     )
 
 
@@ -323,9 +341,39 @@ def parse_scenarios(
         checked = ScenarioFile.model_validate(doc, context=context)
     except ValidationError as exc:
         raise _refusal(exc, source, doc) from None
-    return ScenarioBook(
+    book = ScenarioBook(
         tuple(_scenario(sid, spec) for sid, spec in checked.scenarios.items()), source
     )
+    _check_channel_templates(book, source)
+    return book
+
+
+def _check_channel_templates(book: ScenarioBook, source: str) -> None:
+    """Every template an e-mail or SMS step may send has that channel's version; an SMS
+    that renders (with the template's sample data) past 2 segments is logged as a warning."""
+    from bot.delivery import channel_render  # Jinja, only once a step uses the channels
+
+    warned: set[str] = set()
+    for scenario in book.scenarios:
+        for step in scenario.steps:
+            names = {step.template} | {v.template for v in step.variants if v.template}
+            names |= {c.template for c in step.choices if c.template}
+            for channel, exists in (
+                ("email", channel_render.has_email),
+                ("sms", channel_render.has_sms),
+            ):
+                if channel not in step.channels:
+                    continue
+                for name in sorted(names):
+                    if not exists(name):
+                        raise ScenarioError(
+                            f"{source}: scenario {scenario.id!r}, step {step.id!r}: channels: "
+                            f"{channel} needs templates/{channel}/{name} (bot/delivery/templates)"
+                        )
+                    if channel == "sms" and name not in warned:
+                        warned.add(name)
+                        for warning in channel_render.sms_warnings(name, ZoneInfo("Asia/Tokyo")):
+                            log.warning("SMS template long", extra={"warning": warning})
 
 
 def load_scenarios(path: Path | None = None, templates_dir: Path | None = None) -> ScenarioBook:

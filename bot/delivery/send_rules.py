@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.core.settings import Settings
+from bot.core.settings import QuietHours, Settings
+from bot.delivery import channels as channel_rules
+from bot.delivery.channels import LINE, LINE_ONLY, Choice, Reach
 from bot.delivery.scenarios import ScenarioBook, Step
 from bot.delivery.segments import SegmentState
 from bot.line.gateway import LineClientError, LineError, LineMonthlyLimit, Message
-from bot.models import Cart, CartState, Delivery, Flow, FlowState, Order, Shopper
+from bot.models import Cart, CartState, Delivery, Flow, FlowState, FollowState, Order, Shopper
 
 if TYPE_CHECKING:
     from flex_templates import TemplateRegistry
@@ -40,6 +42,8 @@ class Decision:
     reason: str | None = None
     due_at: datetime | None = None
     message: Message | None = None
+    channel: str | None = None  # None: as chosen for the delivery (or as it was)
+    handoff: Any = None  # e-mail or SMS: what to hand over (bot.delivery.handoff)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,16 @@ class BatchState:
     tentative_by_shopper: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     # Member attributes and coupon messages: read only for steps that need them.
     segments: SegmentState = field(default_factory=SegmentState)
+    # Channels (bot.delivery.channels): read only for shoppers of steps with more than LINE.
+    reach: dict[int, Reach] = field(default_factory=dict)  # by shopper id
+    chosen: dict[int, Choice] = field(default_factory=dict)  # by delivery id, as decided
+    channel_today: dict[tuple[int, str], int] = field(default_factory=dict)  # e-mail, SMS
+    configured: tuple[str, ...] = (LINE, channel_rules.EMAIL, channel_rules.SMS)
+
+    def channel_of(self, delivery: Delivery) -> str:
+        """The channel decided for the delivery in this batch (LINE unless chosen otherwise)."""
+        choice = self.chosen.get(delivery.id)
+        return choice.channel if choice is not None and choice.channel else LINE
 
     def count_send(
         self, delivery: Delivery, *, marketing: bool, now: datetime | None = None
@@ -84,7 +98,12 @@ class BatchState:
             self.segments.count_coupon(delivery, now)
         if marketing:
             shopper_id = delivery.shopper_id
-            self.marketing_today[shopper_id] = self.marketing_today.get(shopper_id, 0) + 1
+            channel = self.channel_of(delivery)
+            if channel == LINE:
+                self.marketing_today[shopper_id] = self.marketing_today.get(shopper_id, 0) + 1
+            else:
+                key = (shopper_id, channel)
+                self.channel_today[key] = self.channel_today.get(key, 0) + 1
             self.tentative_by_shopper[shopper_id].append(delivery.id)
 
 
@@ -105,9 +124,18 @@ def local_day_start(now: datetime, settings: Settings) -> datetime:
     return start.astimezone(UTC)
 
 
-def quiet_until(at: datetime, settings: Settings) -> datetime | None:
+def quiet_hours_of(channel: str, settings: Settings) -> QuietHours | None:
+    """The quiet hours of a channel (EMAIL_QUIET_HOURS, SMS_QUIET_HOURS; LINE: QUIET_HOURS)."""
+    if channel == channel_rules.EMAIL:
+        return settings.email_quiet_hours
+    if channel == channel_rules.SMS:
+        return settings.sms_quiet_hours
+    return settings.quiet_hours
+
+
+def quiet_until(at: datetime, settings: Settings, *, channel: str = LINE) -> datetime | None:
     """The end of the quiet period `at` falls in (aware UTC), or None outside quiet hours."""
-    quiet = settings.quiet_hours
+    quiet = quiet_hours_of(channel, settings)
     if quiet is None:
         return None
     local = at.astimezone(settings.tz)
@@ -186,17 +214,35 @@ def check(
         return Blocked(Decision("cancel", "flow or shopper removed"))
     if flow.state is FlowState.ENDED:
         return Blocked(Decision("cancel", flow.end_reason or "flow ended"))
-    if not shopper.is_following:
-        return Blocked(Decision("cancel", "unfollowed"))
     scenario = book.get(delivery.scenario_id)
+    step: Step | None = None
+    if scenario is not None:
+        step = next((s for s in scenario.steps if s.id == delivery.step_id), None)
+    line_only = step is None or step.channels == LINE_ONLY
+    if line_only and shopper.follow_state is FollowState.NOT_ON_LINE:
+        return Blocked(Decision("cancel", "not on LINE: this step goes by LINE only"))
+    if line_only and not shopper.is_following:
+        return Blocked(Decision("cancel", "unfollowed"))
     if scenario is None:
         return Blocked(Decision("cancel", "scenario no longer configured"))
-    try:
-        step = scenario.step(delivery.step_id)
-    except KeyError:
+    if step is None:
         return Blocked(Decision("cancel", "step no longer configured"))
-    if marketing and not shopper.marketing_opt_in:
-        return Blocked(Decision("cancel", "opted out"))
+    channel = LINE
+    if line_only:
+        if marketing and not shopper.marketing_opt_in:
+            return Blocked(Decision("cancel", "opted out"))
+    else:
+        reach = state.reach.get(shopper.id, channel_rules.NO_REACH)
+        choice = channel_rules.choose(
+            step.channels, shopper, reach, marketing=marketing, configured=state.configured
+        )
+        if choice.channel is None:
+            verdict = channel_rules.line_verdict(step.channels, shopper, reach)
+            if verdict is not None:
+                return Blocked(Decision("cancel", verdict))
+            return Blocked(Decision("skip", choice.reason))
+        state.chosen[delivery.id] = choice
+        channel = choice.channel
     if state.flow_sent.get(flow.id, 0) >= scenario.max_messages:
         return Blocked(
             Decision("skip", "max_messages: enough messages for this flow"),
@@ -205,7 +251,7 @@ def check(
     if delivery.expires_at is not None and now > delivery.expires_at:
         return Blocked(Decision("skip", f"stale: was due {delivery.due_at:%Y-%m-%d %H:%M} UTC"))
     if marketing:
-        later = marketing_wait(state, shopper, settings, now)
+        later = marketing_wait(state, shopper, settings, now, channel=channel)
         if later is not None:
             due, why, depends_on = later
             if delivery.expires_at is not None and due > delivery.expires_at:
@@ -215,19 +261,28 @@ def check(
 
 
 def marketing_wait(
-    state: BatchState, shopper: Shopper, settings: Settings, now: datetime
+    state: BatchState, shopper: Shopper, settings: Settings, now: datetime, *, channel: str = LINE
 ) -> tuple[datetime, str, tuple[int, ...]] | None:
-    """Until when a marketing message to this shopper has to wait, why, and on which pushes."""
-    if state.paused_until is not None:
+    """Until when a marketing message to this shopper has to wait, why, and on which pushes.
+
+    Each channel has its own quiet hours and daily cap; LINE's monthly limit and a chat
+    with staff (on LINE) hold LINE messages only.
+    """
+    if channel == LINE and state.paused_until is not None:
         return state.paused_until, "postponed: LINE monthly limit reached", ()
-    if shopper.id in state.with_staff:
+    if channel == LINE and shopper.id in state.with_staff:
         return now + STAFF_RECHECK, "postponed: chat is with staff", ()
-    quiet = quiet_until(now, settings)
+    quiet = quiet_until(now, settings, channel=channel)
     if quiet is not None:
-        return quiet, "postponed: quiet hours", ()
-    if state.marketing_today.get(shopper.id, 0) >= settings.daily_marketing_cap:
+        return quiet, "postponed: quiet hours" + ("" if channel == LINE else f" ({channel})"), ()
+    sent_today = (
+        state.marketing_today.get(shopper.id, 0)
+        if channel == LINE
+        else state.channel_today.get((shopper.id, channel), 0)
+    )
+    if sent_today >= settings.daily_marketing_cap:
         tomorrow = local_midnight_after(now, settings)
-        due = quiet_until(tomorrow, settings) or tomorrow
+        due = quiet_until(tomorrow, settings, channel=channel) or tomorrow
         return (
             due,
             "postponed: daily cap",

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from bot import consents
 from bot.core.clock import Clock
 from bot.core.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
-from bot.delivery import render, segments, send_rules
+from bot.delivery import handoff, render, segments, send_rules
 from bot.delivery.aggregation import UnitBudget, aggregation_unit, process_budget
+from bot.delivery.channels import EMAIL, LINE, LINE_ONLY, NO_REACH, SMS, Reach, member_of
 from bot.delivery.scenarios import ScenarioBook
 from bot.delivery.send_rules import (
     ALREADY_ACCEPTED,
@@ -72,6 +74,8 @@ from bot.models import (
 )
 
 if TYPE_CHECKING:
+    from bot.email.smtp import Mailer
+    from bot.sms.provider import SmsProvider
     from flex_templates import TemplateRegistry
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,9 @@ _WRITE_BACK = (
         sent_at=bindparam("b_sent_at"),
         line_request_id=bindparam("b_line_request_id"),
         updated_at=bindparam("b_updated_at"),
+        channel=bindparam("b_channel"),
+        message_id=bindparam("b_message_id"),
+        handed_off_at=bindparam("b_handed_off_at"),
         # Decided at send time by a step's branches and the coupon guard (bot.delivery.segments).
         template=bindparam("b_template"),
         variant=bindparam("b_variant"),
@@ -146,6 +153,9 @@ class DeliverySender:
     straggler_grace: float = 2.0
     # The month's custom aggregation units (None: pushes carry no unit).
     units: UnitBudget | None = field(default_factory=process_budget)
+    # E-mail and SMS (None: the channel is not configured and never chosen).
+    mailer_factory: Callable[[], Mailer] | None = None
+    sms: Callable[[], SmsProvider] | None = None
 
     def send(self, session: Session, delivery_ids: Sequence[int]) -> dict[str, int]:
         """Handle a batch of claimed deliveries; returns how many ended in each state."""
@@ -177,16 +187,28 @@ class DeliverySender:
             Push(
                 delivery_id=p.delivery.id,
                 shopper_id=p.delivery.shopper_id,
-                to=state.shoppers[p.delivery.shopper_id].line_user_id,
+                to=state.shoppers[p.delivery.shopper_id].line_user_id or "",
                 message=p.decision.message,
                 marketing=self._marketing(p.delivery),
             )
             for p in planned
-            if p.decision.action == "send" and p.decision.message is not None
+            if p.decision.action == "send"
+            and p.decision.handoff is None
+            and p.decision.message is not None
         ]
+        handoffs = handoff.from_plans(planned, now)
         self._assign_units(pushes, {p.delivery.id: p.delivery for p in planned}, now)
         self._store_links(session, state.new_links, now)
+        if handoffs:
+            # Committed before any e-mail or SMS leaves: a crash after the hand-off then
+            # finds the mark and never sends it again (at most once; bot.delivery.handoff).
+            handoff.mark(session, handoffs, now)
+            session.commit()
         self.push_all(pushes, deadline)
+        handoff.hand_over(
+            handoffs, mailer=self.mailer_factory, sms=self.sms, deadline=deadline,
+            monotonic=self.monotonic,
+        )  # fmt: skip
         self._record(session, planned, {p.delivery_id: p for p in pushes}, state, now, counts)
         return counts
 
@@ -315,12 +337,82 @@ class DeliverySender:
             segments=segments.load(
                 session, claimed, shoppers, self.book, self._among, self.settings, now
             ),
+            reach=self._reach(session, claimed, shoppers),
+            channel_today=self._channel_today(session, marketing_ids, now),
+            configured=self.configured_channels(),
         )
+
+    def configured_channels(self) -> tuple[str, ...]:
+        """The channels this sender can send by: LINE, and e-mail/SMS when configured."""
+        return tuple(
+            channel
+            for channel, on in ((LINE, True), (EMAIL, self.mailer_factory), (SMS, self.sms))
+            if on
+        )
+
+    def _multi_channel(self, delivery: Delivery) -> bool:
+        scenario = self.book.get(delivery.scenario_id)
+        step = (
+            next((s for s in scenario.steps if s.id == delivery.step_id), None)
+            if scenario
+            else None
+        )
+        return step is not None and step.channels != LINE_ONLY
+
+    def _reach(
+        self, session: Session, claimed: Sequence[Delivery], shoppers: Mapping[int, Shopper]
+    ) -> dict[int, Reach]:
+        """Addresses and consents of the shoppers whose steps may go by e-mail or SMS.
+
+        A few queries per such shopper (the consent service answers one member at a time);
+        LINE-only steps read nothing here.
+        """
+        reach: dict[int, Reach] = {}
+        for shopper_id in sorted({d.shopper_id for d in claimed if self._multi_channel(d)}):
+            shopper = shoppers.get(shopper_id)
+            member = member_of(shopper) if shopper is not None else None
+            if member is None:
+                continue
+            contact = consents.contact_of(session, member)
+            if contact is None:
+                reach[shopper_id] = Reach(member_id=member)
+                continue
+            reach[shopper_id] = Reach(
+                member_id=member,
+                email=contact.email,
+                phone=contact.phone,
+                email_ok=contact.email_ok,
+                phone_ok=contact.phone_ok,
+                email_consent=contact.email is not None
+                and consents.marketing_consent(session, member, EMAIL),
+                sms_consent=contact.phone is not None
+                and consents.marketing_consent(session, member, SMS),
+            )
+        return reach
+
+    def _channel_today(
+        self, session: Session, shopper_ids: Sequence[int], now: datetime
+    ) -> dict[tuple[int, str], int]:
+        """Marketing e-mails and SMS per shopper and channel since the shop-local midnight."""
+        if not shopper_ids or self.configured_channels() == LINE_ONLY:
+            return {}
+        rows = session.execute(
+            select(Delivery.shopper_id, Delivery.channel, func.count())
+            .where(
+                self._among(Delivery.shopper_id, shopper_ids),
+                Delivery.marketing.is_(True),
+                Delivery.state == DeliveryState.SENT,
+                Delivery.channel != LINE,
+                Delivery.sent_at >= local_day_start(now, self.settings),
+            )
+            .group_by(Delivery.shopper_id, Delivery.channel)
+        )
+        return {(shopper_id, channel): count for shopper_id, channel, count in rows}
 
     def _marketing_today(
         self, session: Session, shopper_ids: Sequence[int], now: datetime
     ) -> dict[int, int]:
-        """Marketing messages per shopper since the start of the shop-local day (absent =
+        """Marketing LINE messages per shopper since the start of the shop-local day (absent =
         none): marketing pushes and broadcasts (一斉配信) alike count towards the cap."""
         if not shopper_ids:
             return {}
@@ -331,6 +423,7 @@ class DeliverySender:
                 self._among(Delivery.shopper_id, shopper_ids),
                 Delivery.marketing.is_(True),
                 Delivery.state == DeliveryState.SENT,
+                Delivery.channel == LINE,
                 Delivery.sent_at >= since,
             )
             .group_by(Delivery.shopper_id)
@@ -351,6 +444,10 @@ class DeliverySender:
     # -- deciding -----------------------------------------------------------------------------
 
     def _plan(self, delivery: Delivery, state: BatchState, now: datetime) -> _Planned:
+        if delivery.handed_off_at is not None:
+            # Handed to the SMTP server or SMS provider by a batch that died before writing
+            # the outcome: it may have gone out, so it is never sent again.
+            return _Planned(delivery, handoff.unconfirmed(delivery))
         try:
             decision, depends_on = self.decide(delivery, state, now)
         except Exception as exc:
@@ -358,6 +455,12 @@ class DeliverySender:
             # (left in `sending`, it would come back with them after every lease).
             log.exception("delivery decision crashed", extra={"delivery_id": delivery.id})
             decision, depends_on = Decision("fail", f"error: {type(exc).__name__}: {exc}"), ()
+        if decision.channel is None:
+            choice = state.chosen.get(delivery.id)
+            if choice is not None and choice.channel is not None:
+                decision = replace(decision, channel=choice.channel)
+            elif decision.action == "send":
+                decision = replace(decision, channel=LINE)
         if decision.action == "send":
             # Counted before the push: a later delivery of the same flow or shopper in this
             # batch is decided as if this one went out (and re-checked if it did not).
@@ -379,6 +482,7 @@ class DeliverySender:
         if isinstance(checked, Blocked):
             return checked.decision, checked.depends_on
         step = checked
+        choice = state.chosen.get(delivery.id)
         flow = state.flows[delivery.flow_id]
         moot = send_rules.subject_decision(
             flow.context or {}, step, carts=state.carts, orders=state.orders, stock=state.stock
@@ -398,6 +502,20 @@ class DeliverySender:
             orders=state.orders,
             stock=state.stock,
         )
+        note = "; ".join(n for n in (choice.reason if choice else None, verdict.note) if n)
+        if choice is not None and choice.channel != LINE:
+            return handoff.prepare(
+                choice.channel or "",
+                delivery,
+                data,
+                shopper=state.shoppers[delivery.shopper_id],
+                reach=state.reach.get(delivery.shopper_id, NO_REACH),
+                settings=self.settings,
+                links=state.new_links,
+                marketing=marketing,
+                reason=note or None,
+                now=now,
+            ), ()
         try:
             message, degraded = render.render_message(
                 self.templates,
@@ -414,7 +532,7 @@ class DeliverySender:
                 "message over LINE's limits: degraded",
                 extra={"delivery_id": delivery.id, "reason": degraded},
             )
-        return Decision("send", verdict.note, message=message), ()
+        return Decision("send", note or None, message=message), ()
 
     def _store_links(self, session: Session, links: Mapping[str, str], now: datetime) -> None:
         """Keep the targets of this batch's long links (a key seen before is kept as it is)."""
@@ -543,13 +661,23 @@ class DeliverySender:
         messages: list[dict[str, Any]] = []
         monthly_limit: LineMonthlyLimit | None = None
         sent_any = False
+        # The in-batch sends a cap or max_messages verdict relied on: did they go out?
+        went_out = {i: push.result is not None for i, push in pushes.items()}
+        went_out.update(
+            (p.delivery.id, p.decision.handoff.sent)
+            for p in planned
+            if p.decision.action == "send" and p.decision.handoff is not None
+        )
         for plan in planned:
             delivery, decision = plan.delivery, plan.decision
+            if decision.action == "send" and decision.handoff is not None:
+                rows.append(self._handed(delivery, decision, now))
+                if rows[-1]["b_state"] is DeliveryState.SENT:
+                    counts["sent"] = counts.get("sent", 0) + 1
+                continue
             push = pushes.get(delivery.id)
             if push is None:
-                if plan.depends_on and not all(
-                    pushes[i].result is not None for i in plan.depends_on
-                ):
+                if plan.depends_on and not all(went_out.get(i, False) for i in plan.depends_on):
                     decision = send_rules.recheck(now)
                 rows.append(self._outcome(delivery, decision, now))
                 continue
@@ -593,6 +721,7 @@ class DeliverySender:
                         reason=ALREADY_ACCEPTED if result.duplicate else decision.reason,
                         claimed_at=None,
                         updated_at=now,
+                        channel=LINE,
                     )
                 )
                 counts["sent"] = counts.get("sent", 0) + 1
@@ -632,6 +761,42 @@ class DeliverySender:
             MONTHLY_LIMIT.set(0)
             log.warning("LINE accepts pushes again: marketing resumed")
 
+    def _handed(self, delivery: Delivery, decision: Decision, now: datetime) -> dict[str, Any]:
+        """The row of an e-mail or SMS after its hand-off (see bot.delivery.handoff)."""
+        item: handoff.Handoff = decision.handoff
+        if item.sent:
+            DELIVERIES.labels("sent").inc()
+            return self._row(
+                delivery,
+                state=DeliveryState.SENT,
+                attempts=delivery.attempts + 1,
+                sent_at=now,
+                reason=decision.reason,
+                claimed_at=None,
+                updated_at=now,
+                channel=item.channel,
+                message_id=item.message_id,
+                handed_off_at=None,
+            )
+        attempts = delivery.attempts if item.late else delivery.attempts + 1
+        outcome, keep_mark = handoff.outcome(item, attempts, now)
+        if item.error is not None:
+            log.warning(
+                "hand-off failed",
+                extra={
+                    "delivery_id": delivery.id,
+                    "channel": item.channel,
+                    "reason": outcome.reason,
+                },
+            )
+        row = self._outcome(delivery, outcome, now, attempts=attempts)
+        row.update(
+            b_channel=item.channel,
+            b_message_id=item.message_id,
+            b_handed_off_at=item.marked_at if keep_mark else None,
+        )
+        return row
+
     def _outcome(
         self, delivery: Delivery, decision: Decision, now: datetime, *, attempts: int | None = None
     ) -> dict[str, Any]:
@@ -665,6 +830,7 @@ class DeliverySender:
             attempts=attempts,
             claimed_at=None,
             updated_at=now,
+            channel=decision.channel or delivery.channel or LINE,
         )
 
     @staticmethod
@@ -681,6 +847,9 @@ class DeliverySender:
             "template": delivery.template,
             "variant": delivery.variant,
             "coupon": bool(delivery.coupon),
+            "channel": delivery.channel or LINE,
+            "message_id": delivery.message_id,
+            "handed_off_at": delivery.handed_off_at,
             **changes,
         }
         return {"b_id": delivery.id, **{f"b_{k}": v for k, v in values.items()}}

@@ -20,6 +20,8 @@ def _enum(cls: type[enum.Enum]) -> Enum:
 class FollowState(enum.StrEnum):
     FOLLOWING = "following"
     BLOCKED = "blocked"
+    # A member known only by e-mail or phone (no LINE user): reached by those channels only.
+    NOT_ON_LINE = "not_on_line"
 
 
 class Shopper(Base):
@@ -28,7 +30,8 @@ class Shopper(Base):
     __tablename__ = "shoppers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    line_user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # None for a member known only by contact (e-mail or phone; see docs/delivery-engine.md).
+    line_user_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
     picture_url: Mapped[str | None] = mapped_column(String(1000))
     language: Mapped[str | None] = mapped_column(String(16))
@@ -41,6 +44,9 @@ class Shopper(Base):
     follow_changed_at: Mapped[datetime | None]
     member_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     linked_at: Mapped[datetime | None]
+    # The member a contact-only row stands for (line_user_id is None); merged into the LINE
+    # shopper when that member links.
+    contact_member_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     marketing_opt_in: Mapped[bool] = mapped_column(default=True)
     opt_in_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

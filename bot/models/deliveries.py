@@ -179,6 +179,12 @@ class Delivery(Base):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     line_request_id: Mapped[str | None] = mapped_column(String(64))
+    # "line", "email" or "sms": the step's channels say which it may use; chosen at send time.
+    channel: Mapped[str] = mapped_column(String(8), default="line", server_default="line")
+    # E-mail: the Message-ID; SMS: the provider's message id.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    # Committed just before an e-mail or SMS is handed over (see bot.delivery.channels).
+    handed_off_at: Mapped[datetime | None]
     # The message as decided at send time carries a coupon (the coupon guard counts these).
     coupon: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from bot.delivery.aggregation import aggregation_unit
 from bot.delivery.scenarios import Scenario, ScenarioBook
 from bot.line.gateway import MessageQuota
 from bot.report import queries as q
+from bot.report.channels import channel_figures
 from bot.report.stats import Interval, newcombe_difference, sample_size_per_arm, welch_difference
 
 HIDDEN_TEXT = "20人未満のため非表示"
@@ -261,6 +262,9 @@ def build_report(
     keys = _keys(book, figures)
     opens = q.opens_by_unit(session, period, (aggregation_unit(*k) for k in keys))
     rows = [_line(book.get(k[0]), k, figures[k], opens.get(aggregation_unit(*k))) for k in keys]
+    by_channel = channel_figures(session, period)
+    for key, row in zip(keys, rows, strict=True):
+        row["channels"] = by_channel.get(key, {})  # line / email / sms: sent, clicks, orders
 
     per_scenario = orders_read.by_scenario
     # Holdout lines for scenarios that hold shoppers out; abandoned carts for cart ones.

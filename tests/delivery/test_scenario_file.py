@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -439,8 +440,22 @@ SHIPPED = (
 )  # fmt: skip
 
 
+# Since steps have channels, the cart reminders may also go by e-mail (the first also by SMS).
+CART_CHANNELS = {
+    "reminder": ("line", "email", "sms"),
+    "incentive": ("line", "email"),
+    "low_stock": ("line", "email"),
+}
+
+
 def test_the_shipped_scenarios_load_as_they_did() -> None:
-    assert load_scenarios() == ScenarioBook(SHIPPED, str(DEFAULT_SCENARIOS_PATH))
+    shipped = tuple(
+        replace(s, steps=tuple(replace(st, channels=CART_CHANNELS[st.id]) for st in s.steps))
+        if s.trigger == "cart.updated"
+        else s
+        for s in SHIPPED
+    )
+    assert load_scenarios() == ScenarioBook(shipped, str(DEFAULT_SCENARIOS_PATH))
 
 
 # -- the JSON Schema -------------------------------------------------------------------------

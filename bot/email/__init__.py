@@ -1,0 +1,2 @@
+"""E-mail: composing messages with their headers, SMTP hand-off, one-click unsubscribe and
+the bounce/complaint intake."""
