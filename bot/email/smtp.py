@@ -65,6 +65,9 @@ class Mailer:
                     timeout=self.timeout,
                     local_hostname=self.local_hostname,
                 )
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailUnavailable(f"SMTP connection: {type(exc).__name__}: {exc}") from exc
+        try:
             smtp.ehlo()
             if target.tls == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
@@ -72,8 +75,10 @@ class Mailer:
             if target.username:
                 smtp.login(target.username, target.password or "")
         except smtplib.SMTPAuthenticationError as exc:
+            smtp.close()
             raise MailUnavailable(f"SMTP login refused: {exc.smtp_code}") from exc
         except (smtplib.SMTPException, OSError) as exc:
+            smtp.close()  # connected but unusable (no TLS, a bad certificate, no AUTH)
             raise MailUnavailable(f"SMTP connection: {type(exc).__name__}: {exc}") from exc
         self._smtp = smtp
 
