@@ -261,26 +261,9 @@ class SdkLineGateway:
         # through the SDK's ApiClient (auth, connection pool, timeouts) but without building
         # its pydantic models, which cost more CPU than the HTTP call. LINE validates the
         # request and a 400 comes back with details as LineClientError.
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if retry_key:
-            headers["X-Line-Retry-Key"] = retry_key
-        try:
-            response = self._call(
-                self._client.call_api,
-                "/v2/bot/message/push",
-                "POST",
-                header_params=headers,
-                body=_push_body(to, messages, aggregation_unit),
-                response_types_map={},
-                auth_settings=["Bearer"],
-                _return_http_data_only=False,
-            )
-        except LineClientError as exc:
-            if exc.status == 409 and retry_key:
-                # LINE already accepted a request with this retry key: it counts as sent.
-                return SendResult(exc.request_id, duplicate=True)
-            raise
-        return SendResult(_request_id(response.headers))
+        return self._send_json(
+            "/v2/bot/message/push", _push_body(to, messages, aggregation_unit), retry_key
+        )
 
     def multicast(
         self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
@@ -292,24 +275,29 @@ class SdkLineGateway:
         """
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise LineClientError(f"multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
+        body = {"to": list(to), "messages": list(messages)}
+        return self._send_json("/v2/bot/message/multicast", body, retry_key)
+
+    def _send_json(self, path: str, body: dict[str, Any], retry_key: str | None) -> SendResult:
+        """POST a message request as it is, with the retry key if any. A 409 to a retry key
+        means LINE accepted a request with that key before (a send repeated after a crash or
+        a timeout): it delivered it then, does not deliver it again, and it counts as sent."""
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if retry_key:
             headers["X-Line-Retry-Key"] = retry_key
         try:
             response = self._call(
                 self._client.call_api,
-                "/v2/bot/message/multicast",
+                path,
                 "POST",
                 header_params=headers,
-                body={"to": list(to), "messages": list(messages)},
+                body=body,
                 response_types_map={},
                 auth_settings=["Bearer"],
                 _return_http_data_only=False,
             )
         except LineClientError as exc:
             if exc.status == 409 and retry_key:
-                # A request with this key was accepted before (a batch sent again after a
-                # crash or a timeout): LINE delivered it then, and does not deliver it again.
                 return SendResult(exc.request_id, duplicate=True)
             raise
         return SendResult(_request_id(response.headers))

@@ -1,4 +1,4 @@
-"""The channel tests' app: SMTP on loopback, the SMS emulator, the shipped scenarios."""
+"""The channel and e-mail tests' app: SMTP on loopback, the SMS emulator, the shipped scenarios."""
 
 from __future__ import annotations
 
