@@ -39,6 +39,13 @@ WEIGHT_SYNONYM = 0.8
 WEIGHT_CHAR = 0.35
 WEIGHT_STEM = 0.5
 PAIR_WINDOW = 2
+WEIGHT_INTENT = 1.0
+HEAD_INTENT = False
+HEAD_WHOLE = False
+NEGATED_CONCEPTS = False
+WEIGHT_PART = 1.0
+PART_CONCEPTS = True
+GRAMMAR_NOT_WORDS = True
 _NOISE_RE = re.compile(r"[ぁ-ゖ]|[a-z]|[0-9.,]+[a-z]*")
 _HIRAGANA_RE = re.compile(r"[ぁ-ゖ]+")
 _KANJI_STEM_RE = re.compile(r"[\u4e00-\u9fff]+(?=[ぁ-ゖ])")
@@ -50,6 +57,8 @@ class _Lemma:
     groups: tuple[int, ...]
     is_verb: bool
     index: int  # position of its token in the text, for pairing with concepts
+    intent: bool = False  # a verb or a verbal noun (返品, 解除): what the shopper wants done
+    part: bool = False  # a part of a compound (何 and 日 of 何日), not a word of the sentence
 
 
 @cache
@@ -184,12 +193,14 @@ class Analyzer:
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
-            for key in keys:
-                hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             pos = m.part_of_speech()
+            # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
+            if not (GRAMMAR_NOT_WORDS and pos[0] in _PHRASE_SKIP_POS):
+                for key in keys:
+                    hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             lemma = m.normalized_form()
             parts = m.split(SplitMode.A)
-            if len(parts) > 1:
+            if len(parts) > 1 and PART_CONCEPTS:
                 for p in parts:
                     for key in _token_keys(p) - keys:
                         hits.extend((i, c) for c in thesaurus.words.get(key, ()))
@@ -200,15 +211,18 @@ class Analyzer:
                 continue
             if lemma in _STOP_LEMMAS or _NOISE_RE.fullmatch(lemma):
                 continue
-            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i))
+            intent = pos[0] == "動詞" or pos[2] == "サ変可能"
+            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i, intent))
             if lemma[0] == "御" and len(lemma) > 1:
                 # お店 is 御店 in the dictionary; the bare noun is what other texts say.
-                out.append(_Lemma(lemma[1:], (), False, i))
+                out.append(_Lemma(lemma[1:], (), False, i, part=True))
             if len(parts) > 1:
                 for p in parts:
                     if p.part_of_speech()[0] in _CONTENT_POS and p.normalized_form() != lemma:
                         out.append(
-                            _Lemma(p.normalized_form(), tuple(p.synonym_group_ids()), False, i)
+                            _Lemma(
+                                p.normalized_form(), tuple(p.synonym_group_ids()), False, i, part=True
+                            )
                         )
         hits.extend(_phrase_hits(stream, thesaurus))
         return out, sorted(set(hits))
@@ -228,13 +242,19 @@ class Analyzer:
         feats: dict[str, float] = {}
         lemmas, hits = self.analyze(text)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
-        head = next((lm.text for lm in reversed(lemmas) if not lm.text.endswith("~否")), None)
+        words = [lm for lm in lemmas if not lm.text.endswith("~否") and not (HEAD_WHOLE and lm.part)]
+        head = next((lm.text for lm in reversed(words) if HEAD_INTENT and lm.intent), None)
+        if head is None:
+            head = next((lm.text for lm in reversed(words)), None)
         in_concept = {i for i, _ in hits}
         for lm in lemmas:
             # A word the thesaurus covers shares its weight with its concept: which of the
             # concept's words the shopper picked (やめる or キャンセル) matters less.
             share = CONCEPT_WORD_SHARE if lm.index in in_concept else 1.0
-            feats["w:" + lm.text] = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
+            weight = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
+            weight *= (WEIGHT_INTENT if lm.intent else 1.0) * (WEIGHT_PART if lm.part else 1.0)
+            if weight > feats.get("w:" + lm.text, 0.0):
+                feats["w:" + lm.text] = weight
             for g in lm.groups:
                 feats.setdefault(f"s:{g}", WEIGHT_SYNONYM)
             if lm.is_verb:
@@ -252,6 +272,14 @@ class Analyzer:
         # (注文をやめる vs 会員をやめる), and in Japanese it sits a few tokens before the verb.
         for _, c in hits:
             feats.setdefault("k:" + c, WEIGHT_CONCEPT)
+        if NEGATED_CONCEPTS:
+            # 到着しない meets 届きません: a negated word's concepts, negated.
+            negated = {
+                lemmas[k - 1].index for k, lm in enumerate(lemmas) if k and lm.text.endswith("~否")
+            }
+            for i, c in hits:
+                if i in negated:
+                    feats.setdefault("k:" + c + "~否", WEIGHT_CONCEPT)
         for n, (i, a) in enumerate(hits):
             for j, b in hits[n + 1 :]:
                 if j - i > CONCEPT_WINDOW:

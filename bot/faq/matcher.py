@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from bot.faq.analyzer import Analyzer, default_analyzer
+from bot.faq.asking import asks
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
@@ -74,6 +75,7 @@ class Signals(NamedTuple):
     sem_margin: float  # sem of the top entry minus sem of the second
     concepts: float  # thesaurus concepts in the query, up to 3, divided by 3
     head_known: float  # 1 when the top entry knows the query's heaviest word
+    asks: float  # 1 when the message asks (question, request, wish), 0 when it only tells
 
 
 NO_SIGNALS = Signals(*(0.0,) * len(Signals._fields))
@@ -175,6 +177,9 @@ TIE_RATIO = 0.85
 COMMON_MIN_ENTRIES = 40
 COMMON_SHARE = 0.04
 SOFT_KNOWN_TOO = False
+SCORE_HEAD = 0.0
+HEAD_KINDS = "wk"
+ASKS_SIGNAL = True
 
 
 @dataclass
@@ -190,6 +195,7 @@ class FaqMatcher:
     _unseen_idf: float = field(repr=False)
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
+    _heads: list[dict[str, float]] = field(default_factory=list, repr=False)
     _soft: SoftIndex | None = field(default=None, repr=False)
     _readings: ReadingIndex | None = field(default=None, repr=False)
     _entry_words: EntryWords | None = field(default=None, repr=False)
@@ -232,7 +238,7 @@ class FaqMatcher:
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         # In a large FAQ, features found in many entries (の-bigrams, 注文) barely separate
         # entries but make every query walk long postings; they are left out of the index.
-        common = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
+        common = common_df = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
         for i, texts in enumerate(per_entry_texts):
             for k, feats in enumerate(texts):
                 kind = _TEXT if k < len(texts) - 2 else (_UNION if k == len(texts) - 2 else _ANSWER)
@@ -258,8 +264,14 @@ class FaqMatcher:
             keywords.append(
                 tuple((k, 1.0 / sum(k in t for t in folded_texts)) for k in sorted(kws) if k)
             )
+        heads = []
+        for texts in per_entry_texts:
+            phrasings = [{n for n in t if n[0] in HEAD_KINDS} for t in texts[:-2]]
+            common = set.intersection(*phrasings) if phrasings else set()
+            heads.append({n: idf[n] for n in common if df[n] <= common_df})
         return cls(
             entries=tuple(entries),
+            _heads=heads,
             analyzer=analyzer,
             calibration=calibration or DEFAULT_CALIBRATION,
             _docs=docs,
@@ -292,6 +304,7 @@ class FaqMatcher:
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], Signals]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
+        asking = float(ASKS_SIGNAL and asks(text))
         if self._readings is not None:
             text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
@@ -331,6 +344,11 @@ class FaqMatcher:
                 + SCORE_ANSWER * answer_score[entry_index]
                 + SCORE_KEYWORD * kw_hit[entry_index]
             )
+            head = self._heads[entry_index] if self._heads else None
+            if head and SCORE_HEAD:
+                score += SCORE_HEAD * sum(v for n, v in head.items() if n in feats) / sum(
+                    head.values()
+                )
             scored.append((entry_index, score))
         scored.sort(key=lambda p: -p[1])
         if not scored:
@@ -386,6 +404,7 @@ class FaqMatcher:
             sem_margin,
             min(concepts, 3) / 3,
             head_known,
+            asking,
         )
 
     def ask(self, text: str) -> MatchResult:
