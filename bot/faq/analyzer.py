@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +31,7 @@ _FILLER_TEXT = (
 _STOP_LEMMAS = frozenset(_STOP_TEXT.split()) | frozenset(_FILLER_TEXT.split())
 _CONTENT_POS = frozenset(("名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞", "接尾辞"))
 _NEGATIONS = frozenset(("ない", "ず", "ぬ", "無い"))
+_TOPIC_PARTICLES = frozenset(("は", "が", "を", "も", "って"))
 
 # How much each kind of feature counts; set by leave-one-out over FAQ variants (bench/faq.py).
 WEIGHT_LEMMA = 1.0
@@ -59,6 +60,7 @@ class _Lemma:
     index: int  # position of its token in the text, for pairing with concepts
     intent: bool = False  # a verb or a verbal noun (返品, 解除): what the shopper wants done
     part: bool = False  # a part of a compound (何 and 日 of 何日), not a word of the sentence
+    topic: bool = False  # marked by は, が, を, も or って: what the sentence is about
 
 
 @cache
@@ -204,6 +206,12 @@ class Analyzer:
                 for p in parts:
                     for key in _token_keys(p) - keys:
                         hits.extend((i, c) for c in thesaurus.words.get(key, ()))
+            if pos[0] == "助詞" and m.surface() in _TOPIC_PARTICLES:
+                for k in range(len(out) - 1, -1, -1):
+                    if out[k].index != i - 1:
+                        break
+                    if not out[k].part:
+                        out[k] = replace(out[k], topic=True)
             if lemma in _NEGATIONS and pos[0] == "助動詞" and out:
                 out.append(_Lemma(out[-1].text + "~否", (), False, i))
                 continue
@@ -236,11 +244,16 @@ class Analyzer:
         return self.features_with_links(text, head_boost=head_boost)[0]
 
     def features_with_links(
-        self, text: str, *, head_boost: float = 1.0
+        self, text: str, *, head_boost: float = 1.0, topics: set[str] | None = None
     ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
-        """Features, and for each word feature the concept features found at the same token."""
+        """Features, and for each word feature the concept features found at the same token.
+
+        topics: if given, receives the word features marked as the topic or subject (〜が, 〜は).
+        """
         feats: dict[str, float] = {}
         lemmas, hits = self.analyze(text)
+        if topics is not None:
+            topics.update("w:" + lm.text for lm in lemmas if lm.topic)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
         words = [lm for lm in lemmas if not lm.text.endswith("~否") and not (HEAD_WHOLE and lm.part)]
         head = next((lm.text for lm in reversed(words) if HEAD_INTENT and lm.intent), None)

@@ -76,6 +76,7 @@ class Signals(NamedTuple):
     concepts: float  # thesaurus concepts in the query, up to 3, divided by 3
     head_known: float  # 1 when the top entry knows the query's heaviest word
     asks: float  # 1 when the message asks (question, request, wish), 0 when it only tells
+    topic_known: float  # share of the message's topic words (〜が, 〜は, 〜を) the top entry knows
 
 
 NO_SIGNALS = Signals(*(0.0,) * len(Signals._fields))
@@ -180,6 +181,9 @@ SOFT_KNOWN_TOO = False
 SCORE_HEAD = 0.1
 HEAD_KINDS = "wk"
 ASKS_SIGNAL = True
+TOPIC_SIGNAL = True
+TOPIC_NONE = 1.0
+TOPIC_SOFT = False
 
 
 @dataclass
@@ -308,7 +312,10 @@ class FaqMatcher:
         if self._readings is not None:
             text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
-        feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
+        topics: set[str] = set()
+        feats, links = self.analyzer.features_with_links(
+            analysis_text(text), head_boost=HEAD_BOOST, topics=topics
+        )
         if not feats or not self._docs:
             return [], NO_SIGNALS
         if self._soft is not None:
@@ -391,6 +398,17 @@ class FaqMatcher:
         head_known = float(
             head_name is not None and (head_name in top_union or bool(links[head_name] & top_union))
         )
+        topic_words = [n for n in topics if n in links]
+        topic_known = (
+            sum(
+                n in top_union
+                or any(x in top_union for x in links[n] if TOPIC_SOFT or x.startswith("k:"))
+                for n in topic_words
+            )
+            / len(topic_words)
+            if topic_words and TOPIC_SIGNAL
+            else TOPIC_NONE
+        )
         return scored, Signals(
             top,
             top - second,
@@ -405,6 +423,7 @@ class FaqMatcher:
             min(concepts, 3) / 3,
             head_known,
             asking,
+            topic_known,
         )
 
     def ask(self, text: str) -> MatchResult:
