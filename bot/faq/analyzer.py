@@ -39,7 +39,7 @@ WEIGHT_PAIR = 0.6
 WEIGHT_SYNONYM = 0.8
 WEIGHT_CHAR = 0.35
 WEIGHT_STEM = 0.5
-PAIR_WINDOW = 2
+PAIR_WINDOW = 3
 WEIGHT_INTENT = 1.0
 HEAD_INTENT = False
 HEAD_WHOLE = False
@@ -47,7 +47,10 @@ NEGATED_CONCEPTS = True
 WEIGHT_PART = 1.0
 PART_CONCEPTS = True
 GRAMMAR_NOT_WORDS = True
+PAIRS_ACROSS = True
+WEIGHT_INTERROGATIVE = 1.0
 _NOISE_RE = re.compile(r"[ぁ-ゖ]|[a-z]|[0-9.,]+[a-z]*")
+_INTERROGATIVE_RE = re.compile(r"何.+|いつ|いつ頃|幾ら|何時|どれ|どの|どちら|どこ")
 _HIRAGANA_RE = re.compile(r"[ぁ-ゖ]+")
 _KANJI_STEM_RE = re.compile(r"[\u4e00-\u9fff]+(?=[ぁ-ゖ])")
 
@@ -184,18 +187,23 @@ class Analyzer:
                     self._thesaurus = _compile_thesaurus(self._groups, self._tokenizer())
         return self._thesaurus
 
-    def analyze(self, text: str) -> tuple[list[_Lemma], list[tuple[int, str]]]:
-        """Content words (normalised forms, synonym groups) and (token index, concept) hits."""
+    def analyze(self, text: str) -> tuple[list[_Lemma], list[tuple[int, str]], set[int]]:
+        """Content words, (token index, concept) hits, and the tokens that are interrogatives."""
         from sudachipy import SplitMode
 
         thesaurus = self.thesaurus()
         out: list[_Lemma] = []
         stream: list[frozenset[str]] = []
         hits: list[tuple[int, str]] = []
+        asking: set[int] = set()
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
             pos = m.part_of_speech()
+            if _INTERROGATIVE_RE.fullmatch(m.normalized_form()) or (
+                m.surface() in ("くらい", "ぐらい") and i and i - 1 in asking
+            ):
+                asking.add(i)
             # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
             if not (GRAMMAR_NOT_WORDS and pos[0] in _PHRASE_SKIP_POS):
                 for key in keys:
@@ -233,7 +241,7 @@ class Analyzer:
                             )
                         )
         hits.extend(_phrase_hits(stream, thesaurus))
-        return out, sorted(set(hits))
+        return out, sorted(set(hits)), asking
 
     def lemmas(self, text: str) -> list[_Lemma]:
         """Content words as Sudachi normalised forms with their synonym groups."""
@@ -251,7 +259,7 @@ class Analyzer:
         topics: if given, receives the word features marked as the topic or subject (〜が, 〜は).
         """
         feats: dict[str, float] = {}
-        lemmas, hits = self.analyze(text)
+        lemmas, hits, asking = self.analyze(text)
         if topics is not None:
             topics.update("w:" + lm.text for lm in lemmas if lm.topic)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
@@ -266,6 +274,8 @@ class Analyzer:
             share = CONCEPT_WORD_SHARE if lm.index in in_concept else 1.0
             weight = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
             weight *= (WEIGHT_INTENT if lm.intent else 1.0) * (WEIGHT_PART if lm.part else 1.0)
+            if lm.index in asking:
+                weight *= WEIGHT_INTERROGATIVE
             if weight > feats.get("w:" + lm.text, 0.0):
                 feats["w:" + lm.text] = weight
             for g in lm.groups:
@@ -278,13 +288,19 @@ class Analyzer:
         # Two concepts close together, in either order (サイズを変更 / 変えたいサイズ).
         concepts = [str(lm.groups[0]) if lm.groups else lm.text for lm in lemmas]
         for i, a in enumerate(concepts):
-            for b in concepts[i + 1 : i + 1 + PAIR_WINDOW]:
-                if a != b:
+            for k in range(i + 1, min(len(lemmas), i + 1 + PAIR_WINDOW)):
+                b = concepts[k]
+                # A compound and its own parts (何日, 何, 日) are one word, not a pair.
+                if a != b and not (PAIRS_ACROSS and lemmas[k].index == lemmas[i].index):
                     feats["p:" + "|".join(sorted((a, b)))] = WEIGHT_PAIR
         # Thesaurus concepts, and concepts near each other: the thing being cancelled matters
         # (注文をやめる vs 会員をやめる), and in Japanese it sits a few tokens before the verb.
-        for _, c in hits:
-            feats.setdefault("k:" + c, WEIGHT_CONCEPT)
+        for i, c in hits:
+            # A concept named only by an interrogative (何日, いつ, どのくらい) says what kind of
+            # answer is wanted, less what about.
+            weight = WEIGHT_CONCEPT * (WEIGHT_INTERROGATIVE if i in asking else 1.0)
+            if weight > feats.get("k:" + c, 0.0):
+                feats["k:" + c] = weight
         if NEGATED_CONCEPTS:
             # 到着しない meets 届きません: a negated word's concepts, negated.
             negated = {
