@@ -40,17 +40,7 @@ WEIGHT_SYNONYM = 0.8
 WEIGHT_CHAR = 0.35
 WEIGHT_STEM = 0.5
 PAIR_WINDOW = 3
-WEIGHT_INTENT = 1.0
-HEAD_INTENT = False
-HEAD_WHOLE = False
-NEGATED_CONCEPTS = True
-WEIGHT_PART = 1.0
-PART_CONCEPTS = True
-GRAMMAR_NOT_WORDS = True
-PAIRS_ACROSS = True
-WEIGHT_INTERROGATIVE = 1.0
 _NOISE_RE = re.compile(r"[ぁ-ゖ]|[a-z]|[0-9.,]+[a-z]*")
-_INTERROGATIVE_RE = re.compile(r"何.+|いつ|いつ頃|幾ら|何時|どれ|どの|どちら|どこ")
 _HIRAGANA_RE = re.compile(r"[ぁ-ゖ]+")
 _KANJI_STEM_RE = re.compile(r"[\u4e00-\u9fff]+(?=[ぁ-ゖ])")
 
@@ -61,7 +51,6 @@ class _Lemma:
     groups: tuple[int, ...]
     is_verb: bool
     index: int  # position of its token in the text, for pairing with concepts
-    intent: bool = False  # a verb or a verbal noun (返品, 解除): what the shopper wants done
     part: bool = False  # a part of a compound (何 and 日 of 何日), not a word of the sentence
     topic: bool = False  # marked by は, が, を, も or って: what the sentence is about
 
@@ -187,30 +176,25 @@ class Analyzer:
                     self._thesaurus = _compile_thesaurus(self._groups, self._tokenizer())
         return self._thesaurus
 
-    def analyze(self, text: str) -> tuple[list[_Lemma], list[tuple[int, str]], set[int]]:
-        """Content words, (token index, concept) hits, and the tokens that are interrogatives."""
+    def analyze(self, text: str) -> tuple[list[_Lemma], list[tuple[int, str]]]:
+        """Content words (normalised forms, synonym groups) and (token index, concept) hits."""
         from sudachipy import SplitMode
 
         thesaurus = self.thesaurus()
         out: list[_Lemma] = []
         stream: list[frozenset[str]] = []
         hits: list[tuple[int, str]] = []
-        asking: set[int] = set()
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
             pos = m.part_of_speech()
-            if _INTERROGATIVE_RE.fullmatch(m.normalized_form()) or (
-                m.surface() in ("くらい", "ぐらい") and i and i - 1 in asking
-            ):
-                asking.add(i)
             # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
-            if not (GRAMMAR_NOT_WORDS and pos[0] in _PHRASE_SKIP_POS):
+            if pos[0] not in _PHRASE_SKIP_POS:
                 for key in keys:
                     hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             lemma = m.normalized_form()
             parts = m.split(SplitMode.A)
-            if len(parts) > 1 and PART_CONCEPTS:
+            if len(parts) > 1:
                 for p in parts:
                     for key in _token_keys(p) - keys:
                         hits.extend((i, c) for c in thesaurus.words.get(key, ()))
@@ -227,8 +211,7 @@ class Analyzer:
                 continue
             if lemma in _STOP_LEMMAS or _NOISE_RE.fullmatch(lemma):
                 continue
-            intent = pos[0] == "動詞" or pos[2] == "サ変可能"
-            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i, intent))
+            out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i))
             if lemma[0] == "御" and len(lemma) > 1:
                 # お店 is 御店 in the dictionary; the bare noun is what other texts say.
                 out.append(_Lemma(lemma[1:], (), False, i, part=True))
@@ -237,11 +220,15 @@ class Analyzer:
                     if p.part_of_speech()[0] in _CONTENT_POS and p.normalized_form() != lemma:
                         out.append(
                             _Lemma(
-                                p.normalized_form(), tuple(p.synonym_group_ids()), False, i, part=True
+                                p.normalized_form(),
+                                tuple(p.synonym_group_ids()),
+                                False,
+                                i,
+                                part=True,
                             )
                         )
         hits.extend(_phrase_hits(stream, thesaurus))
-        return out, sorted(set(hits)), asking
+        return out, sorted(set(hits))
 
     def lemmas(self, text: str) -> list[_Lemma]:
         """Content words as Sudachi normalised forms with their synonym groups."""
@@ -252,30 +239,28 @@ class Analyzer:
         return self.features_with_links(text, head_boost=head_boost)[0]
 
     def features_with_links(
-        self, text: str, *, head_boost: float = 1.0, topics: set[str] | None = None
+        self,
+        text: str,
+        *,
+        head_boost: float = 1.0,
+        topics: set[str] | None = None,
     ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
         """Features, and for each word feature the concept features found at the same token.
 
         topics: if given, receives the word features marked as the topic or subject (〜が, 〜は).
         """
         feats: dict[str, float] = {}
-        lemmas, hits, asking = self.analyze(text)
+        lemmas, hits = self.analyze(text)
         if topics is not None:
             topics.update("w:" + lm.text for lm in lemmas if lm.topic)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
-        words = [lm for lm in lemmas if not lm.text.endswith("~否") and not (HEAD_WHOLE and lm.part)]
-        head = next((lm.text for lm in reversed(words) if HEAD_INTENT and lm.intent), None)
-        if head is None:
-            head = next((lm.text for lm in reversed(words)), None)
+        head = next((lm.text for lm in reversed(lemmas) if not lm.text.endswith("~否")), None)
         in_concept = {i for i, _ in hits}
         for lm in lemmas:
             # A word the thesaurus covers shares its weight with its concept: which of the
             # concept's words the shopper picked (やめる or キャンセル) matters less.
             share = CONCEPT_WORD_SHARE if lm.index in in_concept else 1.0
             weight = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
-            weight *= (WEIGHT_INTENT if lm.intent else 1.0) * (WEIGHT_PART if lm.part else 1.0)
-            if lm.index in asking:
-                weight *= WEIGHT_INTERROGATIVE
             if weight > feats.get("w:" + lm.text, 0.0):
                 feats["w:" + lm.text] = weight
             for g in lm.groups:
@@ -291,24 +276,19 @@ class Analyzer:
             for k in range(i + 1, min(len(lemmas), i + 1 + PAIR_WINDOW)):
                 b = concepts[k]
                 # A compound and its own parts (何日, 何, 日) are one word, not a pair.
-                if a != b and not (PAIRS_ACROSS and lemmas[k].index == lemmas[i].index):
+                if a != b and lemmas[k].index != lemmas[i].index:
                     feats["p:" + "|".join(sorted((a, b)))] = WEIGHT_PAIR
         # Thesaurus concepts, and concepts near each other: the thing being cancelled matters
         # (注文をやめる vs 会員をやめる), and in Japanese it sits a few tokens before the verb.
+        for _, c in hits:
+            feats.setdefault("k:" + c, WEIGHT_CONCEPT)
+        # 到着しない meets 届きません: a negated word's concepts are negated too.
+        negated = {
+            lemmas[k - 1].index for k, lm in enumerate(lemmas) if k and lm.text.endswith("~否")
+        }
         for i, c in hits:
-            # A concept named only by an interrogative (何日, いつ, どのくらい) says what kind of
-            # answer is wanted, less what about.
-            weight = WEIGHT_CONCEPT * (WEIGHT_INTERROGATIVE if i in asking else 1.0)
-            if weight > feats.get("k:" + c, 0.0):
-                feats["k:" + c] = weight
-        if NEGATED_CONCEPTS:
-            # 到着しない meets 届きません: a negated word's concepts, negated.
-            negated = {
-                lemmas[k - 1].index for k, lm in enumerate(lemmas) if k and lm.text.endswith("~否")
-            }
-            for i, c in hits:
-                if i in negated:
-                    feats.setdefault("k:" + c + "~否", WEIGHT_CONCEPT)
+            if i in negated:
+                feats.setdefault("k:" + c + "~否", WEIGHT_CONCEPT)
         for n, (i, a) in enumerate(hits):
             for j, b in hits[n + 1 :]:
                 if j - i > CONCEPT_WINDOW:

@@ -178,12 +178,9 @@ TIE_RATIO = 0.85
 COMMON_MIN_ENTRIES = 40
 COMMON_SHARE = 0.04
 SOFT_KNOWN_TOO = False
-SCORE_HEAD = 0.1
-HEAD_KINDS = "wk"
-ASKS_SIGNAL = True
-TOPIC_SIGNAL = True
-TOPIC_NONE = 1.0
-TOPIC_SOFT = False
+# Words and concepts common to all of an entry's phrasings are its head: what it is about.
+SCORE_HEAD = 0.2
+HEAD_MIN = 0.5
 
 
 @dataclass
@@ -199,7 +196,7 @@ class FaqMatcher:
     _unseen_idf: float = field(repr=False)
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
-    _heads: list[dict[str, float]] = field(default_factory=list, repr=False)
+    _heads: list[dict[str, float]] = field(repr=False)  # head feature -> IDF, per entry
     _soft: SoftIndex | None = field(default=None, repr=False)
     _readings: ReadingIndex | None = field(default=None, repr=False)
     _entry_words: EntryWords | None = field(default=None, repr=False)
@@ -268,9 +265,9 @@ class FaqMatcher:
             keywords.append(
                 tuple((k, 1.0 / sum(k in t for t in folded_texts)) for k in sorted(kws) if k)
             )
-        heads = []
+        heads: list[dict[str, float]] = []
         for texts in per_entry_texts:
-            phrasings = [{n for n in t if n[0] in HEAD_KINDS} for t in texts[:-2]]
+            phrasings = [{n for n in t if n[:2] in ("w:", "k:")} for t in texts[:-2]]
             common = set.intersection(*phrasings) if phrasings else set()
             heads.append({n: idf[n] for n in common if df[n] <= common_df})
         return cls(
@@ -308,13 +305,15 @@ class FaqMatcher:
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], Signals]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
-        asking = float(ASKS_SIGNAL and asks(text))
+        asking = float(asks(text))
         if self._readings is not None:
             text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
         topics: set[str] = set()
         feats, links = self.analyzer.features_with_links(
-            analysis_text(text), head_boost=HEAD_BOOST, topics=topics
+            analysis_text(text),
+            head_boost=HEAD_BOOST,
+            topics=topics,
         )
         if not feats or not self._docs:
             return [], NO_SIGNALS
@@ -351,10 +350,14 @@ class FaqMatcher:
                 + SCORE_ANSWER * answer_score[entry_index]
                 + SCORE_KEYWORD * kw_hit[entry_index]
             )
-            head = self._heads[entry_index] if self._heads else None
-            if head and SCORE_HEAD:
-                score += SCORE_HEAD * sum(v for n, v in head.items() if n in feats) / sum(
-                    head.values()
+            # Which entry the message's words are the core of (返品の期限は何日: returns, not
+            # delivery days): the share of the entry's head found in the message.
+            head = self._heads[entry_index]
+            if head:
+                score += (
+                    SCORE_HEAD
+                    * sum(v for n, v in head.items() if n in feats)
+                    / max(sum(head.values()), HEAD_MIN * self._unseen_idf)
                 )
             scored.append((entry_index, score))
         scored.sort(key=lambda p: -p[1])
@@ -399,15 +402,16 @@ class FaqMatcher:
             head_name is not None and (head_name in top_union or bool(links[head_name] & top_union))
         )
         topic_words = [n for n in topics if n in links]
+        # Known directly or by concept, not by a soft neighbour: パソコンが壊れた is not about
+        # the entry whose word 商品 sits near パソコン.
         topic_known = (
             sum(
-                n in top_union
-                or any(x in top_union for x in links[n] if TOPIC_SOFT or x.startswith("k:"))
+                n in top_union or any(x in top_union for x in links[n] if x.startswith("k:"))
                 for n in topic_words
             )
             / len(topic_words)
-            if topic_words and TOPIC_SIGNAL
-            else TOPIC_NONE
+            if topic_words
+            else 0.5
         )
         return scored, Signals(
             top,
