@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +31,7 @@ _FILLER_TEXT = (
 _STOP_LEMMAS = frozenset(_STOP_TEXT.split()) | frozenset(_FILLER_TEXT.split())
 _CONTENT_POS = frozenset(("名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞", "接尾辞"))
 _NEGATIONS = frozenset(("ない", "ず", "ぬ", "無い"))
+_TOPIC_PARTICLES = frozenset(("は", "が", "を", "も", "って"))
 
 # How much each kind of feature counts; set by leave-one-out over FAQ variants (bench/faq.py).
 WEIGHT_LEMMA = 1.0
@@ -38,7 +39,7 @@ WEIGHT_PAIR = 0.6
 WEIGHT_SYNONYM = 0.8
 WEIGHT_CHAR = 0.35
 WEIGHT_STEM = 0.5
-PAIR_WINDOW = 2
+PAIR_WINDOW = 3
 _NOISE_RE = re.compile(r"[ぁ-ゖ]|[a-z]|[0-9.,]+[a-z]*")
 _HIRAGANA_RE = re.compile(r"[ぁ-ゖ]+")
 _KANJI_STEM_RE = re.compile(r"[\u4e00-\u9fff]+(?=[ぁ-ゖ])")
@@ -50,6 +51,8 @@ class _Lemma:
     groups: tuple[int, ...]
     is_verb: bool
     index: int  # position of its token in the text, for pairing with concepts
+    part: bool = False  # a part of a compound (何 and 日 of 何日), not a word of the sentence
+    topic: bool = False  # marked by は, が, を, も or って: what the sentence is about
 
 
 @cache
@@ -184,15 +187,23 @@ class Analyzer:
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
-            for key in keys:
-                hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             pos = m.part_of_speech()
+            # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
+            if pos[0] not in _PHRASE_SKIP_POS:
+                for key in keys:
+                    hits.extend((i, c) for c in thesaurus.words.get(key, ()))
             lemma = m.normalized_form()
             parts = m.split(SplitMode.A)
             if len(parts) > 1:
                 for p in parts:
                     for key in _token_keys(p) - keys:
                         hits.extend((i, c) for c in thesaurus.words.get(key, ()))
+            if pos[0] == "助詞" and m.surface() in _TOPIC_PARTICLES:
+                for k in range(len(out) - 1, -1, -1):
+                    if out[k].index != i - 1:
+                        break
+                    if not out[k].part:
+                        out[k] = replace(out[k], topic=True)
             if lemma in _NEGATIONS and pos[0] == "助動詞" and out:
                 out.append(_Lemma(out[-1].text + "~否", (), False, i))
                 continue
@@ -203,12 +214,18 @@ class Analyzer:
             out.append(_Lemma(lemma, tuple(m.synonym_group_ids()), pos[0] == "動詞", i))
             if lemma[0] == "御" and len(lemma) > 1:
                 # お店 is 御店 in the dictionary; the bare noun is what other texts say.
-                out.append(_Lemma(lemma[1:], (), False, i))
+                out.append(_Lemma(lemma[1:], (), False, i, part=True))
             if len(parts) > 1:
                 for p in parts:
                     if p.part_of_speech()[0] in _CONTENT_POS and p.normalized_form() != lemma:
                         out.append(
-                            _Lemma(p.normalized_form(), tuple(p.synonym_group_ids()), False, i)
+                            _Lemma(
+                                p.normalized_form(),
+                                tuple(p.synonym_group_ids()),
+                                False,
+                                i,
+                                part=True,
+                            )
                         )
         hits.extend(_phrase_hits(stream, thesaurus))
         return out, sorted(set(hits))
@@ -222,11 +239,20 @@ class Analyzer:
         return self.features_with_links(text, head_boost=head_boost)[0]
 
     def features_with_links(
-        self, text: str, *, head_boost: float = 1.0
+        self,
+        text: str,
+        *,
+        head_boost: float = 1.0,
+        topics: set[str] | None = None,
     ) -> tuple[dict[str, float], dict[str, frozenset[str]]]:
-        """Features, and for each word feature the concept features found at the same token."""
+        """Features, and for each word feature the concept features found at the same token.
+
+        topics: if given, receives the word features marked as the topic or subject (〜が, 〜は).
+        """
         feats: dict[str, float] = {}
         lemmas, hits = self.analyze(text)
+        if topics is not None:
+            topics.update("w:" + lm.text for lm in lemmas if lm.topic)
         # Japanese is head-final: the last content word is usually what the shopper wants done.
         head = next((lm.text for lm in reversed(lemmas) if not lm.text.endswith("~否")), None)
         in_concept = {i for i, _ in hits}
@@ -234,7 +260,9 @@ class Analyzer:
             # A word the thesaurus covers shares its weight with its concept: which of the
             # concept's words the shopper picked (やめる or キャンセル) matters less.
             share = CONCEPT_WORD_SHARE if lm.index in in_concept else 1.0
-            feats["w:" + lm.text] = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
+            weight = WEIGHT_LEMMA * share * (head_boost if lm.text == head else 1.0)
+            if weight > feats.get("w:" + lm.text, 0.0):
+                feats["w:" + lm.text] = weight
             for g in lm.groups:
                 feats.setdefault(f"s:{g}", WEIGHT_SYNONYM)
             if lm.is_verb:
@@ -245,13 +273,22 @@ class Analyzer:
         # Two concepts close together, in either order (サイズを変更 / 変えたいサイズ).
         concepts = [str(lm.groups[0]) if lm.groups else lm.text for lm in lemmas]
         for i, a in enumerate(concepts):
-            for b in concepts[i + 1 : i + 1 + PAIR_WINDOW]:
-                if a != b:
+            for k in range(i + 1, min(len(lemmas), i + 1 + PAIR_WINDOW)):
+                b = concepts[k]
+                # A compound and its own parts (何日, 何, 日) are one word, not a pair.
+                if a != b and lemmas[k].index != lemmas[i].index:
                     feats["p:" + "|".join(sorted((a, b)))] = WEIGHT_PAIR
         # Thesaurus concepts, and concepts near each other: the thing being cancelled matters
         # (注文をやめる vs 会員をやめる), and in Japanese it sits a few tokens before the verb.
         for _, c in hits:
             feats.setdefault("k:" + c, WEIGHT_CONCEPT)
+        # 到着しない meets 届きません: a negated word's concepts are negated too.
+        negated = {
+            lemmas[k - 1].index for k, lm in enumerate(lemmas) if k and lm.text.endswith("~否")
+        }
+        for i, c in hits:
+            if i in negated:
+                feats.setdefault("k:" + c + "~否", WEIGHT_CONCEPT)
         for n, (i, a) in enumerate(hits):
             for j, b in hits[n + 1 :]:
                 if j - i > CONCEPT_WINDOW:

@@ -155,6 +155,9 @@ def eval_command(tsv: tuple[Path, ...], faq: Path | None, misses: bool) -> None:
             click.echo(_line("all", sum(report.correct.values()), overall))
         click.echo(f"confident wrong answers: {report.confident_wrong} of {overall}")
         click.echo(f"misses: {len(report.misses)}")
+        if path.name == NEVER_TUNED:
+            # Nothing may be chosen by the never-tuned set's misses: only its figures are shown.
+            continue
         if misses:
             for query, expected, got in report.misses:
                 click.echo(f"  {query}\texpected {expected}\tgot {got}")

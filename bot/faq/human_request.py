@@ -21,6 +21,12 @@ _HUMAN_PATTERNS = (
         r"電話(?:で|に|を)?.{0,4}?(?:話|はな[しさ]|相談|かけ|し(?:たい|て(?:ほし|くだ|もら)))"
     ),
     re.compile(r"直接.{0,8}?(?:話|はな[しさ]|相談|やり[とと取]|やりとり)"),
+    # Asking whether a person is there (スタッフの方はいますか) asks for one.
+    re.compile(
+        _PERSON
+        + r"(?:の方|の人|さん|様)?(?:は|って|が|も)?"
+        + r"(?:いますか|いませんか|いるか|いるの|いないの|いないか)$"
+    ),
 )
 _HUMAN_ALONE = re.compile(_PERSON + r"(?:さん|様|さま)?(?:を|に|と|で)?(?:お願い)?")
 _NOT_WANTED = re.compile(

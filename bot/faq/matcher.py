@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from bot.faq.analyzer import Analyzer, default_analyzer
+from bot.faq.asking import asks
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
 from bot.faq.normalize import analysis_text, fold_kana, normalize_query, normalize_text
@@ -74,6 +75,8 @@ class Signals(NamedTuple):
     sem_margin: float  # sem of the top entry minus sem of the second
     concepts: float  # thesaurus concepts in the query, up to 3, divided by 3
     head_known: float  # 1 when the top entry knows the query's heaviest word
+    asks: float  # 1 when the message asks (question, request, wish), 0 when it only tells
+    topic_known: float  # share of the message's topic words (〜が, 〜は, 〜を) the top entry knows
 
 
 NO_SIGNALS = Signals(*(0.0,) * len(Signals._fields))
@@ -175,6 +178,9 @@ TIE_RATIO = 0.85
 COMMON_MIN_ENTRIES = 40
 COMMON_SHARE = 0.04
 SOFT_KNOWN_TOO = False
+# Words and concepts common to all of an entry's phrasings are its head: what it is about.
+SCORE_HEAD = 0.2
+HEAD_MIN = 0.5
 
 
 @dataclass
@@ -190,6 +196,7 @@ class FaqMatcher:
     _unseen_idf: float = field(repr=False)
     _keywords: list[tuple[tuple[str, float], ...]] = field(repr=False)
     _entry_features: list[frozenset[str]] = field(repr=False)
+    _heads: list[dict[str, float]] = field(repr=False)  # head feature -> IDF, per entry
     _soft: SoftIndex | None = field(default=None, repr=False)
     _readings: ReadingIndex | None = field(default=None, repr=False)
     _entry_words: EntryWords | None = field(default=None, repr=False)
@@ -232,7 +239,7 @@ class FaqMatcher:
         postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
         # In a large FAQ, features found in many entries (の-bigrams, 注文) barely separate
         # entries but make every query walk long postings; they are left out of the index.
-        common = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
+        common = common_df = max(COMMON_MIN_ENTRIES, COMMON_SHARE * n)
         for i, texts in enumerate(per_entry_texts):
             for k, feats in enumerate(texts):
                 kind = _TEXT if k < len(texts) - 2 else (_UNION if k == len(texts) - 2 else _ANSWER)
@@ -258,8 +265,14 @@ class FaqMatcher:
             keywords.append(
                 tuple((k, 1.0 / sum(k in t for t in folded_texts)) for k in sorted(kws) if k)
             )
+        heads: list[dict[str, float]] = []
+        for texts in per_entry_texts:
+            phrasings = [{n for n in t if n[:2] in ("w:", "k:")} for t in texts[:-2]]
+            common = set.intersection(*phrasings) if phrasings else set()
+            heads.append({n: idf[n] for n in common if df[n] <= common_df})
         return cls(
             entries=tuple(entries),
+            _heads=heads,
             analyzer=analyzer,
             calibration=calibration or DEFAULT_CALIBRATION,
             _docs=docs,
@@ -292,10 +305,16 @@ class FaqMatcher:
 
     def rank(self, text: str) -> tuple[list[tuple[int, float]], Signals]:
         """Entries by raw score, best first, and the signals the confidence is computed from."""
+        asking = float(asks(text))
         if self._readings is not None:
             text = self._readings.rewrite(normalize_text(text), self.analyzer.tokenizer())
         query = normalize_query(text)
-        feats, links = self.analyzer.features_with_links(analysis_text(text), head_boost=HEAD_BOOST)
+        topics: set[str] = set()
+        feats, links = self.analyzer.features_with_links(
+            analysis_text(text),
+            head_boost=HEAD_BOOST,
+            topics=topics,
+        )
         if not feats or not self._docs:
             return [], NO_SIGNALS
         if self._soft is not None:
@@ -331,6 +350,15 @@ class FaqMatcher:
                 + SCORE_ANSWER * answer_score[entry_index]
                 + SCORE_KEYWORD * kw_hit[entry_index]
             )
+            # Which entry the message's words are the core of (返品の期限は何日: returns, not
+            # delivery days): the share of the entry's head found in the message.
+            head = self._heads[entry_index]
+            if head:
+                score += (
+                    SCORE_HEAD
+                    * sum(v for n, v in head.items() if n in feats)
+                    / max(sum(head.values()), HEAD_MIN * self._unseen_idf)
+                )
             scored.append((entry_index, score))
         scored.sort(key=lambda p: -p[1])
         if not scored:
@@ -373,6 +401,18 @@ class FaqMatcher:
         head_known = float(
             head_name is not None and (head_name in top_union or bool(links[head_name] & top_union))
         )
+        topic_words = [n for n in topics if n in links]
+        # Known directly or by concept, not by a soft neighbour: パソコンが壊れた is not about
+        # the entry whose word 商品 sits near パソコン.
+        topic_known = (
+            sum(
+                n in top_union or any(x in top_union for x in links[n] if x.startswith("k:"))
+                for n in topic_words
+            )
+            / len(topic_words)
+            if topic_words
+            else 0.5
+        )
         return scored, Signals(
             top,
             top - second,
@@ -386,6 +426,8 @@ class FaqMatcher:
             sem_margin,
             min(concepts, 3) / 3,
             head_known,
+            asking,
+            topic_known,
         )
 
     def ask(self, text: str) -> MatchResult:

@@ -16,6 +16,7 @@ HELDOUT = Path(__file__).resolve().parent / "heldout.tsv"
 HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"
 BLIND_TUNE = Path(__file__).resolve().parent / "blind_tune.tsv"
 BLIND_TUNE2 = Path(__file__).resolve().parent / "blind_tune2.tsv"
+BLIND_TUNE3 = Path(__file__).resolve().parent / "blind_tune3.tsv"
 BLIND_FINAL = Path(__file__).resolve().parent / "blind_final.tsv"
 
 
@@ -170,20 +171,25 @@ def test_heldout2_set(shared_matcher: FaqMatcher) -> None:
 
 def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> None:
     # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work,
-    # blind_tune2.tsv before the calibration was fitted on it; the final set was never tuned on.
-    # These bars only stop a regression below what was measured (README): the goal
-    # (117 first, 105 answered, at most 1 wrong answer) is not met yet.
+    # blind_tune2.tsv and blind_tune3.tsv before the calibration was fitted on them; the final
+    # set was never tuned on. These bars only stop a regression below what was measured
+    # (README): the goal (117 first, at most 1 wrong answer) is not met yet.
     tune = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE))
     assert tune.totals == {"faq": 60, "human": 5, "none": 5}
-    assert tune.correct["faq"] >= 55 and tune.answered >= 49, tune.misses
-    assert tune.confident_wrong <= 1, tune.misses
+    assert tune.correct["faq"] >= 56 and tune.answered >= 52, tune.misses
+    assert tune.correct["human"] == 5 and tune.confident_wrong <= 1, tune.misses
     tune2 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE2))
     assert tune2.totals == {"faq": 90, "human": 10, "none": 12}
-    assert tune2.correct["faq"] >= 85 and tune2.answered >= 80, tune2.misses
-    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 8, tune2.misses
-    assert tune2.confident_wrong <= 3, tune2.misses
+    assert tune2.correct["faq"] >= 89 and tune2.answered >= 87, tune2.misses
+    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 11, tune2.misses
+    assert tune2.confident_wrong <= 1, tune2.misses
+    tune3 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE3))
+    assert tune3.totals == {"faq": 90, "human": 10, "none": 15}
+    assert tune3.correct["faq"] >= 87 and tune3.answered >= 85, tune3.misses
+    assert tune3.correct["human"] == 10 and tune3.correct["none"] >= 12, tune3.misses
+    assert tune3.confident_wrong <= 2, tune3.misses
     final = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL))
     assert final.totals == {"faq": 120, "human": 10, "none": 10}
-    assert final.correct["faq"] >= 110 and final.answered >= 102, final.misses
+    assert final.correct["faq"] >= 111 and final.answered >= 109, final.misses
     assert final.correct["human"] == 10 and final.correct["none"] >= 9, final.misses
-    assert final.confident_wrong <= 3, final.misses
+    assert final.confident_wrong <= 2, final.misses

@@ -217,6 +217,15 @@ def test_eval_prints_accuracy_per_kind_and_the_misses(runner, faq_imported, tmp_
     )
 
 
+def test_eval_never_lists_the_misses_of_the_never_tuned_set(runner, faq_imported, tmp_path):
+    # Nothing may be chosen by blind_final.tsv's misses: eval shows its figures only.
+    tsv = write(tmp_path, EVAL_ROWS, "blind_final.tsv")
+    result = runner.invoke(args=["faq", "eval", str(tsv)])
+    assert result.exit_code == 0, result.output
+    assert "misses: 1" in result.output
+    assert "\texpected" not in result.output
+
+
 def test_eval_against_a_file_instead_of_the_database(runner, tmp_path):
     tsv = write(tmp_path, EVAL_ROWS, "queries.tsv")
     result = runner.invoke(args=["faq", "eval", "--faq", str(FAQ_FILE), str(tsv)])
