@@ -71,15 +71,7 @@ def test_bad_dates_are_refused(as_operator):
 def test_only_admins_promote(app, as_operator):
     with app.app_context():
         write_clear_winner(app.extensions["bot"].db.session())
-    response = post(
-        as_operator,
-        "/console/report/promote",
-        scenario="cart",
-        step="s2",
-        variant="B",
-        **{"from": "2025-07-01", "to": "2025-07-30"},
-    )
-    assert response.status_code == 403
+    assert _promote(as_operator, "B").status_code == 403
 
 
 def test_admin_promotes_the_winner(app, as_admin):
@@ -87,24 +79,8 @@ def test_admin_promotes_the_winner(app, as_admin):
         write_clear_winner(app.extensions["bot"].db.session())
     html = as_admin.get("/console/report" + JULY).get_data(as_text=True)
     assert "勝ちパターン：B" in html and "「B」を昇格する" in html
-    loser = post(
-        as_admin,
-        "/console/report/promote",
-        scenario="cart",
-        step="s2",
-        variant="A",
-        **{"from": "2025-07-01", "to": "2025-07-30"},
-    )
-    assert loser.status_code == 409
-    won = post(
-        as_admin,
-        "/console/report/promote",
-        scenario="cart",
-        step="s2",
-        variant="B",
-        **{"from": "2025-07-01", "to": "2025-07-30"},
-    )
-    assert won.status_code == 302
+    assert _promote(as_admin, "A").status_code == 409  # the loser
+    assert _promote(as_admin, "B").status_code == 302
     with app.app_context():
         row = app.extensions["bot"].db.session().scalars(select(VariantPromotion)).one()
         assert (row.scenario_id, row.step_id, row.variant) == ("cart", "s2", "B")
@@ -114,18 +90,21 @@ def test_admin_promotes_the_winner(app, as_admin):
     assert "昇格済み：「B」（管理 太郎" in html
 
 
-def _promote_b(app, as_admin) -> None:
-    with app.app_context():
-        write_clear_winner(app.extensions["bot"].db.session())
-    won = post(
-        as_admin,
+def _promote(client, variant: str):
+    return post(
+        client,
         "/console/report/promote",
         scenario="cart",
         step="s2",
-        variant="B",
+        variant=variant,
         **{"from": "2025-07-01", "to": "2025-07-30"},
     )
-    assert won.status_code == 302
+
+
+def _promote_b(app, as_admin) -> None:
+    with app.app_context():
+        write_clear_winner(app.extensions["bot"].db.session())
+    assert _promote(as_admin, "B").status_code == 302
 
 
 def test_admin_withdraws_a_promotion(app, as_admin):
