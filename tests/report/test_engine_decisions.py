@@ -68,15 +68,18 @@ def test_holdout_setting_is_checked():
 
 def test_holdout_shoppers_get_their_flow_recorded_but_nothing_sent(db):
     session = db.session()
-    held = next(n for n in range(1, 500) if in_holdout("cart", n, 10))
-    kept = next(n for n in range(1, 500) if not in_holdout("cart", n, 10))
-    # Shopper ids follow insertion order: create shoppers up to both numbers.
+    # Shopper ids come from the database's sequence: create shoppers until one of each.
     h = History(session)
-    for n in range(1, max(held, kept) + 1):
-        h.shopper(n)
-    by_id = {s.id: n for n, s in h.shoppers.items()}
-    held_id = next(i for i, n in by_id.items() if in_holdout("cart", i, 10))
-    kept_id = next(i for i, n in by_id.items() if not in_holdout("cart", i, 10))
+    held_id = kept_id = None
+    for n in range(1, 500):
+        shopper_id = h.shopper(n).id
+        if in_holdout("cart", shopper_id, 10):
+            held_id = held_id or shopper_id
+        else:
+            kept_id = kept_id or shopper_id
+        if held_id and kept_id:
+            break
+    assert held_id and kept_id
     scenario = book().get("cart")
     for shopper_id in (held_id, kept_id):
         shopper = next(s for s in h.shoppers.values() if s.id == shopper_id)

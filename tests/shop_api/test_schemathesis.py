@@ -102,6 +102,9 @@ def test_served_document_is_the_tested_one(client: Any) -> None:
     assert served == json.loads(json.dumps(document(build_shop_api(), LINK_HOSTS)))
 
 
+PAST_CONSENT = "2025-07-01T10:00:00+09:00"
+
+
 def _in_the_future(value: object) -> bool:
     try:
         return datetime.fromisoformat(str(value)) > datetime.now(UTC)
@@ -127,12 +130,16 @@ def test_shop_api_conforms_to_its_schema(case: Any, signed_app: Flask) -> None:
         member_id = (case.path_parameters or {}).get("member_id")
         assume(member_id is None or is_member_id(unquote(str(member_id))))
     # A consent cannot have been given in the future: the document says so in words (no
-    # schema keyword compares with the clock), so such an occurred_at is not valid data.
+    # schema keyword compares with the clock), so such an occurred_at is not valid data. Most
+    # generated dates lie after today: moved into the past rather than filtered out (which
+    # would make Hypothesis give up on the operation).
     body = case.body if isinstance(case.body, dict) else {}
-    if case.path == "/consents" and (
-        meta is None or not meta.is_negative_at(ParameterLocation.BODY)
+    if (
+        case.path == "/consents"
+        and (meta is None or not meta.is_negative_at(ParameterLocation.BODY))
+        and _in_the_future(body.get("occurred_at"))
     ):
-        assume(not _in_the_future(body.get("occurred_at")))
+        body["occurred_at"] = PAST_CONSENT
     response = case.call_and_validate()
     if SIGN_MARK in (case.headers or {}):
         # Signed in transport: the signature must be what gets the request past the checks.
