@@ -4,7 +4,7 @@ links, and the message checked against LINE's limits. No database, no LINE calls
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -116,26 +116,35 @@ def step_data(step: Step, variant: str | None) -> dict[str, Any]:
 
 
 def tracking_linker(
-    delivery: Delivery, settings: Settings, stored: dict[str, str]
+    delivery: Delivery, settings: Settings, stored: dict[str, str], *, now: datetime | None = None
 ) -> Callable[[str, str], str]:
     """The tracking wrapper for a delivery's links.
 
     The token carries its target while the link stays within LINE's URI limit; past it
     (a long product URL) it carries a key instead, and the target goes into `stored`
     to be kept in `tracked_links` with the batch.
+
+    With `now`, the link is the step's, not the shopper's (a multicast step): it names no
+    delivery or shopper and expires with the day it was sent, so every shopper's message of
+    the step in a batch is the same.
     """
     secret = settings.secret_key.encode()
     base = settings.public_base_url.rstrip("/")
     content = f"{delivery.step_id}-{delivery.variant or 'default'}"
-    expires = delivery.created_at + LINK_LIFETIME
+    if now is None:
+        delivery_id, shopper_id = delivery.id, delivery.shopper_id
+        expires = delivery.created_at + LINK_LIFETIME
+    else:
+        delivery_id = shopper_id = None
+        expires = datetime.combine(now.date(), time(), tzinfo=now.tzinfo) + LINK_LIFETIME
 
     def link(url: str, _label: str) -> str:
         def tracked(stored_target: bool) -> str:
             token = sign_link(
                 secret,
                 url=url,
-                delivery_id=delivery.id,
-                shopper_id=delivery.shopper_id,
+                delivery_id=delivery_id,
+                shopper_id=shopper_id,
                 campaign=delivery.scenario_id,
                 content=content,
                 expires_at=expires,

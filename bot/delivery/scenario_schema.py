@@ -341,6 +341,14 @@ class StepSpec(_Part):
         "deliverable address and, for marketing, consent for that channel).",
         json_schema_extra=_no_default,
     )
+    multicast: bool = Field(
+        default=False,
+        description="LINE only: rendered without the shopper's name and with links that name "
+        "no shopper, so the step's messages due together are the same and go out as one "
+        "multicast per 500 shoppers (restock notices). Clicks are then counted per step, "
+        "not per shopper.",
+        json_schema_extra=_no_default,
+    )
     coupon_fallback: VariantName | None = Field(
         default=None,
         description="The variant sent instead of one carrying a coupon (data.coupon) while "
@@ -354,6 +362,8 @@ class StepSpec(_Part):
     def _unique_variants(self) -> Self:
         if len(set(self.channels)) != len(self.channels):
             raise _error_at(["channels"], "each channel at most once")
+        if self.multicast and self.channels != ["line"]:
+            raise _error_at(["multicast"], "multicast is for LINE-only steps (channels: [line])")
         names = [v.name for v in self.variants or ()]
         if len(set(names)) != len(names):
             raise _error_at(["variants"], "variant names must be unique")

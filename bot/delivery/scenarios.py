@@ -84,6 +84,7 @@ class Step:
     coupon_fallback: str | None = None  # the variant sent instead of a coupon one
     before_deadline: timedelta | None = None  # timed from the flow's deadline instead
     channels: tuple[str, ...] = ("line",)  # in order of preference, chosen at send time
+    multicast: bool = False  # impersonal, so that the same messages go out as one multicast
 
     def choose_variant(
         self, scenario_id: str, shopper_id: int, promoted: str | None = None
@@ -238,6 +239,7 @@ def _step(spec: StepSpec, step_id: str, index: int, scenario: ScenarioSpec) -> S
         coupon_fallback=spec.coupon_fallback,
         before_deadline=spec.before_deadline,
         channels=tuple(spec.channels),
+        multicast=spec.multicast,
     )
 
 

@@ -32,10 +32,10 @@ from bot.core.clock import Clock
 from bot.core.metrics import DELIVERIES, LINE_API_CALLS, MONTHLY_LIMIT
 from bot.core.settings import Settings
 from bot.delivery import engine as deliveries
-from bot.delivery import handoff, render, segments, send_rules
+from bot.delivery import handoff, multicast, render, segments, send_rules
 from bot.delivery.aggregation import UnitBudget, aggregation_unit, process_budget
 from bot.delivery.channels import EMAIL, LINE, LINE_ONLY, NO_REACH, SMS, Reach, member_of
-from bot.delivery.scenarios import ScenarioBook
+from bot.delivery.scenarios import ScenarioBook, Step
 from bot.delivery.send_rules import (
     ALREADY_ACCEPTED,
     MONTHLY_LIMIT_RECHECK,
@@ -197,14 +197,23 @@ class DeliverySender:
             and p.decision.message is not None
         ]
         handoffs = handoff.from_plans(planned, now)
-        self._assign_units(pushes, {p.delivery.id: p.delivery for p in planned}, now)
+        by_id = {p.delivery.id: p.delivery for p in planned}
+        self._assign_units(pushes, by_id, now)
         self._store_links(session, state.new_links, now)
-        if handoffs:
+        groups = multicast.form_groups(pushes, by_id, self._step_of)
+        multicast.mark(groups, by_id)
+        if handoffs or any(not group.resent for group in groups):
             # Committed before any e-mail or SMS leaves: a crash after the hand-off then
             # finds the mark and never sends it again (at most once; bot.delivery.handoff).
+            # A multicast group's mark likewise: a crash after it resends the group under
+            # the same retry key (bot.delivery.multicast).
             handoff.mark(session, handoffs, now)
             session.commit()
-        self.push_all(pushes, deadline)
+        skipped = {p.delivery.id for p in planned if p.decision.action != "send"}
+        multicast.find_recipients(session, groups, skipped)
+        self.multicast_all(groups, deadline)
+        grouped = {push.delivery_id for group in groups for push in group.pushes}
+        self.push_all([push for push in pushes if push.delivery_id not in grouped], deadline)
         handoff.hand_over(
             handoffs, mailer=self.mailer_factory, sms=self.sms, deadline=deadline,
             monotonic=self.monotonic,
@@ -516,14 +525,15 @@ class DeliverySender:
                 reason=note or None,
                 now=now,
             ), ()
+        if step.multicast:
+            # The same message for every shopper of the step (bot.delivery.multicast).
+            data.pop("shopper_name", None)
+        linker = render.tracking_linker(
+            delivery, self.settings, state.new_links, now=now if step.multicast else None
+        )
         try:
             message, degraded = render.render_message(
-                self.templates,
-                delivery,
-                step,
-                data,
-                link=render.tracking_linker(delivery, self.settings, state.new_links),
-                marketing=marketing,
+                self.templates, delivery, step, data, link=linker, marketing=marketing
             )
         except Exception as exc:  # TemplateError / TemplateDataError: fix the data, then retry
             return Decision("fail", f"render: {exc}"), ()
@@ -559,6 +569,42 @@ class DeliverySender:
         for push in pushes:
             unit = wanted.get(push.delivery_id)
             push.unit = unit if unit in allowed else None
+
+    def _step_of(self, delivery: Delivery) -> Step | None:
+        scenario = self.book.get(delivery.scenario_id)
+        try:
+            return scenario.step(delivery.step_id) if scenario is not None else None
+        except KeyError:
+            return None
+
+    def multicast_all(self, groups: Sequence[multicast.Group], deadline: float | None) -> None:
+        """Send each group as one multicast, in turn (a batch holds one or two at most)."""
+        for group in groups:
+            if deadline is not None and self.monotonic() >= deadline:
+                for push in group.pushes:
+                    push.late = True  # due now again, its mark kept: the same key next time
+                continue
+            first = group.pushes[0]
+            for push in group.pushes:
+                push.started = True
+            try:
+                result = self.line.multicast(
+                    group.recipients,
+                    [first.message],
+                    retry_key=group.key,
+                    aggregation_unit=first.unit,
+                )
+            except LineError as exc:
+                for push in group.pushes:
+                    push.error = exc
+            except Exception as exc:  # like a timeout: retried under the same key
+                log.exception("multicast crashed", extra={"group": group.key})
+                error = LineTimeout(f"multicast crashed: {type(exc).__name__}: {exc}")
+                for push in group.pushes:
+                    push.error = error
+            else:
+                for push in group.pushes:
+                    push.result = result
 
     def push_all(self, pushes: Sequence[Push], deadline: float | None = None) -> None:
         """Push on `threads` threads; one shopper's messages go out in order on one thread.

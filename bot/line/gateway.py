@@ -147,7 +147,12 @@ class LineGateway(Protocol):
     ) -> SendResult: ...
 
     def multicast(
-        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: Sequence[str],
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult: ...
 
     def aggregation_unit_usage(self) -> int: ...
@@ -266,7 +271,12 @@ class SdkLineGateway:
         )
 
     def multicast(
-        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: Sequence[str],
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         """The same messages to up to 500 users in one request (POST /v2/bot/message/multicast).
 
@@ -275,7 +285,9 @@ class SdkLineGateway:
         """
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise LineClientError(f"multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
-        body = {"to": list(to), "messages": list(messages)}
+        body: dict[str, Any] = {"to": list(to), "messages": list(messages)}
+        if aggregation_unit:
+            body["customAggregationUnits"] = [aggregation_unit]
         return self._send_json("/v2/bot/message/multicast", body, retry_key)
 
     def _send_json(self, path: str, body: dict[str, Any], retry_key: str | None) -> SendResult:
@@ -600,17 +612,25 @@ class InMemoryLineGateway:
         return SendResult(request_id)
 
     def multicast(
-        self, to: Sequence[str], messages: Sequence[Message], *, retry_key: str | None = None
+        self,
+        to: Sequence[str],
+        messages: Sequence[Message],
+        *,
+        retry_key: str | None = None,
+        aggregation_unit: str | None = None,
     ) -> SendResult:
         if not 1 <= len(to) <= MULTICAST_MAX_RECIPIENTS:
             raise LineClientError(f"multicast takes 1 to {MULTICAST_MAX_RECIPIENTS} recipients")
         if retry_key and retry_key in self.accepted_keys:
             return SendResult(self.accepted_keys[retry_key], duplicate=True)
+        extra = {"aggregation_unit": aggregation_unit} if aggregation_unit else {}
         request_id = self._record(
-            "multicast", to=list(to), messages=list(messages), retry_key=retry_key
+            "multicast", to=list(to), messages=list(messages), retry_key=retry_key, **extra
         )
         if retry_key:
             self.accepted_keys[retry_key] = request_id
+        if aggregation_unit and aggregation_unit not in self.units_this_month:
+            self.units_this_month.append(aggregation_unit)
         return SendResult(request_id)
 
     # The unit look-ups do not take from `failures` (scripted for sends): `unit_failures`.

@@ -434,7 +434,12 @@ SHIPPED = (
     ),
     _scenario(
         "restock", "再入荷のお知らせ", "product.restocked",
-        (_step("restocked", 0, timedelta(0), "restock_notice", True, expires_after=2 * D),),
+        (
+            _step(
+                "restocked", 0, timedelta(0), "restock_notice", True, expires_after=2 * D,
+                multicast=True,
+            ),
+        ),
         audience_within=30 * D,
     ),
 )  # fmt: skip
