@@ -2,8 +2,8 @@
 
 Such a step is rendered without the shopper's name and with links that name no shopper, so
 the messages of a batch that are due together come out the same. The sender groups those
-that are (same message, aggregation unit and category, up to 500) and sends each group as
-one `POST /v2/bot/message/multicast`.
+that are (same message, aggregation unit and category; a send batch holds 100, LINE takes
+500) and sends each group as one `POST /v2/bot/message/multicast`.
 
 A crash must not send a group twice. The group's key (a UUID, the request's retry key) is
 written on every member row as `message_id = "multicast:<key>"` and committed before the

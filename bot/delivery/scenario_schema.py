@@ -345,7 +345,7 @@ class StepSpec(_Part):
         default=False,
         description="LINE only: rendered without the shopper's name and with links that name "
         "no shopper, so the step's messages due together are the same and go out as one "
-        "multicast per 500 shoppers (restock notices). Clicks are then counted per step, "
+        "multicast per send batch (restock notices). Clicks are then counted per step, "
         "not per shopper.",
         json_schema_extra=_no_default,
     )
