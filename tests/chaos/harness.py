@@ -335,6 +335,27 @@ class Service:
         return next((name for name in workers if queue in self.commands[name]), workers[0])
 
 
+# The shipped scenarios, plus the restock notice sent as one push per shopper: half the seeded
+# deliveries take each path, so pushes and multicasts both run under the faults.
+PUSHED_RESTOCK = """
+  restock_each:
+    title: 再入荷のお知らせ(一通ずつ)
+    trigger: product.restocked
+    category: marketing
+    audience_within: 30d
+    steps:
+      - {id: restocked, delay: 0s, template: restock_notice, expires_after: 2d}
+"""
+
+
+def scenario_file() -> Path:
+    """The run's scenario file (shipped + PUSHED_RESTOCK), in a temporary directory."""
+    path = Path(tempfile.mkdtemp(prefix="chaos-scenarios-")) / "scenarios.yaml"
+    shipped = (ROOT / "data" / "scenarios.yaml").read_text(encoding="utf-8")
+    path.write_text(shipped.rstrip("\n") + "\n" + PUSHED_RESTOCK, encoding="utf-8")
+    return path
+
+
 def service_env(scenario: Scenario, database_url: str, redis_url: str, api: str) -> dict[str, str]:
     """Settings for the service's processes, from the environment as in production."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))}
@@ -353,6 +374,7 @@ def service_env(scenario: Scenario, database_url: str, redis_url: str, api: str)
         QUIET_HOURS="",  # a run at any hour: nothing held back for the night
         DAILY_MARKETING_CAP="100",
         FAQ_PATH=str(ROOT / "data" / "faq_sample.yaml"),
+        SCENARIOS_PATH=str(scenario_file()),
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
         WEB_CONCURRENCY="2",
@@ -367,6 +389,8 @@ def seed(engine: Engine, scenario: Scenario, first_due: datetime) -> list[str]:
     """
     direct = scenario.deliveries - scenario.cart_events
     now = datetime.now(UTC)
+    # Even shoppers' notices go by multicast (shipped `restock`), odd ones by push.
+    restocks = "CASE WHEN g.i % 2 = 0 THEN 'restock' ELSE 'restock_each' END"
     step = scenario.spread / max(direct, 1)
     users = "'U' || lpad(to_hex(g.i), 31, '0') || 'c'"
     with engine.begin() as conn:
@@ -387,7 +411,7 @@ def seed(engine: Engine, scenario: Scenario, first_due: datetime) -> list[str]:
         conn.execute(
             text(
                 "INSERT INTO delivery_flows (id, shopper_id, scenario_id, subject, state,"
-                " anchor_at, context, started_at) SELECT g.i, g.i, 'restock',"
+                f" anchor_at, context, started_at) SELECT g.i, g.i, {restocks},"
                 " 'restock:MAME-5:' || g.i, 'active', :now, CAST(:context AS json), :now"
                 " FROM generate_series(1, :n) AS g(i)"
             ),
@@ -397,7 +421,8 @@ def seed(engine: Engine, scenario: Scenario, first_due: datetime) -> list[str]:
             text(
                 "INSERT INTO deliveries (flow_id, shopper_id, scenario_id, step_id, step_index,"
                 " template, marketing, state, due_at, attempts, created_at, updated_at)"
-                " SELECT g.i, g.i, 'restock', 'restocked', 0, 'restock_notice', true, 'pending',"
+                f" SELECT g.i, g.i, {restocks}, 'restocked', 0, 'restock_notice', true,"
+                " 'pending',"
                 " CAST(:first AS timestamptz) + (g.i - 1) * make_interval(secs => :step),"
                 " 0, :now, :now FROM generate_series(1, :n) AS g(i)"
             ),
@@ -740,7 +765,8 @@ class Run:
 
     @staticmethod
     def _pushes(emulator: EmulatorServer, user_id: str) -> list[dict[str, Any]]:
-        return [m for m in emulator.inbox(user_id) if m["via"] == "push"]
+        """What step delivery brought the user: pushes, and multicasts (restock notices)."""
+        return [m for m in emulator.inbox(user_id) if m["via"] in ("push", "multicast")]
 
     @staticmethod
     def _answers(emulator: EmulatorServer, user_id: str | None) -> set[str]:
@@ -752,15 +778,27 @@ class Run:
     def _judge(self, emulator: EmulatorServer, chatters: list[Chatter]) -> None:
         report = self.report
         recipients = self._recipients()
-        attempts: dict[str, list[dict[str, Any]]] = {}
+        by_key: dict[str, list[dict[str, Any]]] = {}
         for record in emulator.requests("/v2/bot/message/push"):
             key = record["headers"].get("x-line-retry-key")
             if key:
-                attempts.setdefault(key, []).append(record)
+                by_key.setdefault(key, []).append(record)
+        # A multicast carries its group's key: its attempts count for every user it names
+        # (each planned user has one delivery).
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for record in emulator.requests("/v2/bot/message/multicast"):
+            for user_id in (record.get("body") or {}).get("to") or []:
+                by_user.setdefault(user_id, []).append(record)
+
+        def attempts(delivery_id: int) -> list[dict[str, Any]]:
+            records = by_key.get(retry_key_for("delivery", delivery_id), [])
+            records = records + by_user.get(recipients[delivery_id], [])
+            return sorted(records, key=lambda r: r["time"])
+
         report.planned = len(self.planned_due)
         for delivery_id, due in sorted(self.planned_due.items()):
             pushes = self._pushes(emulator, recipients[delivery_id])
-            records = attempts.get(retry_key_for("delivery", delivery_id), [])
+            records = attempts(delivery_id)
             if not pushes:
                 self._judge_missing(report, delivery_id, due, records)
                 continue
@@ -777,7 +815,7 @@ class Run:
             due = self.planned_due[delivery_id]
             report.late_timelines[delivery_id] = [
                 (round(r["time"] - due.timestamp(), 1), r["status"], r["fault"])
-                for r in attempts.get(retry_key_for("delivery", delivery_id), [])
+                for r in attempts(delivery_id)
             ]
         with self.engine.connect() as conn:
             report.delivery_states = Counter(
