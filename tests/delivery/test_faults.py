@@ -13,18 +13,8 @@ from rq import SimpleWorker
 from bot.app import create_app
 from bot.delivery import jobs as delivery_jobs
 from bot.models import DeliveryState
-from tests.helpers.delivery import MUG, add_shopper, cart_body
+from tests.helpers.delivery import MUG, SteppedClock, add_shopper, cart_body
 from tests.helpers.shop_api import ShopApi
-
-
-class SteppedClock:
-    """A clock the test moves by hand (the emulator and the app run in real threads)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 def test_every_due_delivery_is_sent_exactly_once_despite_faults(settings, db, redis, emulator):

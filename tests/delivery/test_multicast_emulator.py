@@ -17,26 +17,23 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.delivery import jobs as delivery_jobs
 from bot.models import Delivery, DeliveryState
-from tests.delivery.test_faults import SteppedClock
-from tests.helpers.delivery import MAMEZARA, add_shopper, cart_body
+from tests.helpers.delivery import (
+    MAMEZARA,
+    MULTICAST_RESTOCK,
+    RESTOCK_EVENT,
+    SteppedClock,
+    add_shopper,
+    cart_body,
+)
 from tests.helpers.shop_api import ShopApi
 
 HOLDERS = 600
-SCENARIOS = """\
-scenarios:
-  restock:
-    trigger: product.restocked
-    category: marketing
-    audience_within: 30d
-    steps:
-      - {id: restocked, delay: 0s, template: restock_notice, expires_after: 2d, multicast: true}
-"""
 MULTICAST = "/v2/bot/message/multicast"
 
 
 def test_restock_multicasts_reach_every_holder_once(settings, db, redis, emulator, tmp_path: Path):
     path = tmp_path / "scenarios.yaml"
-    path.write_text(SCENARIOS, encoding="utf-8")
+    path.write_text(MULTICAST_RESTOCK, encoding="utf-8")
     clock = SteppedClock(datetime(2025, 7, 1, 1, 0, tzinfo=UTC))  # 10:00 in Tokyo
     app = create_app(
         settings.with_changes(line_api_base_url=emulator.base_url, scenarios_path=path),
@@ -62,9 +59,7 @@ def test_restock_multicasts_reach_every_holder_once(settings, db, redis, emulato
         "type": "product.restocked",
         "event_id": "restock-1",
         "occurred_at": clock.now().isoformat(),
-        "sku": MAMEZARA["sku"],
-        "name": "有田焼 豆皿5枚セット(花づくし)",
-        "product_url": "https://shop.example.jp/items/MAME-5",
+        **RESTOCK_EVENT,
     }
     assert api.post("/events", restock, timestamp=int(clock.now().timestamp())).status_code == 202
 

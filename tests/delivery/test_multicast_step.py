@@ -17,30 +17,25 @@ from bot.delivery.scenarios import ScenarioError, parse_scenarios
 from bot.delivery.send_rules import ALREADY_ACCEPTED
 from bot.delivery.sender import DeliverySender
 from bot.models import Delivery, DeliveryState, Shopper
-from tests.helpers.delivery import MAMEZARA, MEMBER, START, add_shopper, cart_body, pushes
+from tests.helpers.delivery import (
+    MAMEZARA,
+    MEMBER,
+    MULTICAST_RESTOCK,
+    RESTOCK_EVENT,
+    START,
+    add_shopper,
+    cart_body,
+    pushes,
+)
 from tests.helpers.line import SHOPPER_ID
 
-RESTOCK = {
-    "sku": MAMEZARA["sku"],
-    "name": "有田焼 豆皿5枚セット(花づくし)",
-    "product_url": "https://shop.example.jp/items/MAME-5",
-}
-SCENARIOS = """\
-scenarios:
-  restock:
-    trigger: product.restocked
-    category: marketing
-    audience_within: 30d
-    steps:
-      - {id: restocked, delay: 0s, template: restock_notice, expires_after: 2d, multicast: true}
-"""
 OTHERS = [("U" + "b" * 32, "M2", "佐藤 次郎"), ("U" + "c" * 32, "M3", "鈴木 三郎")]
 
 
 @pytest.fixture
 def app(settings, db, redis, line, tmp_path: Path) -> Flask:
     path = tmp_path / "scenarios.yaml"
-    path.write_text(SCENARIOS, encoding="utf-8")
+    path.write_text(MULTICAST_RESTOCK, encoding="utf-8")
     return create_app(
         settings.with_changes(scenarios_path=path, quiet_hours=None),
         line=line,
@@ -53,7 +48,7 @@ def _restock(shop, members: list[str]) -> None:
     for n, member in enumerate(members):
         shop.event("cart.updated", cart_body(f"C{n}", [MAMEZARA]), member=member)
     shop.at(START + timedelta(days=2))
-    shop.event("product.restocked", RESTOCK, member=None, event_id="restock-1")
+    shop.event("product.restocked", RESTOCK_EVENT, member=None, event_id="restock-1")
     shop.run()  # the fan-out job starts the flows
 
 
@@ -154,6 +149,7 @@ def test_a_group_cut_short_by_a_dead_batch_goes_out_whole_once(app, shop, line, 
 
 
 def test_multicast_is_for_line_only_steps():
-    text = SCENARIOS.replace("multicast: true}", "multicast: true, channels: [line, email]}")
+    both = "multicast: true, channels: [line, email]}"
+    text = MULTICAST_RESTOCK.replace("multicast: true}", both)
     with pytest.raises(ScenarioError, match="multicast"):
         parse_scenarios(text, "<t>")

@@ -200,6 +200,33 @@ def process_env(database_url: str, line_api: str, **settings: str) -> dict[str, 
     return env
 
 
+class SteppedClock:
+    """A clock the test moves by hand (the emulator and the app run in real threads)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+# A restock scenario whose notice goes out by multicast (bot.delivery.multicast).
+MULTICAST_RESTOCK = """\
+scenarios:
+  restock:
+    trigger: product.restocked
+    category: marketing
+    audience_within: 30d
+    steps:
+      - {id: restocked, delay: 0s, template: restock_notice, expires_after: 2d, multicast: true}
+"""
+RESTOCK_EVENT = {
+    "sku": "MAME-5",
+    "name": "有田焼 豆皿5枚セット(花づくし)",
+    "product_url": "https://shop.example.jp/items/MAME-5",
+}
+
+
 class ShiftedClock:
     """The real time plus an offset a test moves forward (for subprocesses on real time)."""
 
