@@ -10,9 +10,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -21,7 +23,8 @@ from bot import consents
 from bot.app import create_app
 from bot.core.db import Database
 from bot.core.settings import Settings
-from bot.email.sink import MailSink, ReceivedMail, start
+from bot.email.compose import EmailContent, compose
+from bot.email.sink import MailSink, ReceivedMail, free_port, start
 from bot.line.gateway import InMemoryLineGateway
 from sms_emulator import EmulatorServer as SmsEmulatorServer
 from tests.helpers.console import FAST_PASSWORD_HASH
@@ -152,3 +155,39 @@ def channel_app(settings: Settings, db: Database, redis: Redis, line: InMemoryLi
     """The app of the channel tests (LINE in memory; e-mail and SMS over sockets)."""
     fast = settings.with_changes(password_hash_method=FAST_PASSWORD_HASH)
     return create_app(fast, line=line, redis=redis, database=db)
+
+
+def sample_mail(subject: str = "件名", message_id: str = "<delivery-1.abc@bot.example.com>"):
+    """A composed two-part mail to hanako@example.jp, for the SMTP hand-off tests."""
+    return compose(
+        EmailContent(subject, "<p>本文</p>", "本文"),
+        settings=Settings(public_base_url="https://bot.example.com"),
+        to="hanako@example.jp",
+        message_id_value=message_id,
+        sent_at=datetime(2025, 7, 1, 1, 0, tzinfo=UTC),
+        unsubscribe=None,
+    )
+
+
+def shop_login(_server: Any, _session: Any, _envelope: Any, _mechanism: Any, auth_data: Any):
+    """aiosmtpd authenticator: only shop / s3cret may log in."""
+    return AuthResult(success=auth_data.login == b"shop" and auth_data.password == b"s3cret")
+
+
+@contextmanager
+def login_smtp(**options: Any) -> Iterator[tuple[MailSink, int]]:
+    """A loopback SMTP server that requires the shop's login (TLS options passed through)."""
+    sink = MailSink()
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=shop_login,
+        auth_required=True,
+        **options,
+    )
+    controller.start()
+    try:
+        yield sink, controller.port
+    finally:
+        controller.stop()

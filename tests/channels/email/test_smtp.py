@@ -2,59 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
-from bot.core.settings import Settings
-from bot.email.compose import EmailContent, compose
-from bot.email.sink import MailSink, free_port
+from bot.email.sink import free_port
 from bot.email.smtp import Mailer, MailRejected, MailUnavailable
+from tests.helpers.channels import login_smtp, sample_mail
 
-NOW = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)
 # The loopback server takes a login without TLS (no certificate in the tests); aiosmtpd
 # warns about exactly that.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 
-def _message():
-    return compose(
-        EmailContent("件名", "<p>本文</p>", "本文"),
-        settings=Settings(public_base_url="https://bot.example.com"),
-        to="hanako@example.jp",
-        message_id_value="<delivery-1.abc@bot.example.com>",
-        sent_at=NOW,
-        unsubscribe=None,
-    )
-
-
-def _authenticator(_server, _session, _envelope, mechanism, auth_data):
-    ok = auth_data.login == b"shop" and auth_data.password == b"s3cret"
-    return AuthResult(success=ok)
-
-
 @pytest.fixture
 def auth_server():
-    sink = MailSink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=_authenticator,
-        auth_require_tls=False,
-        auth_required=True,
-    )
-    controller.start()
-    yield sink, controller.port
-    controller.stop()
+    with login_smtp(auth_require_tls=False) as server:
+        yield server
 
 
 def test_login_then_send(auth_server):
     sink, port = auth_server
     mailer = Mailer.from_url(f"smtp://shop:s3cret@127.0.0.1:{port}", timeout=5)
-    answer = mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+    answer = mailer.send(sample_mail(), "noreply@bot.example.com", "hanako@example.jp")
     mailer.close()
     assert answer.startswith("250")
     (mail,) = sink.received
@@ -66,21 +34,22 @@ def test_a_wrong_password_is_worth_another_try_later(auth_server):
     _sink, port = auth_server
     mailer = Mailer.from_url(f"smtp://shop:wrong@127.0.0.1:{port}", timeout=2)
     with pytest.raises(MailUnavailable):
-        mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+        mailer.send(sample_mail(), "noreply@bot.example.com", "hanako@example.jp")
 
 
 def test_no_server_is_unavailable_not_unconfirmed():
     mailer = Mailer.from_url(f"smtp://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(MailUnavailable):
-        mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+        mailer.send(sample_mail(), "noreply@bot.example.com", "hanako@example.jp")
 
 
 def test_a_refused_message_is_rejected(smtp):
     smtp.sink.refuse = "554 5.7.1 rejected as spam"
     mailer = Mailer.from_url(smtp.url, timeout=5)
     with pytest.raises(MailRejected, match="554"):
-        mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+        mailer.send(sample_mail(), "noreply@bot.example.com", "hanako@example.jp")
     smtp.sink.refuse = None
     # The session is still usable for the next message.
-    assert mailer.send(_message(), "noreply@bot.example.com", "taro@example.jp").startswith("250")
+    answer = mailer.send(sample_mail(), "noreply@bot.example.com", "taro@example.jp")
+    assert answer.startswith("250")
     mailer.close()

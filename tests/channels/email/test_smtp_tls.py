@@ -10,19 +10,14 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 
-from bot.core.settings import Settings
-from bot.email.compose import EmailContent, compose
-from bot.email.sink import MailSink, free_port
 from bot.email.smtp import Mailer, MailUnavailable
+from tests.helpers.channels import login_smtp, sample_mail
 
-NOW = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)
+MAIL = sample_mail("カートに商品が残っています", "<delivery-7.abc@bot.example.com>")
 
 
 @pytest.fixture(scope="module")
@@ -49,43 +44,17 @@ def _server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
     return context
 
 
-def _login(_server, _session, _envelope, mechanism, auth_data):
-    return AuthResult(success=auth_data.login == b"shop" and auth_data.password == b"s3cret")
-
-
-def _message():
-    return compose(
-        EmailContent("カートに商品が残っています", "<p>本文</p>", "本文"),
-        settings=Settings(public_base_url="https://bot.example.com"),
-        to="hanako@example.jp",
-        message_id_value="<delivery-7.abc@bot.example.com>",
-        sent_at=NOW,
-        unsubscribe=None,
-    )
-
-
 @pytest.fixture
 def starttls_server(certificate):
-    sink = MailSink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port(),
-        tls_context=_server_context(certificate),
-        require_starttls=True,
-        authenticator=_login,
-        auth_required=True,
-    )
-    controller.start()
-    yield sink, controller.port
-    controller.stop()
+    with login_smtp(tls_context=_server_context(certificate), require_starttls=True) as server:
+        yield server
 
 
 def test_starttls_then_login_then_send(starttls_server, certificate, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     sink, port = starttls_server
     mailer = Mailer.from_url(f"smtp://shop:s3cret@127.0.0.1:{port}?starttls=1", timeout=5)
-    answer = mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+    answer = mailer.send(MAIL, "noreply@bot.example.com", "hanako@example.jp")
     mailer.close()
     assert answer.startswith("250")
     (mail,) = sink.received
@@ -97,7 +66,7 @@ def test_without_starttls_the_server_refuses_the_login(starttls_server, certific
     _sink, port = starttls_server
     mailer = Mailer.from_url(f"smtp://shop:s3cret@127.0.0.1:{port}", timeout=5)
     with pytest.raises(MailUnavailable):
-        mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+        mailer.send(MAIL, "noreply@bot.example.com", "hanako@example.jp")
 
 
 def test_an_untrusted_certificate_is_refused_before_the_password_goes(
@@ -111,30 +80,18 @@ def test_an_untrusted_certificate_is_refused_before_the_password_goes(
     sink, port = starttls_server
     mailer = Mailer.from_url(f"smtp://shop:s3cret@127.0.0.1:{port}?starttls=1", timeout=5)
     with pytest.raises(MailUnavailable, match="SSLCertVerificationError|CERTIFICATE_VERIFY"):
-        mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+        mailer.send(MAIL, "noreply@bot.example.com", "hanako@example.jp")
     assert sink.received == []
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_implicit_tls(certificate, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    sink = MailSink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port(),
-        ssl_context=_server_context(certificate),
-        authenticator=_login,
-        auth_required=True,
-        # The whole connection is TLS; aiosmtpd only counts a STARTTLS upgrade as TLS.
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        mailer = Mailer.from_url(f"smtps://shop:s3cret@127.0.0.1:{controller.port}", timeout=5)
-        answer = mailer.send(_message(), "noreply@bot.example.com", "hanako@example.jp")
+    # The whole connection is TLS; aiosmtpd only counts a STARTTLS upgrade as TLS.
+    options = {"ssl_context": _server_context(certificate), "auth_require_tls": False}
+    with login_smtp(**options) as (sink, port):
+        mailer = Mailer.from_url(f"smtps://shop:s3cret@127.0.0.1:{port}", timeout=5)
+        answer = mailer.send(MAIL, "noreply@bot.example.com", "hanako@example.jp")
         mailer.close()
-    finally:
-        controller.stop()
     assert answer.startswith("250")
     assert len(sink.received) == 1
