@@ -20,17 +20,13 @@ sys.path.insert(0, str(ROOT))
 
 from bot.faq.analyzer import default_analyzer  # noqa: E402
 from bot.faq.calibration import evaluate, read_eval_rows  # noqa: E402
+from bot.faq.cli import NEVER_TUNED  # noqa: E402
 from bot.faq.file_format import FaqEntry, load_faq_file  # noqa: E402
 from bot.faq.matcher import FaqMatcher  # noqa: E402
 
 SHARED_FAQ = ROOT / ".." / "shared" / "faq"
 SAMPLE_FAQ = ROOT / "data" / "faq_sample.yaml"
-HELDOUT = ROOT / "tests" / "faq" / "heldout.tsv"
-HELDOUT2 = ROOT / "tests" / "faq" / "heldout2.tsv"
-BLIND_TUNE = ROOT / "tests" / "faq" / "blind_tune.tsv"
-BLIND_TUNE2 = ROOT / "tests" / "faq" / "blind_tune2.tsv"
-BLIND_TUNE3 = ROOT / "tests" / "faq" / "blind_tune3.tsv"
-BLIND_FINAL = ROOT / "tests" / "faq" / "blind_final.tsv"
+EVAL_SETS = ROOT / "tests" / "faq"
 
 _NOUN_TEXT = (
     "送料 配送 返品 交換 ポイント クーポン 会員 パスワード 領収書 請求書 在庫 カート サイズ "
@@ -167,17 +163,12 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS: {rss:.0f} MiB (the Sudachi dictionary is memory-mapped)")
     matcher = FaqMatcher.build(faq_sets[0])
-    sets = [
-        ("held-out", HELDOUT),
-        ("held-out 2", HELDOUT2),
-        ("blind tune", BLIND_TUNE),
-        ("blind tune 2", BLIND_TUNE2),
-        ("blind tune 3", BLIND_TUNE3),
-        ("blind final", BLIND_FINAL),
-    ]
+    # Tuning sets first, the never-tuned one last.
+    sets = sorted(EVAL_SETS.glob("*.tsv"), key=lambda p: (p.name == NEVER_TUNED, p.name))
     if faq_path.exists():
-        sets.insert(0, ("dev", shared / "dev_queries.tsv"))
-    for name, path in sets:
+        sets.insert(0, shared / "dev_queries.tsv")
+    for path in sets:
+        name = path.stem
         report = evaluate(matcher, read_eval_rows(path))
         figures = ", ".join(
             f"{kind} {report.accuracy(kind):.1%} ({report.correct.get(kind, 0)}/{total})"
@@ -188,7 +179,7 @@ def main() -> None:
             f"wrong answers {report.confident_wrong}"
         )
         # The never-tuned set's misses are not shown: nothing may be chosen by them.
-        for miss in report.misses if path != BLIND_FINAL else ():
+        for miss in report.misses if path.name != NEVER_TUNED else ():
             print("   miss:", *miss)
 
 

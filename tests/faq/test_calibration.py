@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.faq import cli
 from bot.faq.calibration import Sample, fit_calibration, query_samples
 from bot.faq.matcher import (
     CALIBRATION_PATH,
@@ -152,7 +153,7 @@ def test_calibrate_writes_a_calibration_the_matcher_can_load(runner, tmp_path):
 
 
 def test_calibrate_refuses_the_never_tuned_set(runner, tmp_path):
-    final = tmp_path / "blind_final.tsv"
+    final = tmp_path / cli.NEVER_TUNED
     final.write_text(CAL_ROWS, encoding="utf-8")
     args = ["faq", "calibrate", "--faq", str(FAQ_FILE), "--write", "-", str(final)]
     result = runner.invoke(args=args)
@@ -161,9 +162,7 @@ def test_calibrate_refuses_the_never_tuned_set(runner, tmp_path):
 
 
 def test_calibrate_by_default_reads_every_set_but_the_final_one(runner, tmp_path, monkeypatch):
-    from bot.faq import cli
-
-    for name in ("a.tsv", "blind_final.tsv"):
+    for name in ("a.tsv", cli.NEVER_TUNED):
         (tmp_path / name).write_text(CAL_ROWS, encoding="utf-8")
     monkeypatch.setattr(cli, "EVAL_SETS", tmp_path)
     args = ["faq", "calibrate", "--faq", str(FAQ_FILE), "--also", str(FAQ_FILE), "--write"]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.faq import cli
 from bot.faq import store as faq_store
 from bot.faq.file_format import FaqFileError, load_faq_file
 from bot.models import Faq, FaqState
@@ -218,8 +219,8 @@ def test_eval_prints_accuracy_per_kind_and_the_misses(runner, faq_imported, tmp_
 
 
 def test_eval_never_lists_the_misses_of_the_never_tuned_set(runner, faq_imported, tmp_path):
-    # Nothing may be chosen by blind_final.tsv's misses: eval shows its figures only.
-    tsv = write(tmp_path, EVAL_ROWS, "blind_final.tsv")
+    # Nothing may be chosen by the never-tuned set's misses: eval shows its figures only.
+    tsv = write(tmp_path, EVAL_ROWS, cli.NEVER_TUNED)
     result = runner.invoke(args=["faq", "eval", str(tsv)])
     assert result.exit_code == 0, result.output
     assert "misses: 1" in result.output
