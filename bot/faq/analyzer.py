@@ -111,6 +111,9 @@ class _CompiledThesaurus:
     words: dict[str, tuple[str, ...]]
     # First token key -> (keys of the remaining tokens, concept) for multi-word entries.
     phrases: dict[str, tuple[tuple[tuple[frozenset[str], ...], str], ...]]
+    # Two concepts read together as one phrase -> the concept whose own word they make up
+    # (配送料金 is dispatch + price: 配送にかかる費用 is the shipping cost).
+    composed: dict[frozenset[str], tuple[str, ...]]
 
 
 def _compile_thesaurus(groups: dict[str, tuple[str, ...]], tokenizer: object) -> _CompiledThesaurus:
@@ -138,10 +141,36 @@ def _compile_thesaurus(groups: dict[str, tuple[str, ...]], tokenizer: object) ->
                 keys = [_token_keys(m) for m in kept]
                 for first in keys[0]:
                     phrases[first].append((tuple(keys[1:]), concept))
+    composed: dict[frozenset[str], set[str]] = defaultdict(set)
+    for concept, entries in groups.items():
+        for word in entries:
+            parts = _word_concepts(word, words, tokenizer)
+            parts = [p - {concept} for p in parts]
+            parts = [p for p in parts if p]
+            if len(parts) == 2:
+                for a in parts[0]:
+                    for b in parts[1] - {a}:
+                        composed[frozenset((a, b))].add(concept)
     return _CompiledThesaurus(
         {k: tuple(sorted(v)) for k, v in words.items()},
         {k: tuple(v) for k, v in phrases.items()},
+        {k: tuple(sorted(v)) for k, v in composed.items()},
     )
+
+
+def _word_concepts(word: str, words: dict[str, set[str]], tokenizer: object) -> list[set[str]]:
+    """The concepts of a thesaurus word's smallest parts (配送料金: {dispatch}, {price})."""
+    from sudachipy import SplitMode
+
+    found: list[set[str]] = []
+    for m in tokenizer.tokenize(normalize_text(word)):  # type: ignore[attr-defined]
+        for unit in m.split(SplitMode.A):
+            concepts: set[str] = set()
+            for key in _token_keys(unit):
+                concepts |= words.get(key, set())
+            if concepts:
+                found.append(concepts)
+    return found
 
 
 class Analyzer:
@@ -184,10 +213,15 @@ class Analyzer:
         out: list[_Lemma] = []
         stream: list[frozenset[str]] = []
         hits: list[tuple[int, str]] = []
+        previous: tuple[str, ...] = ()
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
             pos = m.part_of_speech()
+            helper_position = previous[:1] in (("動詞",), ("助動詞",), ("形容詞",)) or previous[
+                :2
+            ] == ("助詞", "接続助詞")
+            previous = pos
             # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
             if pos[0] not in _PHRASE_SKIP_POS:
                 for key in keys:
@@ -204,10 +238,20 @@ class Analyzer:
                         break
                     if not out[k].part:
                         out[k] = replace(out[k], topic=True)
-            if lemma in _NEGATIONS and pos[0] == "助動詞" and out:
+            # しなきゃ, しなければ: the conditional of ない says "must", not "not".
+            if (
+                lemma in _NEGATIONS
+                and pos[0] == "助動詞"
+                and out
+                and not pos[5].startswith("仮定形")
+            ):
                 out.append(_Lemma(out[-1].text + "~否", (), False, i))
                 continue
-            if pos[0] not in _CONTENT_POS or pos[1] in ("非自立可能", "数詞"):
+            if pos[0] not in _CONTENT_POS or pos[1] == "数詞":
+                continue
+            # 非自立可能: a verb that can be a helper (取っておく, 走り抜ける) is one only right
+            # after a verb or て; after a particle it is a word of its own (メンバーを抜ける).
+            if pos[1] == "非自立可能" and (pos[0] != "動詞" or helper_position):
                 continue
             if lemma in _STOP_LEMMAS or _NOISE_RE.fullmatch(lemma):
                 continue
@@ -289,12 +333,15 @@ class Analyzer:
         for i, c in hits:
             if i in negated:
                 feats.setdefault("k:" + c + "~否", WEIGHT_CONCEPT)
+        composed = self.thesaurus().composed
         for n, (i, a) in enumerate(hits):
             for j, b in hits[n + 1 :]:
                 if j - i > CONCEPT_WINDOW:
                     break
                 if j > i and a != b:
                     feats["q:" + "|".join(sorted((a, b)))] = WEIGHT_CONCEPT_PAIR
+                    for c in composed.get(frozenset((a, b)), ()):
+                        feats.setdefault("k:" + c, WEIGHT_CONCEPT)
         chars = strip_polite(text).replace(" ", "")
         for i in range(len(chars) - 1):
             bigram = chars[i : i + 2]

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from bot.faq.file_format import FaqEntry
 from bot.faq.human_request import is_human_request
-from bot.faq.matcher import TIE_RATIO, Calibration, FaqMatcher, Logistic, Signals
+from bot.faq.matcher import (
+    ANSWER_MIN_COVERAGE,
+    TIE_RATIO,
+    Calibration,
+    FaqMatcher,
+    Logistic,
+    Signals,
+)
 from bot.faq.normalize import normalize_text
 
 
@@ -293,7 +300,9 @@ def fit_calibration(
         (
             (answer(s.signals), s.right)
             for s in (queries or every)
-            if not s.tied and relevance(s.signals) >= suggest_at
+            if not s.tied
+            and s.signals.coverage >= ANSWER_MIN_COVERAGE
+            and relevance(s.signals) >= suggest_at
         ),
         reverse=True,
     )

@@ -17,7 +17,9 @@ HELDOUT2 = Path(__file__).resolve().parent / "heldout2.tsv"
 BLIND_TUNE = Path(__file__).resolve().parent / "blind_tune.tsv"
 BLIND_TUNE2 = Path(__file__).resolve().parent / "blind_tune2.tsv"
 BLIND_TUNE3 = Path(__file__).resolve().parent / "blind_tune3.tsv"
+BLIND_TUNE4 = Path(__file__).resolve().parent / "blind_tune4.tsv"
 OLD_FINAL = Path(__file__).resolve().parent / "old_final.tsv"
+BLIND_FINAL2 = Path(__file__).resolve().parent / "blind_final2.tsv"
 
 
 def test_answers_a_clear_question(sample_matcher: FaqMatcher) -> None:
@@ -170,26 +172,40 @@ def test_heldout2_set(shared_matcher: FaqMatcher) -> None:
 
 
 def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> None:
-    # tests/faq/blind_tune.tsv and blind_final.tsv were written before the paraphrase work,
-    # blind_tune2.tsv and blind_tune3.tsv before the calibration was fitted on them; the final
-    # set was never tuned on. These bars only stop a regression below what was measured
-    # (README): the goal (117 first, at most 1 wrong answer) is not met yet.
-    tune = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE))
-    assert tune.totals == {"faq": 60, "human": 5, "none": 5}
-    assert tune.correct["faq"] >= 56 and tune.answered >= 52, tune.misses
-    assert tune.correct["human"] == 5 and tune.confident_wrong <= 1, tune.misses
-    tune2 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE2))
-    assert tune2.totals == {"faq": 90, "human": 10, "none": 12}
-    assert tune2.correct["faq"] >= 89 and tune2.answered >= 87, tune2.misses
-    assert tune2.correct["human"] == 10 and tune2.correct["none"] >= 11, tune2.misses
-    assert tune2.confident_wrong <= 1, tune2.misses
-    tune3 = evaluate(shared_matcher, read_eval_rows(BLIND_TUNE3))
-    assert tune3.totals == {"faq": 90, "human": 10, "none": 15}
-    assert tune3.correct["faq"] >= 87 and tune3.answered >= 85, tune3.misses
-    assert tune3.correct["human"] == 10 and tune3.correct["none"] >= 12, tune3.misses
-    assert tune3.confident_wrong <= 2, tune3.misses
-    final = evaluate(shared_matcher, read_eval_rows(OLD_FINAL))
-    assert final.totals == {"faq": 120, "human": 10, "none": 10}
-    assert final.correct["faq"] >= 111 and final.answered >= 109, final.misses
-    assert final.correct["human"] == 10 and final.correct["none"] >= 9, final.misses
-    assert final.confident_wrong <= 2, final.misses
+    # The tuning sets were each written and committed before any tuning on them; the calibration
+    # is fitted on all of them now. These bars only stop a regression below what was measured
+    # (README): the goal (117 first, at most 1 wrong answer) is not met.
+    bars = {
+        # set: (totals, right first, answered at once, human, none, wrong answers at most)
+        BLIND_TUNE: ({"faq": 60, "human": 5, "none": 5}, 56, 48, 5, 5, 2),
+        BLIND_TUNE2: ({"faq": 90, "human": 10, "none": 12}, 88, 83, 10, 11, 1),
+        BLIND_TUNE3: ({"faq": 90, "human": 10, "none": 15}, 87, 82, 10, 13, 0),
+        BLIND_TUNE4: ({"faq": 120, "human": 10, "none": 10}, 91, 69, 10, 4, 7),
+        OLD_FINAL: ({"faq": 120, "human": 10, "none": 10}, 111, 104, 10, 9, 2),
+    }
+    for path, (totals, first, answered, human, none, wrong) in bars.items():
+        report = evaluate(shared_matcher, read_eval_rows(path))
+        assert report.totals == totals, path.name
+        assert report.correct["faq"] >= first and report.answered >= answered, report.misses
+        assert report.correct["human"] >= human, report.misses
+        assert report.correct.get("none", 0) >= none, report.misses
+        assert report.confident_wrong <= wrong, report.misses
+
+
+def test_the_never_tuned_set_keeps_its_measured_level(shared_matcher: FaqMatcher) -> None:
+    # Only figures: a failure here must not show which questions were missed.
+    report = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL2))
+    assert report.totals == {"faq": 120, "human": 10, "none": 10}
+    figures = (report.correct["faq"], report.answered, report.confident_wrong)
+    assert figures[0] >= 92 and figures[1] >= 72 and figures[2] <= 3, figures
+    assert report.correct["human"] >= 9 and report.correct["none"] >= 9, report.correct
+
+
+def test_a_message_mostly_of_words_the_entry_does_not_know_is_offered_not_answered(
+    shared_matcher: FaqMatcher,
+) -> None:
+    # A keyword of the entry (キャンセル) in chat about something else: a choice at most.
+    chat = shared_matcher.ask("美容院の予約キャンセルしなきゃ")
+    assert chat.outcome != "answer" and chat.score >= shared_matcher.calibration.answer_at
+    asked = shared_matcher.ask("注文をキャンセルしたい")
+    assert (asked.outcome, asked.faq_id) == ("answer", "order_cancel")

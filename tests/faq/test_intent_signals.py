@@ -163,3 +163,15 @@ def test_asking_whether_a_person_is_there_asks_for_one(text: str) -> None:
 @pytest.mark.parametrize("text", ["店に人がいない", "人がたくさんいる", "スタッフが親切でした"])
 def test_people_in_chat_are_no_request(text: str) -> None:
     assert not is_human_request(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["店員さんに答えてほしい", "機械の回答じゃなくて", "AIの回答じゃないのがいい"]
+)
+def test_wanting_a_person_to_answer_asks_for_one(text: str) -> None:
+    assert is_human_request(text)
+
+
+@pytest.mark.parametrize("text", ["送料の回答がほしい", "質問に答えてほしい", "回答はいつ来ますか"])
+def test_wanting_an_answer_from_the_bot_is_no_request(text: str) -> None:
+    assert not is_human_request(text)

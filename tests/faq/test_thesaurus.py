@@ -87,3 +87,43 @@ def test_concepts_reach_entries_without_shared_words(text: str, faq_id: str) -> 
     # in five entries every word is rare. Here: the concept alone brings the entry first.
     with_concepts = FaqMatcher.build(ENTRIES).ask(text)
     assert with_concepts.candidates and with_concepts.candidates[0].faq_id == faq_id
+
+
+def test_two_concepts_that_make_up_a_concept_word_mean_it(tmp_path: Path) -> None:
+    # 配送料金 is made of a dispatch word and a price word, so the two read together are the
+    # shipping cost; each alone is not.
+    extra = tmp_path / "shop.yaml"
+    extra.write_text(
+        "concepts:\n  dispatch: [配送, 発送]\n  price: [料金, 費用]\n  shipping_cost: [配送料金]\n",
+        encoding="utf-8",
+    )
+    analyzer = Analyzer(load_thesaurus(extra))
+    assert analyzer.thesaurus().composed[frozenset(("dispatch", "price"))] == ("shipping_cost",)
+    assert "k:shipping_cost" in analyzer.features(analysis_text("発送にかかる費用"))
+    assert "k:shipping_cost" not in analyzer.features(analysis_text("発送はいつ"))
+    assert "k:shipping_cost" not in analyzer.features(analysis_text("費用はいくら"))
+    # Far apart, the two are not one phrase.
+    far = "発送の前に確認したいことがあってその後で費用"
+    assert "k:shipping_cost" not in analyzer.features(analysis_text(far))
+
+
+def test_shipping_cost_asked_in_other_words_is_not_the_cod_fee() -> None:
+    cod = FaqEntry("cod_fee", "代引き手数料はいくら?", ("代金引換の手数料",), ("代引き",), "…")
+    matcher = FaqMatcher.build([*ENTRIES, cod], vectors=None)
+    scored, _ = matcher.rank("配送にかかる費用を知りたい")
+    assert matcher.entries[scored[0][0]].id == "shipping_fee"
+
+
+def test_must_is_no_negation() -> None:
+    # しなきゃ and しなければ say "must": nothing is negated.
+    for text in ("予約をキャンセルしなきゃ", "今日中に払わなければ"):
+        assert not any(n.endswith("~否") for n in Analyzer().features(analysis_text(text))), text
+    assert "w:届く~否" in Analyzer().features(analysis_text("荷物が届かない"))
+
+
+def test_a_verb_that_can_be_a_helper_counts_after_a_particle() -> None:
+    words = {lm.text for lm in Analyzer().lemmas(analysis_text("メンバーを抜けたい"))}
+    assert "抜ける" in words
+    # After て it only helps the verb before it: 取っておく is about 取る, not 置く.
+    words = {lm.text for lm in Analyzer().lemmas(analysis_text("荷物を取っておく"))}
+    assert "取る" in words and "置く" not in words
