@@ -19,7 +19,7 @@ from bot.faq.normalize import fold_kana, normalize_text, strip_polite
 _STOP_TEXT = (
     "事 物 物事 方 様 為る 有る 居る 成る 出来る 下さる 呉れる 貰う 頂く 良い 言う 思う "
     "此れ 其れ 何 御 今 どう 教える 知る これ それ あれ どれ 私 僕 自分 よう 感じ ところ "
-    "場合 時 際 前 後 就く 関する 対する 方法 遣り方 仕方"
+    "場合 時 際 前 後 就く 関する 対する 方法 遣り方 仕方 分かる 願う"
 )
 # Fillers of spoken Japanese (やっぱり, さっき, ちょっと, 実は): they say how, not what, and an
 # unknown word weighs heavily against the coverage signal.

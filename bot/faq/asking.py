@@ -16,7 +16,8 @@ _INTERROGATIVE_RE = re.compile(r"いつ|いくら|幾ら|どこ|何|なに|な�
 # Endings of a question, a request or a wish, after the punctuation is gone.
 _ASKING_END_RE = re.compile(
     r"(?:か|かな|かね|の|のか|んですが|のですが|ですが|けど|たい|たいです|ほしい|欲しい|"
-    r"ほしいです|ください|下さい|くれ|くれる|て|で|てほしい|たら|れば|は|って|いい|可能|ok|okですか)$"
+    r"ほしいです|ください|下さい|くれ|くれる|て|で|てほしい|たら|れば|は|って|いい|可能|ok|okですか|"
+    r"お願い|お願いします|おねがいします|わからない|分からない|わかりません|分かりません)$"
 )
 
 

@@ -55,6 +55,8 @@ def features(text: str) -> dict[str, float]:
         "会員登録を解除する方法は",
         "領収書って出せる?",
         "注文を取り消したいのですが",
+        "領収書の発行をお願いします",
+        "届く日がわからない",
     ],
 )
 def test_questions_requests_and_wishes_ask(text: str) -> None:
@@ -175,3 +177,9 @@ def test_wanting_a_person_to_answer_asks_for_one(text: str) -> None:
 @pytest.mark.parametrize("text", ["送料の回答がほしい", "質問に答えてほしい", "回答はいつ来ますか"])
 def test_wanting_an_answer_from_the_bot_is_no_request(text: str) -> None:
     assert not is_human_request(text)
+
+
+@pytest.mark.parametrize("text", ["領収書の発行をお願いします", "どこで確認できるか分からない"])
+def test_framing_verbs_are_no_topic_words(text: str) -> None:
+    # お願いします and 分からない frame the request, like 教えて: they are not what it is about.
+    assert not {"w:願う", "w:分かる"} & features(text).keys()
