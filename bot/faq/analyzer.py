@@ -164,7 +164,8 @@ def _word_concepts(word: str, words: dict[str, set[str]], tokenizer: object) -> 
 
     found: list[set[str]] = []
     for m in tokenizer.tokenize(normalize_text(word)):  # type: ignore[attr-defined]
-        for unit in m.split(SplitMode.A):
+        parts = m.split(SplitMode.A)
+        for unit in parts if len(parts) > 1 else (m,):
             concepts: set[str] = set()
             for key in _token_keys(unit):
                 concepts |= words.get(key, set())

@@ -127,3 +127,11 @@ def test_a_verb_that_can_be_a_helper_counts_after_a_particle() -> None:
     # After て it only helps the verb before it: 取っておく is about 取る, not 置く.
     words = {lm.text for lm in Analyzer().lemmas(analysis_text("荷物を取っておく"))}
     assert "取る" in words and "置く" not in words
+
+
+def test_a_phrase_of_two_words_composes_like_a_compound() -> None:
+    # 会員をやめる (withdraw) is account + cancel: 会員登録を取り消す is a withdrawal too.
+    analyzer = Analyzer()
+    assert "withdraw" in analyzer.thesaurus().composed[frozenset(("account", "cancel"))]
+    assert "k:withdraw" in analyzer.features(analysis_text("会員登録を取り消したい"))
+    assert "k:withdraw" not in analyzer.features(analysis_text("注文を取り消したい"))
