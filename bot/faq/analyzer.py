@@ -164,6 +164,8 @@ def _word_concepts(word: str, words: dict[str, set[str]], tokenizer: object) -> 
 
     found: list[set[str]] = []
     for m in tokenizer.tokenize(normalize_text(word)):  # type: ignore[attr-defined]
+        if "ない" in _token_keys(m):
+            return []  # 送ってこない is not dispatch + arrival: the negation is the meaning
         parts = m.split(SplitMode.A)
         for unit in parts if len(parts) > 1 else (m,):
             concepts: set[str] = set()
@@ -171,6 +173,8 @@ def _word_concepts(word: str, words: dict[str, set[str]], tokenizer: object) -> 
                 concepts |= words.get(key, set())
             if concepts:
                 found.append(concepts)
+            elif unit.part_of_speech()[0] in ("名詞", "動詞", "形容詞", "形状詞", "副詞"):
+                return []  # 毎月送られてくる: a part of its own meaning that no concept has
     return found
 
 

@@ -178,12 +178,12 @@ def test_blind_sets_keep_their_measured_level(shared_matcher: FaqMatcher) -> Non
     # (README): the goal (117 first, at most 1 wrong answer) is not met.
     bars = {
         # set: (totals, right first, answered at once, human, none, wrong answers at most)
-        BLIND_TUNE: ({"faq": 60, "human": 5, "none": 5}, 59, 51, 5, 5, 0),
+        BLIND_TUNE: ({"faq": 60, "human": 5, "none": 5}, 59, 52, 5, 5, 0),
         BLIND_TUNE2: ({"faq": 90, "human": 10, "none": 12}, 88, 85, 10, 11, 0),
-        BLIND_TUNE3: ({"faq": 90, "human": 10, "none": 15}, 87, 82, 10, 13, 0),
-        BLIND_TUNE4: ({"faq": 120, "human": 10, "none": 10}, 98, 75, 10, 5, 4),
-        BLIND_TUNE5: ({"faq": 142, "human": 14, "none": 19}, 99, 76, 14, 13, 7),
-        OLD_FINAL: ({"faq": 120, "human": 10, "none": 10}, 112, 105, 10, 10, 1),
+        BLIND_TUNE3: ({"faq": 90, "human": 10, "none": 15}, 88, 82, 10, 13, 0),
+        BLIND_TUNE4: ({"faq": 120, "human": 10, "none": 10}, 97, 79, 10, 6, 4),
+        BLIND_TUNE5: ({"faq": 142, "human": 14, "none": 19}, 104, 84, 14, 13, 7),
+        OLD_FINAL: ({"faq": 120, "human": 10, "none": 10}, 112, 105, 10, 10, 2),
     }
     for path, (totals, first, answered, human, none, wrong) in bars.items():
         report = evaluate(shared_matcher, read_eval_rows(path))
@@ -199,8 +199,8 @@ def test_the_never_tuned_set_keeps_its_measured_level(shared_matcher: FaqMatcher
     report = evaluate(shared_matcher, read_eval_rows(BLIND_FINAL2))
     assert report.totals == {"faq": 120, "human": 10, "none": 10}
     figures = (report.correct["faq"], report.answered, report.confident_wrong)
-    assert figures[0] >= 96 and figures[1] >= 78 and figures[2] <= 3, figures
-    assert report.correct["human"] >= 10 and report.correct["none"] >= 9, report.correct
+    assert figures[0] >= 99 and figures[1] >= 84 and figures[2] <= 2, figures
+    assert report.correct["human"] >= 10 and report.correct["none"] >= 8, report.correct
 
 
 def test_a_message_mostly_of_words_the_entry_does_not_know_is_offered_not_answered(

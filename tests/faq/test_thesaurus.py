@@ -135,3 +135,17 @@ def test_a_phrase_of_two_words_composes_like_a_compound() -> None:
     assert "withdraw" in analyzer.thesaurus().composed[frozenset(("account", "cancel"))]
     assert "k:withdraw" in analyzer.features(analysis_text("会員登録を取り消したい"))
     assert "k:withdraw" not in analyzer.features(analysis_text("注文を取り消したい"))
+
+
+def test_words_with_a_negation_or_a_part_of_their_own_compose_nothing(tmp_path: Path) -> None:
+    extra = tmp_path / "shop.yaml"
+    extra.write_text(
+        "concepts:\n  dispatch: [送る]\n  arrival: [来る]\n  price: [料金]\n"
+        "  stop: [送ってこない]\n  subscription: [毎月送られてくる]\n  shipping_cost: [送る料金]\n",
+        encoding="utf-8",
+    )
+    composed = Analyzer(load_thesaurus(extra)).thesaurus().composed
+    # 送ってこない carries its meaning in the negation, 毎月送られてくる in 毎月: neither is
+    # dispatch + arrival. 送る料金 is dispatch + price.
+    assert frozenset(("dispatch", "arrival")) not in composed
+    assert composed[frozenset(("dispatch", "price"))] == ("shipping_cost",)
