@@ -82,8 +82,9 @@ def test_killed_between_answer_and_write_sends_no_batch_twice(
     original = gateway.multicast
     accepted: list[Any] = []
 
-    def dies_after_the_second(to, messages, *, retry_key=None):
-        result = original(to, messages, retry_key=retry_key)  # LINE has accepted it
+    def dies_after_the_second(to, messages, *, retry_key=None, aggregation_unit=None):
+        # LINE has accepted it
+        result = original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
         accepted.append(retry_key)
         if len(accepted) == 2:
             raise Killed
@@ -128,8 +129,8 @@ def test_the_monthly_limit_stops_the_broadcast(e2e_app, emulator: EmulatorServer
         gateway = e2e_app.extensions["bot"].line
     original = gateway.multicast
 
-    def others_use_the_rest(to, messages, *, retry_key=None):
-        result = original(to, messages, retry_key=retry_key)
+    def others_use_the_rest(to, messages, *, retry_key=None, aggregation_unit=None):
+        result = original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
         emulator.monthly_quota = 500  # meanwhile the month's messages are used up
         return result
 

@@ -194,12 +194,14 @@ def script_multicasts(line: InMemoryLineGateway, *errors: LineError | None) -> l
     script = list(errors)
     tried: list[str | None] = []
 
-    def multicast(to: Any, messages: Any, *, retry_key: str | None = None) -> SendResult:
+    def multicast(
+        to: Any, messages: Any, *, retry_key: str | None = None, aggregation_unit: str | None = None
+    ) -> SendResult:
         tried.append(retry_key)
         error = script.pop(0) if script else None
         if error is not None:
             raise error
-        return original(to, messages, retry_key=retry_key)
+        return original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
 
     line.multicast = multicast  # type: ignore[method-assign]
     return tried
