@@ -19,8 +19,11 @@ A run of the sender:
    the broadcast and marks the rest as not sent; another 4xx fails the batch.
 
 A personalised broadcast (a template with the shopper's name) pushes per shopper instead,
-with a retry key per recipient. Deferred recipients make the broadcast due again at the
-earliest deferral; it is done when every recipient has an outcome.
+with a retry key per recipient. Every request carries the broadcast's custom aggregation unit
+(LINE's opens and taps, fetched daily by `bot.delivery.insights`) while the month's unit
+budget allows it, the same budget as scenario pushes; past it the message goes out without.
+Deferred recipients make the broadcast due again at the earliest deferral; it is done when
+every recipient has an outcome.
 
 One coherent piece (its runs, batches and resends share the stored state and the lease),
 hence over the usual module size.
@@ -32,7 +35,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +48,7 @@ from bot.broadcast.rules import among
 from bot.broadcast.service import locked
 from bot.core.clock import Clock
 from bot.core.settings import Settings
+from bot.delivery.aggregation import UnitBudget, broadcast_unit, process_budget
 from bot.delivery.send_rules import ALREADY_ACCEPTED
 from bot.line.gateway import (
     MULTICAST_MAX_RECIPIENTS,
@@ -114,6 +118,8 @@ class BroadcastSender:
     threads: int = 4
     batch_size: int = MULTICAST_MAX_RECIPIENTS
     chunk: int = CHUNK
+    # The month's custom aggregation units, shared with scenario pushes (None: no unit).
+    units: UnitBudget | None = field(default_factory=process_budget)
 
     def run(self, session: Session, broadcast_id: int) -> dict[str, int]:
         """Send what is due; returns counts of this run (sent, skipped, deferred, ...)."""
@@ -380,6 +386,15 @@ class BroadcastSender:
                 return outcome
         return outcome
 
+    def _unit(self, broadcast: Broadcast) -> str | None:
+        """The broadcast's aggregation unit if this month's unit budget allows it, else None
+        (the message still goes out; only its opens and taps go uncounted)."""
+        if self.units is None:
+            return None
+        unit = broadcast_unit(broadcast.id)
+        allowed = self.units.allowed([unit], self.line, self.clock.now())
+        return unit if unit in allowed else None
+
     def _multicast(
         self,
         session: Session,
@@ -389,11 +404,14 @@ class BroadcastSender:
     ) -> bool:
         """Send the stored batches (a few at a time) and record each answer."""
         message = dict(broadcast.message)
+        unit = self._unit(broadcast)
 
         def send(batch: tuple[int, list[str]]) -> _Outcome:
             number, users = batch
             key = batch_retry_key(broadcast.id, number)
-            return self._call(lambda: self.line.multicast(users, [message], retry_key=key))
+            return self._call(
+                lambda: self.line.multicast(users, [message], retry_key=key, aggregation_unit=unit)
+            )
 
         stopped = False
         for start in range(0, len(batches), self.threads):
@@ -527,6 +545,7 @@ class BroadcastSender:
         data = dict(broadcast.template_data or {})
 
         messages: dict[int, dict[str, Any]] = {}  # recipient id → the message rendered
+        unit = self._unit(broadcast)
 
         def send(recipient: BroadcastRecipient) -> _Outcome:
             shopper = shoppers[recipient.shopper_id]
@@ -543,7 +562,9 @@ class BroadcastSender:
             messages[recipient.id] = message
             key = recipient_retry_key(recipient.id)
             return self._call(
-                lambda: self.line.push(shopper.line_user_id, [message], retry_key=key)
+                lambda: self.line.push(
+                    shopper.line_user_id, [message], retry_key=key, aggregation_unit=unit
+                )
             )
 
         stopped = False

@@ -4,7 +4,8 @@ Admins compose (a registered template with its data, or a pasted Flex JSON), cho
 segment in the scenario file's condition language, see the message as LINE will show it with
 the audience and the month's quota, then send now or schedule, and cancel before it starts.
 Operators see the list and each broadcast's progress (shoppers ask staff about a sale they
-were told about), but cannot compose or cancel.
+were told about), but cannot compose or cancel. A broadcast's page also shows its opens and
+taps from LINE's insight (its aggregation unit, fetched daily by `bot.delivery.insights`).
 
 Nothing the form carries is trusted: the confirm step posts the same fields again and they are
 checked again; the audience is always counted by the server.
@@ -26,6 +27,8 @@ from bot.console.present import local_time
 from bot.console.rendering import pictures
 from bot.console.security import admin_required, current_operator, login_required
 from bot.core.services import current_services
+from bot.delivery.aggregation import broadcast_unit
+from bot.delivery.insights import HIDDEN_TEXT, UnitTotal, unit_totals
 from bot.delivery.send_rules import quiet_until
 from bot.line.gateway import LineError
 from bot.models import Broadcast, BroadcastState
@@ -283,6 +286,30 @@ def broadcast_cancel(broadcast_id: int) -> ResponseReturnValue:
 # -- everyone: the list and a broadcast's progress -------------------------------------------
 
 
+def _total_text(total: UnitTotal | None) -> str:
+    """A figure summed over LINE's days as the shop reads it: hidden days are never 0."""
+    if total is None or total.days == 0:
+        return "まだ取得していません"
+    if total.known is None:
+        return HIDDEN_TEXT
+    if total.hidden_days:
+        return f"延べ{total.known:,}人以上（{total.hidden_days}日分は20人未満のため非表示）"
+    return f"延べ{total.known:,}人"
+
+
+def _insight(broadcast: Broadcast) -> dict[str, Any] | None:
+    """Opens and taps of a broadcast that has started, summed over the days LINE answered."""
+    if broadcast.started_at is None:
+        return None
+    unit = broadcast_unit(broadcast.id)
+    totals = unit_totals(web.db_session(), [unit]).get(unit)
+    return {
+        "opens": _total_text(totals.opens if totals else None),
+        "taps": _total_text(totals.taps if totals else None),
+        "days": totals.opens.days if totals else 0,
+    }
+
+
 def _row(broadcast: Broadcast) -> dict[str, Any]:
     tz = current_services().settings.tz
     return {
@@ -331,4 +358,5 @@ def broadcast_detail(broadcast_id: int) -> ResponseReturnValue:
         started_at=local_time(broadcast.started_at, tz),
         finished_at=local_time(broadcast.finished_at, tz),
         cancellable=broadcast.state is BroadcastState.SCHEDULED,
+        insight=_insight(broadcast),
     )

@@ -1,8 +1,12 @@
-"""LINE's custom aggregation units for scenario pushes: one unit per scenario, step and variant.
+"""LINE's custom aggregation units: one per scenario step (and variant), one per broadcast.
 
 A unit name is at most 30 characters of ``[A-Za-z0-9_]``. Readable names are kept where
 they fit; anything else is shortened to a readable prefix and a hash of the whole, so two
 different steps never share a unit and the same step always gets the same one.
+
+A step's unit never starts with a capital letter (scenario ids start with a-z; any other
+name is hashed behind a lowercase prefix) and a broadcast's always does (`Broadcast_42`),
+so the figures of a broadcast and of a step can never be counted under one unit.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import string
 import threading
 import weakref
 from collections.abc import Iterable
@@ -25,17 +30,35 @@ log = logging.getLogger(__name__)
 
 UNIT_MAX = 30
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_]")
+_CAPITALS = frozenset(string.ascii_uppercase)
 
 
 def aggregation_unit(scenario_id: str, step_id: str, variant: str | None) -> str:
     """The unit of a scenario step (and its A/B variant, if any)."""
     parts = [scenario_id, step_id] + ([variant] if variant else [])
     plain = "_".join(parts)
-    if len(plain) <= UNIT_MAX and not _NOT_ALLOWED.search(plain):
+    if len(plain) <= UNIT_MAX and not _NOT_ALLOWED.search(plain) and not _is_capital(plain):
         return plain
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:8]
     prefix = _NOT_ALLOWED.sub("", plain)[: UNIT_MAX - len(digest) - 1]
+    if _is_capital(prefix):  # capitals start broadcast units only (see the module's text)
+        prefix = prefix[0].lower() + prefix[1:]
     return f"{prefix}_{digest}" if prefix else f"u_{digest}"
+
+
+BROADCAST_PREFIX = "Broadcast_"
+
+
+def broadcast_unit(broadcast_id: int) -> str:
+    """The unit of a broadcast: every request it sends carries it (within the budget)."""
+    unit = f"{BROADCAST_PREFIX}{int(broadcast_id)}"
+    if broadcast_id < 0 or len(unit) > UNIT_MAX:
+        raise ValueError(f"no aggregation unit for broadcast {broadcast_id}")
+    return unit
+
+
+def _is_capital(name: str) -> bool:
+    return name[:1] in _CAPITALS
 
 
 # -- the month's unit budget -------------------------------------------------------------------

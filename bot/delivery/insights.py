@@ -1,14 +1,16 @@
 """Opens and taps from LINE's insight API, per custom aggregation unit and day.
 
-Every scenario push carries its step's unit (`aggregation`), and LINE counts per unit how
-many users saw a bubble of the message (a bubble counts only once it was shown whole, so
-opens are a lower bound) and how many opened one of its links. LINE answers for a period,
-not per day, so the daily job asks for one day at a time: for each unit pushed in the last
-`REFETCH_DAYS` days, each of those days up to yesterday (Japan time, LINE's days). LINE's
-figures come in late and still change for a few days, so the same days are fetched again on
-the next runs and their rows overwritten: a run is idempotent, and a missed run is caught up.
+Every scenario push carries its step's unit and every broadcast request its broadcast's
+(`aggregation`), and LINE counts per unit how many users saw a bubble of the message (a
+bubble counts only once it was shown whole, so opens are a lower bound) and how many opened
+one of its links. LINE answers for a period, not per day, so the daily job asks for one day
+at a time: for each unit pushed (or broadcast) in the last `REFETCH_DAYS` days, each of those
+days up to yesterday (Japan time, LINE's days). LINE's figures come in late and still change
+for a few days, so the same days are fetched again on the next runs and their rows
+overwritten: a run is idempotent, and a missed run is caught up.
 
-A figure LINE hides (fewer than 20 users) is stored as None, never as 0.
+A figure LINE hides (fewer than 20 users) is stored as None, never as 0, and shown as
+`HIDDEN_TEXT`.
 """
 
 from __future__ import annotations
@@ -18,19 +20,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.core.jobs import job_context
 from bot.core.metrics import LINE_API_CALLS
-from bot.delivery.aggregation import LINE_TZ, aggregation_unit
+from bot.delivery.aggregation import LINE_TZ, aggregation_unit, broadcast_unit
 from bot.line.gateway import LineClientError, LineError, LineGateway
-from bot.models import Delivery, DeliveryState, MessageInsight
+from bot.models import (
+    Broadcast,
+    BroadcastRecipient,
+    Delivery,
+    DeliveryState,
+    MessageInsight,
+    RecipientState,
+)
 
 log = logging.getLogger(__name__)
 
 REFETCH_DAYS = 7  # LINE's figures for a day keep changing for a few days after it
+HIDDEN_TEXT = "20人未満のため非表示"  # a figure LINE hid, as the shop reads it
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,80 @@ def recent_units(session: Session, since: datetime) -> list[str]:
     return sorted({aggregation_unit(s, t, v) for s, t, v in steps})
 
 
+def recent_broadcast_units(session: Session, since: datetime) -> list[str]:
+    """The units of the broadcasts that sent anything since `since`, sorted."""
+    sent_since = exists().where(
+        BroadcastRecipient.broadcast_id == Broadcast.id,
+        BroadcastRecipient.state == RecipientState.SENT,
+        BroadcastRecipient.sent_at >= since,
+    )
+    ids = session.scalars(
+        select(Broadcast.id).where(
+            # Cheap on the broadcasts first: one that finished before `since` sent nothing since.
+            Broadcast.started_at.is_not(None),
+            or_(Broadcast.finished_at.is_(None), Broadcast.finished_at >= since),
+            sent_since,
+        )
+    )
+    return sorted(broadcast_unit(i) for i in ids)
+
+
+@dataclass(frozen=True)
+class UnitTotal:
+    """One figure of a unit summed over the stored days."""
+
+    known: int | None  # None: no day had a figure
+    days: int  # days LINE answered for
+    hidden_days: int  # days LINE hid (fewer than 20 users)
+
+
+@dataclass(frozen=True)
+class UnitTotals:
+    """Opens (unique impressions) and taps (unique clicks) of a unit, summed per day.
+
+    LINE counts unique users per day: a user who opens on two days counts on both."""
+
+    opens: UnitTotal
+    taps: UnitTotal
+
+
+def unit_totals(
+    session: Session,
+    units: Iterable[str],
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> dict[str, UnitTotals]:
+    """The stored figures per unit, summed over its days (within the days given, if any);
+    a unit with no stored day is missing."""
+    wanted = sorted(set(units))
+    if not wanted:
+        return {}
+    query = (
+        select(
+            MessageInsight.unit,
+            func.count(),
+            func.count(MessageInsight.unique_impressions),
+            func.sum(MessageInsight.unique_impressions),
+            func.count(MessageInsight.unique_clicks),
+            func.sum(MessageInsight.unique_clicks),
+        )
+        .where(MessageInsight.unit.in_(wanted))
+        .group_by(MessageInsight.unit)
+    )
+    if first_day is not None:
+        query = query.where(MessageInsight.day >= first_day)
+    if last_day is not None:
+        query = query.where(MessageInsight.day <= last_day)
+
+    def total(days: int, known: int, value: int | None) -> UnitTotal:
+        return UnitTotal(int(value) if known else None, days, days - known)
+
+    return {
+        unit: UnitTotals(total(days, opened, opens), total(days, tapped, taps))
+        for unit, days, opened, opens, tapped, taps in session.execute(query).all()
+    }
+
+
 def fetch_insights(
     session: Session,
     line: LineGateway,
@@ -81,7 +165,7 @@ def fetch_insights(
         return FetchResult(0)
     if units is None:
         start = datetime.combine(days[0], datetime.min.time(), tzinfo=LINE_TZ)
-        units = recent_units(session, start)
+        units = recent_units(session, start) + recent_broadcast_units(session, start)
     stored = 0
     refused: list[str] = []
     for unit in units:
@@ -134,7 +218,8 @@ def _upsert(session: Session, rows: list[dict[str, object]]) -> int:
 
 
 def fetch_message_insights() -> dict[str, object]:
-    """The daily job: LINE's opens and taps of the recent units, for the last few days."""
+    """The daily job: LINE's opens and taps of the recent units (scenario steps and
+    broadcasts), for the last few days."""
     with job_context("fetch_message_insights") as services:
         session = services.db.session()
         try:

@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.delivery.aggregation import aggregation_unit
+from bot.delivery.insights import HIDDEN_TEXT as HIDDEN_TEXT  # views, CLI and notes use it
 from bot.delivery.scenarios import Scenario, ScenarioBook
 from bot.line.gateway import MessageQuota
 from bot.report import queries as q
 from bot.report.channels import channel_figures
 from bot.report.stats import Interval, newcombe_difference, sample_size_per_arm, welch_difference
 
-HIDDEN_TEXT = "20人未満のため非表示"
 NOTES = [
     "開封数はLINEの集計（吹き出し全体が表示された人数）による下限値です。"
     "20人未満の日はLINEが数値を出さないため「20人未満のため非表示」と表示し、0とは数えません。",

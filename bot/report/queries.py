@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.delivery.engine import HOLDOUT_REASON
+from bot.delivery.insights import UnitTotal, unit_totals
 from bot.models import (
     AbandonmentSurvey,
     Click,
@@ -43,7 +44,6 @@ from bot.models import (
     Delivery,
     DeliveryState,
     Flow,
-    MessageInsight,
     Order,
     Shopper,
     VariantPromotion,
@@ -566,38 +566,15 @@ def flow_counts(
 # -- opens from LINE's insight figures -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Opens:
-    """Unique impressions of a unit summed over the period's days."""
-
-    known: int | None  # None: no day had a figure
-    days: int  # days LINE answered for
-    hidden_days: int  # days LINE hid (fewer than 20 users)
+# Unique impressions of a unit summed over the period's days (`known` None: no day had a
+# figure; `hidden_days`: days LINE hid, fewer than 20 users).
+Opens = UnitTotal
 
 
 def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dict[str, Opens]:
     """LINE's unique impressions per aggregation unit over the period's days."""
-    wanted = sorted(set(units))
-    if not wanted:
-        return {}
-    rows = session.execute(
-        select(
-            MessageInsight.unit,
-            func.count(),
-            func.count(MessageInsight.unique_impressions),
-            func.sum(MessageInsight.unique_impressions),
-        )
-        .where(
-            MessageInsight.unit.in_(wanted),
-            MessageInsight.day >= period.first_day,
-            MessageInsight.day <= period.last_day,
-        )
-        .group_by(MessageInsight.unit)
-    ).all()
-    return {
-        unit: Opens(int(total) if known else None, int(days), int(days) - int(known))
-        for unit, days, known, total in rows
-    }
+    totals = unit_totals(session, units, period.first_day, period.last_day)
+    return {unit: figures.opens for unit, figures in totals.items()}
 
 
 # -- daily series ----------------------------------------------------------------------------

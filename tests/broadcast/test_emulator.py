@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.broadcast.sending import batch_retry_key
+from bot.delivery.aggregation import broadcast_unit
 from bot.line.gateway import LineClientError
 from bot.models import Broadcast
 from line_emulator import EmulatorServer
@@ -19,6 +20,7 @@ from tests.helpers.broadcast import (
     logged,
     make_broadcast,
     outcomes,
+    personalised_content,
     run_sender,
     user_id,
 )
@@ -70,6 +72,33 @@ def test_multicast_reaches_every_friend_once(e2e_app, emulator: EmulatorServer):
     assert broadcast_row(e2e_app, broadcast_id).state.value == "done"
 
 
+def test_every_multicast_body_names_the_broadcasts_unit(e2e_app, emulator: EmulatorServer):
+    friends(emulator, 501)
+    add_shoppers(e2e_app, 501)
+    broadcast_id = make_broadcast(e2e_app)
+    run_sender(e2e_app, broadcast_id)
+    bodies = [r["body"] for r in emulator.requests(MULTICAST)]
+    assert len(bodies) == 2
+    assert [b["customAggregationUnits"] for b in bodies] == [[broadcast_unit(broadcast_id)]] * 2
+    assert responses(emulator, 200) == 2  # LINE accepts the name
+    assert outcomes(e2e_app, broadcast_id) == {"sent": 501}
+
+
+def test_every_personalised_push_body_names_the_broadcasts_unit(e2e_app, emulator: EmulatorServer):
+    friends(emulator, 3)
+    add_shoppers(e2e_app, 3)
+    broadcast_id = make_broadcast(e2e_app, content=personalised_content(e2e_app))
+    run_sender(e2e_app, broadcast_id)
+    bodies = [r["body"] for r in emulator.requests("/v2/bot/message/push")]
+    assert sorted(b["messages"][0]["altText"].split("、")[0] for b in bodies) == [
+        "テスト 1様",
+        "テスト 2様",
+        "テスト 3様",
+    ]
+    assert [b["customAggregationUnits"] for b in bodies] == [[broadcast_unit(broadcast_id)]] * 3
+    assert outcomes(e2e_app, broadcast_id) == {"sent": 3}
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 def test_killed_between_answer_and_write_sends_no_batch_twice(
     e2e_app, emulator: EmulatorServer, threads: int
@@ -82,8 +111,9 @@ def test_killed_between_answer_and_write_sends_no_batch_twice(
     original = gateway.multicast
     accepted: list[Any] = []
 
-    def dies_after_the_second(to, messages, *, retry_key=None):
-        result = original(to, messages, retry_key=retry_key)  # LINE has accepted it
+    def dies_after_the_second(to, messages, *, retry_key=None, aggregation_unit=None):
+        # LINE has accepted it
+        result = original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
         accepted.append(retry_key)
         if len(accepted) == 2:
             raise Killed
@@ -128,8 +158,8 @@ def test_the_monthly_limit_stops_the_broadcast(e2e_app, emulator: EmulatorServer
         gateway = e2e_app.extensions["bot"].line
     original = gateway.multicast
 
-    def others_use_the_rest(to, messages, *, retry_key=None):
-        result = original(to, messages, retry_key=retry_key)
+    def others_use_the_rest(to, messages, *, retry_key=None, aggregation_unit=None):
+        result = original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
         emulator.monthly_quota = 500  # meanwhile the month's messages are used up
         return result
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from bot.delivery.aggregation import broadcast_unit
 from bot.line.gateway import InMemoryLineGateway, LineServerError, MessageQuota
 from bot.models import Broadcast
 from tests.helpers.broadcast import (
@@ -19,7 +21,9 @@ from tests.helpers.broadcast import (
     add_shoppers,
     broadcast_row,
     make_broadcast,
+    run_sender,
     set_attributes,
+    store_insight,
 )
 from tests.helpers.console import csrf, post
 
@@ -272,3 +276,52 @@ def test_a_tampered_create_key_is_refused(app, as_admin):
     response = post(as_admin, CREATE, **flex_form(create_key="short"))
     assert response.status_code == 400
     assert broadcasts_stored(app) == 0
+
+
+# -- opens and taps from LINE's insight ------------------------------------------------------
+
+
+def _insight_of(html: str) -> tuple[str, str, str]:
+    section = re.search(r'<section class="card" id="insight">(.*?)</section>', html, re.S)
+    assert section is not None
+    opens = re.search(r'<dd id="opens">([^<]*)</dd>', section.group(1)).group(1)
+    taps = re.search(r'<dd id="taps">([^<]*)</dd>', section.group(1)).group(1)
+    return opens, taps, section.group(1)
+
+
+def test_detail_shows_opens_and_taps_summed_over_lines_days(app, as_operator):
+    add_shoppers(app, 2)
+    broadcast_id = make_broadcast(app)
+    run_sender(app, broadcast_id)
+    unit = broadcast_unit(broadcast_id)
+    store_insight(app, unit, date(2025, 7, 1), 1250, 87)
+    store_insight(app, unit, date(2025, 7, 2), 140, None)  # taps under 20 that day
+    store_insight(app, "cart_abandonment_reminder", date(2025, 7, 1), 999, 999)  # a step's
+    html = as_operator.get(f"/console/broadcasts/{broadcast_id}").get_data(as_text=True)
+    opens, taps, section = _insight_of(html)
+    assert opens == "延べ1,390人"
+    assert taps == "延べ87人以上（1日分は20人未満のため非表示）"
+    assert "2日分" in section and "2日にわたって開くと2人と数えます" in section
+
+
+def test_detail_says_hidden_when_line_hid_every_day(app, as_operator):
+    add_shoppers(app, 2)
+    broadcast_id = make_broadcast(app)
+    run_sender(app, broadcast_id)
+    for day in (1, 2, 3):
+        store_insight(app, broadcast_unit(broadcast_id), date(2025, 7, day), None, None)
+    html = as_operator.get(f"/console/broadcasts/{broadcast_id}").get_data(as_text=True)
+    opens, taps, _ = _insight_of(html)
+    assert opens == taps == "20人未満のため非表示"
+    assert "延べ0人" not in html
+
+
+def test_detail_before_lines_figures_and_before_sending(app, as_operator):
+    add_shoppers(app, 1)
+    sent = make_broadcast(app)
+    run_sender(app, sent)
+    html = as_operator.get(f"/console/broadcasts/{sent}").get_data(as_text=True)
+    assert _insight_of(html)[:2] == ("まだ取得していません", "まだ取得していません")
+    scheduled = make_broadcast(app, send_at=NOON.replace(day=9), key="later-key-000001")
+    html = as_operator.get(f"/console/broadcasts/{scheduled}").get_data(as_text=True)
+    assert 'id="insight"' not in html  # nothing was sent: nothing to count

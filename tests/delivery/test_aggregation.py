@@ -9,6 +9,7 @@ from bot.delivery.aggregation import (
     UNIT_RESERVE,
     UnitBudget,
     aggregation_unit,
+    broadcast_unit,
     line_month,
 )
 from bot.line.gateway import InMemoryLineGateway, LineServerError
@@ -37,6 +38,33 @@ def test_long_or_foreign_names_become_distinct_valid_units() -> None:
 def test_the_same_step_always_gets_the_same_unit() -> None:
     first = aggregation_unit("cart_abandoned_long_scenario", "reminder_2", "free_shipping")
     assert first == aggregation_unit("cart_abandoned_long_scenario", "reminder_2", "free_shipping")
+
+
+def test_a_broadcast_unit_is_valid_and_never_a_step_unit() -> None:
+    assert broadcast_unit(42) == "Broadcast_42"
+    longest = broadcast_unit(2**63 - 1)  # the largest id the database hands out
+    assert len(longest) <= UNIT_MAX and re.fullmatch(r"[A-Za-z0-9_]+", longest)
+    # Steps named to look like broadcasts, readable or hashed, and ordinary ones.
+    steps = [
+        ("Broadcast", "42", None),
+        ("broadcast", "42", None),
+        ("B", "roadcast", "42"),
+        ("Broadcast_42", "x" * 30, "A"),
+        ("Broadcast", "4", "2"),
+        ("カゴ落ち", "1通目", None),
+        *[("cart_abandoned_long_scenario", f"reminder_{n}", "Coupon") for n in range(50)],
+        *[(f"Broadcast_{n}", "s", None) for n in range(200)],
+    ]
+    units = {aggregation_unit(*step) for step in steps}
+    assert all(not u[0].isupper() for u in units)  # capitals start broadcast units only
+    assert all(re.fullmatch(r"[A-Za-z0-9_]{1,30}", u) for u in units)
+    assert units.isdisjoint(broadcast_unit(n) for n in range(100_000))
+
+
+def test_schema_valid_step_units_are_unchanged() -> None:
+    # Scenario ids start with a-z, so the capital rule leaves every existing unit as it was.
+    assert aggregation_unit("cart_abandonment", "reminder", None) == "cart_abandonment_reminder"
+    assert aggregation_unit("cart", "r2", "Coupon") == "cart_r2_Coupon"
 
 
 # -- the month's unit budget -----------------------------------------------------------------

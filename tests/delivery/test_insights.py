@@ -13,10 +13,13 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from bot.delivery import jobs as delivery_jobs
+from bot.delivery.aggregation import broadcast_unit
 from bot.delivery.insights import days_to_fetch, fetch_insights, fetch_message_insights
 from bot.line.gateway import InMemoryLineGateway, LineRateLimited, UnitStatistics
 from bot.models import MessageInsight
 from line_emulator import EmulatorServer
+from tests.helpers.broadcast import add_shoppers, make_broadcast, run_sender
+from tests.helpers.broadcast import user_id as broadcast_user
 from tests.helpers.delivery import MUG, add_shopper, cart_body
 from tests.helpers.line import TEST_TOKEN
 from tests.helpers.shop_api import ShopApi
@@ -211,3 +214,57 @@ class RefusingLine(InMemoryLineGateway):
                 "The value for the 'customAggregationUnit' parameter is invalid", status=400
             )
         return super().unit_statistics(unit, day_from, day_to)
+
+
+# -- broadcasts ------------------------------------------------------------------------------
+
+
+def test_the_job_stores_a_broadcasts_figures_from_line(e2e_app: Flask, emulator: EmulatorServer):
+    for n in range(1, 61):
+        emulator.add_user(broadcast_user(n))
+    with freeze_time(JULY_1) as frozen:
+        add_shoppers(e2e_app, 60, now=JULY_1)
+        broadcast_id = make_broadcast(e2e_app, send_at=JULY_1)
+        run_sender(e2e_app, broadcast_id)
+        assert len(emulator.requests("/v2/bot/message/multicast")) == 1
+        frozen.move_to(JULY_2)
+        with e2e_app.app_context():
+            result = fetch_message_insights()
+    unit = broadcast_unit(broadcast_id)
+    rows = stored(e2e_app)
+    assert result == {"rows": 7, "refused": []}
+    assert {key for key in rows if key[0] == unit} == {
+        (unit, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)
+    }
+    july_1 = rows[(unit, date(2025, 7, 1))]
+    answer = lines_answer(emulator, unit, date(2025, 7, 1))
+    assert (july_1.unique_impressions, july_1.unique_clicks) == (
+        answer["uniqueImpression"],
+        answer["uniqueClick"],
+    )
+    assert july_1.unique_impressions is not None and july_1.unique_impressions >= 20
+
+
+def test_the_job_fetches_recent_broadcasts_and_not_old_ones(app: Flask, line):
+    add_shoppers(app, 2, now=JULY_1 - timedelta(days=20))
+    old_day = JULY_1 - timedelta(days=10)  # before the last seven days
+    with freeze_time(old_day):
+        old = make_broadcast(app, send_at=old_day, key="old-broadcast-0001")
+        run_sender(app, old)
+    with freeze_time(JULY_1):
+        recent = make_broadcast(app, send_at=JULY_1, key="new-broadcast-0001")
+        run_sender(app, recent)
+        never_sent = make_broadcast(app, send_at=JULY_2 + timedelta(days=3), key="later-0000001")
+    line.statistics[(broadcast_unit(recent), date(2025, 7, 1))] = UnitStatistics(1250, 87)
+    with freeze_time(JULY_2), app.app_context():
+        result = fetch_message_insights()
+    asked = {call["unit"] for call in line.sent("unit_statistics")}
+    assert asked == {broadcast_unit(recent)}
+    assert broadcast_unit(old) not in asked and broadcast_unit(never_sent) not in asked
+    assert result["rows"] == 7
+    row = stored(app)[(broadcast_unit(recent), date(2025, 7, 1))]
+    assert (row.unique_impressions, row.unique_clicks) == (1250, 87)
+    # Run again: the same rows, overwritten, nothing doubles.
+    with freeze_time(JULY_2), app.app_context():
+        fetch_message_insights()
+    assert len(stored(app)) == 7

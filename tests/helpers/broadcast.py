@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Flask
@@ -17,6 +17,7 @@ from bot.models import (
     ConversationMessage,
     FollowState,
     MemberAttributes,
+    MessageInsight,
     RecipientState,
     Sender,
     Shopper,
@@ -134,6 +135,36 @@ def make_broadcast(
         return broadcast.id
 
 
+def personalised_content(app: Flask) -> compose.Content:
+    """The restock notice with each shopper's name: one push per shopper."""
+    services = app.extensions["bot"]
+    data = compose.template_data_text(services.templates, "restock_notice", services.settings)
+    return compose.from_template(
+        services.templates,
+        "restock_notice",
+        "",
+        data,
+        personalise=True,
+        settings=services.settings,
+    )
+
+
+def store_insight(app: Flask, unit: str, day: date, opens: int | None, taps: int | None) -> None:
+    """LINE's figures for a unit and day as the daily insight job stores them (None: hidden)."""
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        session.add(
+            MessageInsight(
+                unit=unit,
+                day=day,
+                unique_impressions=opens,
+                unique_clicks=taps,
+                fetched_at=NOON,
+            )
+        )
+        session.commit()
+
+
 def _json(value: Any) -> str:
     import json
 
@@ -194,12 +225,14 @@ def script_multicasts(line: InMemoryLineGateway, *errors: LineError | None) -> l
     script = list(errors)
     tried: list[str | None] = []
 
-    def multicast(to: Any, messages: Any, *, retry_key: str | None = None) -> SendResult:
+    def multicast(
+        to: Any, messages: Any, *, retry_key: str | None = None, aggregation_unit: str | None = None
+    ) -> SendResult:
         tried.append(retry_key)
         error = script.pop(0) if script else None
         if error is not None:
             raise error
-        return original(to, messages, retry_key=retry_key)
+        return original(to, messages, retry_key=retry_key, aggregation_unit=aggregation_unit)
 
     line.multicast = multicast  # type: ignore[method-assign]
     return tried
