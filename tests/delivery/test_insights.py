@@ -62,6 +62,21 @@ def lines_answer(emulator: EmulatorServer, unit: str, day: date) -> dict[str, An
     return emulator.handle("GET", STATS, headers, b"", query).body["overview"]
 
 
+def assert_stored_as_line_answered(
+    rows: dict, emulator: EmulatorServer, unit: str, day: date
+) -> tuple[Any, dict[str, Any]]:
+    """The stored row of (unit, day) holds LINE's figures, shown (20 users or more); returns
+    the row and LINE's answer."""
+    row = rows[(unit, day)]
+    answer = lines_answer(emulator, unit, day)
+    assert (row.unique_impressions, row.unique_clicks) == (
+        answer["uniqueImpression"],
+        answer["uniqueClick"],
+    )
+    assert row.unique_impressions is not None and row.unique_impressions >= 20
+    return row, answer
+
+
 def stored(app: Flask) -> dict[tuple[str, date], MessageInsight]:
     with app.app_context():
         session = app.extensions["bot"].db.session()
@@ -88,13 +103,7 @@ def test_the_job_stores_each_units_days_with_hidden_figures_as_none(
     rows = stored(e2e_app)
     assert result == {"rows": 7, "refused": []}
     assert set(rows) == {(REMINDER, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)}
-    july_1 = rows[(REMINDER, date(2025, 7, 1))]
-    answer = lines_answer(emulator, REMINDER, date(2025, 7, 1))
-    assert (july_1.unique_impressions, july_1.unique_clicks) == (
-        answer["uniqueImpression"],
-        answer["uniqueClick"],
-    )
-    assert july_1.unique_impressions is not None and july_1.unique_impressions >= 20
+    july_1, answer = assert_stored_as_line_answered(rows, emulator, REMINDER, date(2025, 7, 1))
     # Days without a push, and tap counts under 20 users: None, never 0.
     quiet = [r for key, r in rows.items() if key[1] != date(2025, 7, 1)]
     assert all(r.unique_impressions is None and r.unique_clicks is None for r in quiet)
@@ -236,13 +245,7 @@ def test_the_job_stores_a_broadcasts_figures_from_line(e2e_app: Flask, emulator:
     assert {key for key in rows if key[0] == unit} == {
         (unit, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)
     }
-    july_1 = rows[(unit, date(2025, 7, 1))]
-    answer = lines_answer(emulator, unit, date(2025, 7, 1))
-    assert (july_1.unique_impressions, july_1.unique_clicks) == (
-        answer["uniqueImpression"],
-        answer["uniqueClick"],
-    )
-    assert july_1.unique_impressions is not None and july_1.unique_impressions >= 20
+    assert_stored_as_line_answered(rows, emulator, unit, date(2025, 7, 1))
 
 
 def test_the_job_fetches_recent_broadcasts_and_not_old_ones(app: Flask, line):
