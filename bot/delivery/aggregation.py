@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import string
 import threading
 import weakref
 from collections.abc import Iterable
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 UNIT_MAX = 30
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_]")
-_CAPITALS = frozenset(string.ascii_uppercase)
 
 
 def aggregation_unit(scenario_id: str, step_id: str, variant: str | None) -> str:
@@ -58,7 +56,7 @@ def broadcast_unit(broadcast_id: int) -> str:
 
 
 def _is_capital(name: str) -> bool:
-    return name[:1] in _CAPITALS
+    return name[:1].isupper()
 
 
 # -- the month's unit budget -------------------------------------------------------------------

@@ -32,6 +32,8 @@ _STOP_LEMMAS = frozenset(_STOP_TEXT.split()) | frozenset(_FILLER_TEXT.split())
 _CONTENT_POS = frozenset(("名詞", "動詞", "形容詞", "形状詞", "副詞", "代名詞", "接尾辞"))
 _NEGATIONS = frozenset(("ない", "ず", "ぬ", "無い"))
 _TOPIC_PARTICLES = frozenset(("は", "が", "を", "も", "って"))
+# What a helper verb follows (取っておく, 走り抜ける): a verb, an auxiliary, an adjective, or て.
+_HELPED = frozenset(("動詞", "助動詞", "形容詞"))
 
 # How much each kind of feature counts; set by leave-one-out over FAQ variants (bench/faq.py).
 WEIGHT_LEMMA = 1.0
@@ -218,14 +220,12 @@ class Analyzer:
         out: list[_Lemma] = []
         stream: list[frozenset[str]] = []
         hits: list[tuple[int, str]] = []
-        previous: tuple[str, ...] = ()
+        previous: tuple[str, ...] = ("", "")  # the part of speech of the token before
         for i, m in enumerate(self._tokenizer().tokenize(text)):  # type: ignore[attr-defined]
             keys = _token_keys(m)
             stream.append(keys)
             pos = m.part_of_speech()
-            helper_position = previous[:1] in (("動詞",), ("助動詞",), ("形容詞",)) or previous[
-                :2
-            ] == ("助詞", "接続助詞")
+            helper_position = previous[0] in _HELPED or previous[:2] == ("助詞", "接続助詞")
             previous = pos
             # Grammar is no concept's word: the wish ending たい is not タイ (Thailand).
             if pos[0] not in _PHRASE_SKIP_POS:

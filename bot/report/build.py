@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.delivery.aggregation import aggregation_unit
-from bot.delivery.insights import HIDDEN_TEXT as HIDDEN_TEXT  # views, CLI and notes use it
+from bot.delivery.insights import UnitTotal
 from bot.delivery.scenarios import Scenario, ScenarioBook
 from bot.line.gateway import MessageQuota
 from bot.report import queries as q
@@ -53,7 +53,7 @@ def _interval(value: Interval | None, digits: int = 6) -> dict[str, float] | Non
     }
 
 
-def _opens(opens: q.Opens | None) -> dict[str, Any]:
+def _opens(opens: UnitTotal | None) -> dict[str, Any]:
     if opens is None:
         return {"opened": None, "opened_status": "not_fetched", "opened_hidden_days": 0}
     if opens.known is None:
@@ -65,7 +65,7 @@ def _opens(opens: q.Opens | None) -> dict[str, Any]:
     return {"opened": opens.known, "opened_status": status, "opened_hidden_days": opens.hidden_days}
 
 
-def _line(scenario: Scenario | None, key: q.Key, fig: q.Figures, opens: q.Opens | None) -> dict:
+def _line(scenario: Scenario | None, key: q.Key, fig: q.Figures, opens: UnitTotal | None) -> dict:
     scenario_id, step_id, variant = key
     return {
         "scenario": scenario_id,

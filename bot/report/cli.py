@@ -10,8 +10,8 @@ import click
 from flask.cli import AppGroup
 
 from bot.core.services import current_services
+from bot.delivery.insights import HIDDEN_TEXT
 from bot.report import service
-from bot.report.build import HIDDEN_TEXT
 
 report_cli = AppGroup("report", help="Results: the delivery report.")
 

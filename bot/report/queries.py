@@ -566,12 +566,7 @@ def flow_counts(
 # -- opens from LINE's insight figures -------------------------------------------------------
 
 
-# Unique impressions of a unit summed over the period's days (`known` None: no day had a
-# figure; `hidden_days`: days LINE hid, fewer than 20 users).
-Opens = UnitTotal
-
-
-def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dict[str, Opens]:
+def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dict[str, UnitTotal]:
     """LINE's unique impressions per aggregation unit over the period's days."""
     totals = unit_totals(session, units, period.first_day, period.last_day)
     return {unit: figures.opens for unit, figures in totals.items()}
@@ -641,7 +636,6 @@ __all__ = [
     "DEFAULT_DAYS",
     "Figures",
     "FlowOutcome",
-    "Opens",
     "Period",
     "account_orders",
     "add_clicks",

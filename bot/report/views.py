@@ -24,9 +24,9 @@ from werkzeug.wrappers import Response
 from bot.console import web
 from bot.console.security import admin_required, current_operator, login_required
 from bot.core.services import current_services
+from bot.delivery.insights import HIDDEN_TEXT
 from bot.delivery.receivers import delivery_rules
 from bot.report import charts, service
-from bot.report.build import HIDDEN_TEXT
 from flex_templates.builders import CART_SURVEY_REASONS
 
 __all__ = ["init_app", "make_blueprint"]

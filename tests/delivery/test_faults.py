@@ -13,8 +13,7 @@ from rq import SimpleWorker
 from bot.app import create_app
 from bot.delivery import jobs as delivery_jobs
 from bot.models import DeliveryState
-from tests.helpers.delivery import MUG, SteppedClock, add_shopper, cart_body
-from tests.helpers.shop_api import ShopApi
+from tests.helpers.delivery import MUG, SteppedClock, emulator_carts
 
 
 def test_every_due_delivery_is_sent_exactly_once_despite_faults(settings, db, redis, emulator):
@@ -25,19 +24,7 @@ def test_every_due_delivery_is_sent_exactly_once_despite_faults(settings, db, re
         database=db,
         clock=clock,
     )
-    api = ShopApi(app.test_client())
-    users = [f"U{i:032x}" for i in range(1, 31)]
-    for n, user in enumerate(users):
-        emulator.add_user(user, display_name=f"テスト{n}")
-        add_shopper(app, line_user_id=user, member_id=f"M{n}", now=clock.now())
-        body = {
-            "type": "cart.updated",
-            "event_id": f"ev-{n}",
-            "occurred_at": clock.now().isoformat(),
-            "member_id": f"M{n}",
-            **cart_body(f"C{n}", [MUG]),
-        }
-        assert api.post("/events", body, timestamp=int(clock.now().timestamp())).status_code == 202
+    users = emulator_carts(app, emulator, 30, clock.now(), MUG)
 
     def run_worker() -> None:
         worker = SimpleWorker(app.extensions["bot"].queues.all(), connection=redis)

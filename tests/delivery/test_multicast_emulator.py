@@ -22,8 +22,7 @@ from tests.helpers.delivery import (
     MULTICAST_RESTOCK,
     RESTOCK_EVENT,
     SteppedClock,
-    add_shopper,
-    cart_body,
+    emulator_carts,
 )
 from tests.helpers.shop_api import ShopApi
 
@@ -42,18 +41,7 @@ def test_restock_multicasts_reach_every_holder_once(settings, db, redis, emulato
         clock=clock,
     )
     api = ShopApi(app.test_client())
-    users = [f"U{i:032x}" for i in range(1, HOLDERS + 1)]
-    for n, user in enumerate(users):
-        emulator.add_user(user, display_name=f"テスト{n}")
-        add_shopper(app, line_user_id=user, member_id=f"M{n}", now=clock.now())
-        body = {
-            "type": "cart.updated",
-            "event_id": f"cart-{n}",
-            "occurred_at": clock.now().isoformat(),
-            "member_id": f"M{n}",
-            **cart_body(f"C{n}", [MAMEZARA]),
-        }
-        assert api.post("/events", body, timestamp=int(clock.now().timestamp())).status_code == 202
+    users = emulator_carts(app, emulator, HOLDERS, clock.now(), MAMEZARA)
     clock.current += timedelta(days=1)
     restock = {
         "type": "product.restocked",

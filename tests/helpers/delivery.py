@@ -183,6 +183,25 @@ def abandoned_carts(app: Flask, users: list[str]) -> None:
         assert sent.status_code == 202, sent.json
 
 
+def emulator_carts(app: Flask, emulator: Any, count: int, now: datetime, item: dict) -> list[str]:
+    """`count` LINE users the emulator knows (テスト0, …), each a linked shopper whose cart with
+    `item` the shop API took at `now`; returns their user ids."""
+    api = ShopApi(app.test_client())
+    users = [f"U{i:032x}" for i in range(1, count + 1)]
+    for n, user in enumerate(users):
+        emulator.add_user(user, display_name=f"テスト{n}")
+        add_shopper(app, line_user_id=user, member_id=f"M{n}", now=now)
+        body = {
+            "type": "cart.updated",
+            "event_id": f"cart-{n}",
+            "occurred_at": now.isoformat(),
+            "member_id": f"M{n}",
+            **cart_body(f"C{n}", [item]),
+        }
+        assert api.post("/events", body, timestamp=int(now.timestamp())).status_code == 202
+    return users
+
+
 def process_env(database_url: str, line_api: str, **settings: str) -> dict[str, str]:
     """The environment of a worker/scheduler subprocess on the test database and Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from bot.delivery.insights import HIDDEN_TEXT
 from bot.line.gateway import MessageQuota
-from bot.report.build import HIDDEN_TEXT
 from tests.helpers.report import write_history
 
 ARGS = ["report", "deliveries", "--from", "2025-07-01", "--to", "2025-07-30"]

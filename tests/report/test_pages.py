@@ -7,9 +7,9 @@ import io
 
 from sqlalchemy import select
 
+from bot.delivery.insights import HIDDEN_TEXT
 from bot.line.gateway import MessageQuota
 from bot.models import VariantPromotion
-from bot.report.build import HIDDEN_TEXT
 from tests.helpers.console import post
 from tests.helpers.report import write_clear_winner, write_history
 
