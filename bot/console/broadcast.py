@@ -14,6 +14,7 @@ checked again; the audience is always counted by the server.
 from __future__ import annotations
 
 import secrets
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -28,7 +29,7 @@ from bot.console.rendering import pictures
 from bot.console.security import admin_required, current_operator, login_required
 from bot.core.services import current_services
 from bot.delivery.aggregation import broadcast_unit
-from bot.delivery.insights import HIDDEN_TEXT, UnitTotal, unit_totals
+from bot.delivery.insights import HIDDEN_TEXT, UnitTotal, period_insight, unit_totals
 from bot.delivery.send_rules import quiet_until
 from bot.line.gateway import LineError
 from bot.models import Broadcast, BroadcastState
@@ -297,16 +298,39 @@ def _total_text(total: UnitTotal | None) -> str:
     return f"延べ{total.known:,}人"
 
 
+def _people_text(people: int | None, summed: str) -> str:
+    """LINE's figure for the whole period (a shopper counts once), with the daily sum beside
+    it when that says more than "hidden"."""
+    if people is None:
+        return HIDDEN_TEXT
+    if summed in (HIDDEN_TEXT, "まだ取得していません"):
+        return f"{people:,}人"
+    return f"{people:,}人（{summed}）"
+
+
+def _day(day: date) -> str:
+    return f"{day.month}/{day.day}"
+
+
 def _insight(broadcast: Broadcast) -> dict[str, Any] | None:
-    """Opens and taps of a broadcast that has started, summed over the days LINE answered."""
+    """Opens and taps of a broadcast that has started: LINE's figures for its period (each
+    shopper once) when fetched, else summed over the days LINE answered."""
     if broadcast.started_at is None:
         return None
+    session = web.db_session()
     unit = broadcast_unit(broadcast.id)
-    totals = unit_totals(web.db_session(), [unit]).get(unit)
+    totals = unit_totals(session, [unit]).get(unit)
+    opens = _total_text(totals.opens if totals else None)
+    taps = _total_text(totals.taps if totals else None)
+    days = totals.opens.days if totals else 0
+    period = period_insight(session, unit)
+    if period is None:
+        return {"opens": opens, "taps": taps, "days": days, "period": None}
     return {
-        "opens": _total_text(totals.opens if totals else None),
-        "taps": _total_text(totals.taps if totals else None),
-        "days": totals.opens.days if totals else 0,
+        "opens": _people_text(period.unique_impressions, opens),
+        "taps": _people_text(period.unique_clicks, taps),
+        "days": days,
+        "period": f"{_day(period.first_day)}〜{_day(period.last_day)}",
     }
 
 

@@ -9,6 +9,12 @@ days up to yesterday (Japan time, LINE's days). LINE's figures come in late and 
 for a few days, so the same days are fetched again on the next runs and their rows
 overwritten: a run is idempotent, and a missed run is caught up.
 
+Summing days counts a user who opened on two days twice. For a broadcast, the job therefore
+also asks for its whole period at once, from its first day to yesterday (LINE answers for up
+to `PERIOD_MAX_DAYS` days after the first), and keeps that as one row: its unique opens and
+taps. The period is asked again on each run until it stops growing and its last day has
+settled (`REFETCH_DAYS` after it).
+
 A figure LINE hides (fewer than 20 users) is stored as None, never as 0, and shown as
 `HIDDEN_TEXT`.
 """
@@ -27,28 +33,32 @@ from sqlalchemy.orm import Session
 from bot.core.jobs import job_context
 from bot.core.metrics import LINE_API_CALLS
 from bot.delivery.aggregation import LINE_TZ, aggregation_unit, broadcast_unit
-from bot.line.gateway import LineClientError, LineError, LineGateway
+from bot.line.gateway import LineClientError, LineError, LineGateway, UnitStatistics
 from bot.models import (
     Broadcast,
     BroadcastRecipient,
     Delivery,
     DeliveryState,
     MessageInsight,
+    PeriodInsight,
     RecipientState,
 )
 
 log = logging.getLogger(__name__)
 
 REFETCH_DAYS = 7  # LINE's figures for a day keep changing for a few days after it
+PERIOD_MAX_DAYS = 30  # LINE's period ends at most this many days after its first day
 HIDDEN_TEXT = "20人未満のため非表示"  # a figure LINE hid, as the shop reads it
 
 
 @dataclass(frozen=True)
 class FetchResult:
-    """What one run stored, and the units LINE refused (a 4xx other than 429)."""
+    """What one run stored (daily rows and periods), and the units LINE refused (a 4xx other
+    than 429)."""
 
     stored: int
     refused: tuple[str, ...] = ()
+    periods: int = 0
 
 
 def line_today(now: datetime) -> date:
@@ -88,6 +98,46 @@ def recent_broadcast_units(session: Session, since: datetime) -> list[str]:
         )
     )
     return sorted(broadcast_unit(i) for i in ids)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Days of LINE's time zone, both inclusive."""
+
+    first: date
+    last: date
+
+
+def broadcast_periods(session: Session, now: datetime) -> dict[str, Period]:
+    """Per broadcast unit, the period to ask LINE for: from the broadcast's first day to
+    yesterday, at most `PERIOD_MAX_DAYS` on; only broadcasts that sent something and whose
+    period may still change (its last day less than `REFETCH_DAYS` ago)."""
+    yesterday = line_today(now) - timedelta(days=1)
+    oldest_first = yesterday - timedelta(days=PERIOD_MAX_DAYS + REFETCH_DAYS - 1)
+    today_starts = datetime.combine(line_today(now), datetime.min.time(), tzinfo=LINE_TZ)
+    sent = exists().where(
+        BroadcastRecipient.broadcast_id == Broadcast.id,
+        BroadcastRecipient.state == RecipientState.SENT,
+    )
+    started = session.execute(
+        select(Broadcast.id, Broadcast.started_at).where(
+            Broadcast.started_at >= datetime.combine(oldest_first, datetime.min.time(), LINE_TZ),
+            Broadcast.started_at < today_starts,
+            sent,
+        )
+    ).all()
+    periods = {}
+    for broadcast_id, started_at in started:
+        first = line_today(started_at)
+        periods[broadcast_unit(broadcast_id)] = Period(
+            first, min(yesterday, first + timedelta(days=PERIOD_MAX_DAYS))
+        )
+    return periods
+
+
+def period_insight(session: Session, unit: str) -> PeriodInsight | None:
+    """The stored figures of a unit's period, if LINE has been asked for one."""
+    return session.get(PeriodInsight, unit)
 
 
 @dataclass(frozen=True)
@@ -163,15 +213,24 @@ def fetch_insights(
     days = list(days) if days is not None else days_to_fetch(now)
     if not days:
         return FetchResult(0)
+    periods = broadcast_periods(session, now)
     if units is None:
         start = datetime.combine(days[0], datetime.min.time(), tzinfo=LINE_TZ)
         units = recent_units(session, start) + recent_broadcast_units(session, start)
-    stored = 0
+    daily = set(units)
+    stored = periods_stored = 0
     refused: list[str] = []
-    for unit in units:
+    # Older broadcasts whose period still changes: their period only, not their days.
+    for unit in [*units, *sorted(set(periods) - daily)]:
         rows = []
+        period = periods.get(unit)
         try:
-            for day in days:
+            if period is not None:
+                figures = line.unit_statistics(unit, period.first, period.last)
+                LINE_API_CALLS.labels("insight_unit", "ok").inc()
+                row = _period_row(unit, period, figures, now)
+                periods_stored += _upsert(session, PeriodInsight, ["unit"], [row])
+            for day in days if unit in daily else []:
                 figures = line.unit_statistics(unit, day, day)
                 LINE_API_CALLS.labels("insight_unit", "ok").inc()
                 rows.append(
@@ -191,27 +250,41 @@ def fetch_insights(
             refused.append(unit)
         except LineError as exc:
             LINE_API_CALLS.labels("insight_unit", str(exc.status or type(exc).__name__)).inc()
-            _upsert(session, rows)
+            _upsert(session, MessageInsight, ["unit", "day"], rows)
             session.flush()
             raise
-        stored += _upsert(session, rows)
+        stored += _upsert(session, MessageInsight, ["unit", "day"], rows)
         session.flush()
-    return FetchResult(stored, tuple(refused))
+    return FetchResult(stored, tuple(refused), periods_stored)
 
 
-def _upsert(session: Session, rows: list[dict[str, object]]) -> int:
-    """Insert the rows, or overwrite the stored figures of the same unit and day."""
+def _period_row(
+    unit: str, period: Period, figures: UnitStatistics, now: datetime
+) -> dict[str, object]:
+    return {
+        "unit": unit,
+        "first_day": period.first,
+        "last_day": period.last,
+        "unique_impressions": figures.unique_impression,
+        "unique_clicks": figures.unique_click,
+        "fetched_at": now,
+    }
+
+
+def _upsert(
+    session: Session,
+    model: type[MessageInsight | PeriodInsight],
+    key: list[str],
+    rows: list[dict[str, object]],
+) -> int:
+    """Insert the rows, or overwrite the stored row of the same key with them."""
     if not rows:
         return 0
     postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (postgresql if postgres else sqlite).insert(MessageInsight)
+    insert = (postgresql if postgres else sqlite).insert(model)
     statement = insert.on_conflict_do_update(
-        index_elements=["unit", "day"],
-        set_={
-            "unique_impressions": insert.excluded.unique_impressions,
-            "unique_clicks": insert.excluded.unique_clicks,
-            "fetched_at": insert.excluded.fetched_at,
-        },
+        index_elements=key,
+        set_={column: insert.excluded[column] for column in rows[0] if column not in key},
     )
     session.execute(statement, rows)
     return len(rows)
@@ -229,6 +302,10 @@ def fetch_message_insights() -> dict[str, object]:
             raise
         log.info(
             "message insights fetched",
-            extra={"rows": result.stored, "refused": list(result.refused)},
+            extra={
+                "rows": result.stored,
+                "periods": result.periods,
+                "refused": list(result.refused),
+            },
         )
-        return {"rows": result.stored, "refused": list(result.refused)}
+        return {"rows": result.stored, "periods": result.periods, "refused": list(result.refused)}

@@ -567,9 +567,11 @@ class InMemoryLineGateway:
     default_menu: str | None = None
     menu_aliases: dict[str, str] = field(default_factory=dict)
     user_menus: dict[str, str] = field(default_factory=dict)
-    # Custom aggregation units: the ones LINE counts this month, and scripted statistics.
+    # Custom aggregation units: the ones LINE counts this month, and scripted statistics
+    # per day and per period (first and last day).
     units_this_month: list[str] = field(default_factory=list)
     statistics: dict[tuple[str, date], UnitStatistics] = field(default_factory=dict)
+    period_statistics: dict[tuple[str, date, date], UnitStatistics] = field(default_factory=dict)
     unit_failures: list[LineError] = field(default_factory=list)
     quota: MessageQuota = field(default_factory=lambda: MessageQuota(None, 0))
     _counter: int = 0
@@ -647,7 +649,7 @@ class InMemoryLineGateway:
     def unit_statistics(self, unit: str, day_from: date, day_to: date) -> UnitStatistics:
         self._record("unit_statistics", unit=unit, day_from=day_from, day_to=day_to)
         if day_from != day_to:
-            raise NotImplementedError("the in-memory gateway scripts one day at a time")
+            return self.period_statistics.get((unit, day_from, day_to), UnitStatistics(None, None))
         return self.statistics.get((unit, day_from), UnitStatistics(None, None))
 
     def get_profile(self, user_id: str) -> Profile:

@@ -56,7 +56,7 @@ from bot.models.linking import (
     LinkSource,
 )
 from bot.models.promotions import VariantPromotion
-from bot.models.results import AbandonmentSurvey, MessageInsight
+from bot.models.results import AbandonmentSurvey, MessageInsight, PeriodInsight
 from bot.models.richmenu import AppliedRichMenu
 from bot.models.segments import MemberAttributes
 from bot.models.staff_delivery import StaffCode, StaffCodeAttempt, StaffRecipient, StaffSend
@@ -75,6 +75,7 @@ __all__ = [
     "AbandonmentSurvey",
     "AppliedRichMenu",
     "MessageInsight",
+    "PeriodInsight",
     "MemberAttributes",
     "VariantPromotion",
     "BusinessHoursOverride",

@@ -28,6 +28,22 @@ class MessageInsight(Base):
     fetched_at: Mapped[datetime]
 
 
+class PeriodInsight(Base):
+    """LINE's statistics of one unit over a period of days, as one figure: a user who opened
+    on two of its days counts once. Kept for broadcasts, from their first day on (the latest
+    period asked for; LINE answers for up to 31 days).
+    """
+
+    __tablename__ = "period_insights"
+
+    unit: Mapped[str] = mapped_column(String(30), primary_key=True)
+    first_day: Mapped[date]
+    last_day: Mapped[date]
+    unique_impressions: Mapped[int | None]
+    unique_clicks: Mapped[int | None]
+    fetched_at: Mapped[datetime]
+
+
 class AbandonmentSurvey(Base):
     """The one-tap "why did you not buy?" question about a cart, and its answer."""
 

@@ -24,6 +24,7 @@ from tests.helpers.broadcast import (
     run_sender,
     set_attributes,
     store_insight,
+    store_period,
 )
 from tests.helpers.console import csrf, post
 
@@ -302,6 +303,36 @@ def test_detail_shows_opens_and_taps_summed_over_lines_days(app, as_operator):
     assert opens == "延べ1,390人"
     assert taps == "延べ87人以上（1日分は20人未満のため非表示）"
     assert "2日分" in section and "2日にわたって開くと2人と数えます" in section
+
+
+def test_detail_shows_lines_period_figure_with_the_daily_sum_beside_it(app, as_operator):
+    add_shoppers(app, 2)
+    broadcast_id = make_broadcast(app)
+    run_sender(app, broadcast_id)
+    unit = broadcast_unit(broadcast_id)
+    store_insight(app, unit, date(2025, 7, 1), 1250, 87)
+    store_insight(app, unit, date(2025, 7, 2), 140, None)
+    # 90 shoppers opened on both days: LINE's period figure counts them once.
+    store_period(app, unit, (date(2025, 7, 1), date(2025, 7, 2)), 1300, None)
+    html = as_operator.get(f"/console/broadcasts/{broadcast_id}").get_data(as_text=True)
+    opens, taps, section = _insight_of(html)
+    assert opens == "1,300人（延べ1,390人）"
+    assert taps == "20人未満のため非表示"  # hidden for the period: never the daily sum as if whole
+    assert "7/1〜7/2の期間で重複を除いて" in section
+    assert "2日にわたって開くと2人" not in section
+
+
+def test_detail_shows_the_period_alone_when_the_days_were_hidden(app, as_operator):
+    add_shoppers(app, 2)
+    broadcast_id = make_broadcast(app)
+    run_sender(app, broadcast_id)
+    unit = broadcast_unit(broadcast_id)
+    for day in (1, 2):
+        store_insight(app, unit, date(2025, 7, day), None, None)  # under 20 each day
+    store_period(app, unit, (date(2025, 7, 1), date(2025, 7, 2)), 31, 20)
+    html = as_operator.get(f"/console/broadcasts/{broadcast_id}").get_data(as_text=True)
+    opens, taps, _ = _insight_of(html)
+    assert (opens, taps) == ("31人", "20人")
 
 
 def test_detail_says_hidden_when_line_hid_every_day(app, as_operator):

@@ -16,7 +16,7 @@ from bot.delivery import jobs as delivery_jobs
 from bot.delivery.aggregation import broadcast_unit
 from bot.delivery.insights import days_to_fetch, fetch_insights, fetch_message_insights
 from bot.line.gateway import InMemoryLineGateway, LineRateLimited, UnitStatistics
-from bot.models import MessageInsight
+from bot.models import MessageInsight, PeriodInsight
 from line_emulator import EmulatorServer
 from tests.helpers.broadcast import add_shoppers, make_broadcast, run_sender
 from tests.helpers.broadcast import user_id as broadcast_user
@@ -85,6 +85,14 @@ def stored(app: Flask) -> dict[tuple[str, date], MessageInsight]:
         return {(r.unit, r.day): r for r in rows}
 
 
+def stored_periods(app: Flask) -> dict[str, PeriodInsight]:
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        rows = session.scalars(select(PeriodInsight)).all()
+        session.expunge_all()
+        return {r.unit: r for r in rows}
+
+
 def test_days_are_lines_complete_days_in_japan_time():
     # 08:59 on July 2nd in Japan: July 2nd has begun there, so July 1st is the last full day.
     days = days_to_fetch(datetime(2025, 7, 1, 23, 59, tzinfo=UTC), days=3)
@@ -101,7 +109,7 @@ def test_the_job_stores_each_units_days_with_hidden_figures_as_none(
         with e2e_app.app_context():
             result = fetch_message_insights()
     rows = stored(e2e_app)
-    assert result == {"rows": 7, "refused": []}
+    assert result == {"rows": 7, "periods": 0, "refused": []}  # periods are for broadcasts
     assert set(rows) == {(REMINDER, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)}
     july_1, answer = assert_stored_as_line_answered(rows, emulator, REMINDER, date(2025, 7, 1))
     # Days without a push, and tap counts under 20 users: None, never 0.
@@ -241,11 +249,20 @@ def test_the_job_stores_a_broadcasts_figures_from_line(e2e_app: Flask, emulator:
             result = fetch_message_insights()
     unit = broadcast_unit(broadcast_id)
     rows = stored(e2e_app)
-    assert result == {"rows": 7, "refused": []}
+    assert result == {"rows": 7, "periods": 1, "refused": []}
     assert {key for key in rows if key[0] == unit} == {
         (unit, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)
     }
     assert_stored_as_line_answered(rows, emulator, unit, date(2025, 7, 1))
+    # Its period, asked over real HTTP from its first day to yesterday, is kept as LINE
+    # answered it.
+    period = stored_periods(e2e_app)[unit]
+    assert (period.first_day, period.last_day) == (date(2025, 7, 1), date(2025, 7, 1))
+    answer = lines_answer(emulator, unit, date(2025, 7, 1))
+    assert (period.unique_impressions, period.unique_clicks) == (
+        answer["uniqueImpression"],
+        answer["uniqueClick"],
+    )
 
 
 def test_the_job_fetches_recent_broadcasts_and_not_old_ones(app: Flask, line):
@@ -261,9 +278,13 @@ def test_the_job_fetches_recent_broadcasts_and_not_old_ones(app: Flask, line):
     line.statistics[(broadcast_unit(recent), date(2025, 7, 1))] = UnitStatistics(1250, 87)
     with freeze_time(JULY_2), app.app_context():
         result = fetch_message_insights()
-    asked = {call["unit"] for call in line.sent("unit_statistics")}
-    assert asked == {broadcast_unit(recent)}
-    assert broadcast_unit(old) not in asked and broadcast_unit(never_sent) not in asked
+    calls = line.sent("unit_statistics")
+    daily = {c["unit"] for c in calls if c["day_from"] == c["day_to"]}
+    assert daily == {broadcast_unit(recent)}
+    # The older one's days are past the window; only its period is asked again.
+    periods = {c["unit"]: (c["day_from"], c["day_to"]) for c in calls if c["unit"] not in daily}
+    assert periods == {broadcast_unit(old): (date(2025, 6, 21), date(2025, 7, 1))}
+    assert broadcast_unit(never_sent) not in {c["unit"] for c in calls}
     assert result["rows"] == 7
     row = stored(app)[(broadcast_unit(recent), date(2025, 7, 1))]
     assert (row.unique_impressions, row.unique_clicks) == (1250, 87)
@@ -271,3 +292,51 @@ def test_the_job_fetches_recent_broadcasts_and_not_old_ones(app: Flask, line):
     with freeze_time(JULY_2), app.app_context():
         fetch_message_insights()
     assert len(stored(app)) == 7
+
+
+def test_a_broadcasts_period_runs_from_its_first_day_for_up_to_31_days(app: Flask, line):
+    """Broadcasts 20, 35 and 45 days ago: the first is asked from its first day to yesterday
+    (its period only: its days are past the daily window), the second for the 31 days LINE
+    allows, which settled less than a week ago; the third's period settled long ago."""
+    add_shoppers(app, 2, now=JULY_1 - timedelta(days=60))
+    ids = {}
+    for days_ago in (20, 35, 45):
+        at = JULY_1 - timedelta(days=days_ago)
+        with freeze_time(at):
+            ids[days_ago] = make_broadcast(app, send_at=at, key=f"broadcast-{days_ago:012d}")
+            run_sender(app, ids[days_ago])
+    yesterday = date(2025, 7, 1)
+    first_20, first_35 = date(2025, 6, 11), date(2025, 5, 27)
+    line.period_statistics[(broadcast_unit(ids[20]), first_20, yesterday)] = UnitStatistics(
+        1300, 91
+    )
+    line.period_statistics[(broadcast_unit(ids[35]), first_35, first_35 + timedelta(days=30))] = (
+        UnitStatistics(880, None)
+    )
+    with freeze_time(JULY_2), app.app_context():
+        result = fetch_message_insights()
+    asked = {(c["unit"], c["day_from"], c["day_to"]) for c in line.sent("unit_statistics")}
+    assert asked == {
+        (broadcast_unit(ids[20]), first_20, yesterday),
+        (broadcast_unit(ids[35]), first_35, date(2025, 6, 26)),
+    }
+    assert result == {"rows": 0, "periods": 2, "refused": []}
+    periods = stored_periods(app)
+    assert set(periods) == {broadcast_unit(ids[20]), broadcast_unit(ids[35])}
+    recent = periods[broadcast_unit(ids[20])]
+    assert (recent.unique_impressions, recent.unique_clicks) == (1300, 91)
+    older = periods[broadcast_unit(ids[35])]
+    assert (older.last_day, older.unique_impressions, older.unique_clicks) == (
+        date(2025, 6, 26),
+        880,
+        None,  # hidden by LINE: None, never 0
+    )
+    # The next day the recent period grows by a day and its row is overwritten.
+    line.period_statistics[(broadcast_unit(ids[20]), first_20, yesterday + timedelta(days=1))] = (
+        UnitStatistics(1320, 95)
+    )
+    with freeze_time(JULY_2 + timedelta(days=1)), app.app_context():
+        fetch_message_insights()
+    again = stored_periods(app)[broadcast_unit(ids[20])]
+    assert (again.last_day, again.unique_impressions) == (yesterday + timedelta(days=1), 1320)
+    assert len(stored_periods(app)) == 2

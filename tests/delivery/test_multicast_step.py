@@ -89,9 +89,9 @@ def test_an_opted_out_shopper_is_left_out_of_the_group(app, shop, line):
     members = _add_others(app)
     with app.app_context():
         session = app.extensions["bot"].db.session()
-        session.scalars(select(Shopper).where(Shopper.member_id == "M2")).one().marketing_opt_in = (
-            False
-        )
+        session.scalars(
+            select(Shopper).where(Shopper.member_id == "M2")
+        ).one().marketing_opt_in = False
         session.commit()
     _restock(shop, members)
     shop.tick()
@@ -133,9 +133,11 @@ def test_a_group_cut_short_by_a_dead_batch_goes_out_whole_once(app, shop, line, 
     """The request never left: the rows come back marked and the whole group is sent."""
     _restock(shop, _add_others(app))
     monkeypatch.setattr(
-        DeliverySender, "multicast_all", lambda self, groups, deadline: (_ for _ in ()).throw(
+        DeliverySender,
+        "multicast_all",
+        lambda self, groups, deadline: (_ for _ in ()).throw(
             RuntimeError("killed before the request")
-        )
+        ),
     )
     shop.tick()
     assert line.sent("multicast") == []

@@ -18,6 +18,7 @@ from bot.models import (
     FollowState,
     MemberAttributes,
     MessageInsight,
+    PeriodInsight,
     RecipientState,
     Sender,
     Shopper,
@@ -151,17 +152,27 @@ def personalised_content(app: Flask) -> compose.Content:
 
 def store_insight(app: Flask, unit: str, day: date, opens: int | None, taps: int | None) -> None:
     """LINE's figures for a unit and day as the daily insight job stores them (None: hidden)."""
+    _commit(app, MessageInsight(unit=unit, day=day, unique_impressions=opens, unique_clicks=taps))
+
+
+def store_period(
+    app: Flask, unit: str, days: tuple[date, date], opens: int | None, taps: int | None
+) -> None:
+    """LINE's figures for a unit over a period (first and last day), as the job stores them."""
+    first, last = days
+    _commit(
+        app,
+        PeriodInsight(
+            unit=unit, first_day=first, last_day=last, unique_impressions=opens, unique_clicks=taps
+        ),
+    )
+
+
+def _commit(app: Flask, row: MessageInsight | PeriodInsight) -> None:
     with app.app_context():
         session = app.extensions["bot"].db.session()
-        session.add(
-            MessageInsight(
-                unit=unit,
-                day=day,
-                unique_impressions=opens,
-                unique_clicks=taps,
-                fetched_at=NOON,
-            )
-        )
+        row.fetched_at = NOON
+        session.add(row)
         session.commit()
 
 
