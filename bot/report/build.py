@@ -27,7 +27,9 @@ NOTES = [
     "注文はシナリオの効果測定期間内に配信後の注文として記録されたものです。"
     "1件の注文が同じフローの複数のステップに数えられることがあります（シナリオ合計では1件）。",
     "返金・キャンセルの連絡はショップAPIにないため、売上から差し引いていません。",
-    "配信停止・ブロックは配信から24時間以内のもので、買い物客の現在の状態から数えています。",
+    "配信停止は配信から24時間以内に、そのメッセージのチャネル（LINE・メール・SMS）で停止したものです。"
+    "会員は同意の履歴から数えるため、あとで再開した人も数えます（会員でないLINEの友だちは現在の状態から）。"
+    "ブロックはLINEのメッセージから24時間以内のもので、現在の状態から数えています。",
 ]
 
 
@@ -260,13 +262,16 @@ def build_report(
         figures.setdefault(key, q.Figures()).clicked = clicked
     orders_read = q.order_figures(session, period)
     q.add_orders(session, period, figures, orders_read)
-    q.add_reactions(session, period, figures)
+    opt_outs_by_channel = q.add_reactions(session, period, figures)
     keys = _keys(book, figures)
     opens = q.opens_by_unit(session, period, (aggregation_unit(*k) for k in keys))
     rows = [_line(book.get(k[0]), k, figures[k], opens.get(aggregation_unit(*k))) for k in keys]
     by_channel = channel_figures(session, period)
     for key, row in zip(keys, rows, strict=True):
-        row["channels"] = by_channel.get(key, {})  # line / email / sms: sent, clicks, orders
+        # line / email / sms: sent, clicks, orders, revenue, opt-outs within 24 h
+        row["channels"] = by_channel.get(key, {})
+        for channel, figures_of in row["channels"].items():
+            figures_of["opt_outs_24h"] = opt_outs_by_channel.get((key, channel), 0)
 
     per_scenario = orders_read.by_scenario
     # Holdout lines for scenarios that hold shoppers out; abandoned carts for cart ones.

@@ -40,6 +40,7 @@ from bot.delivery.insights import UnitTotal, unit_totals
 from bot.models import (
     AbandonmentSurvey,
     Click,
+    ConsentRecord,
     Conversion,
     Delivery,
     DeliveryState,
@@ -397,37 +398,67 @@ def add_orders(
         line.revenue_sumsq = sumsq
 
 
-def add_reactions(session: Session, period: Period, figures: dict[Key, Figures]) -> None:
-    """Shoppers who opted out of marketing, or blocked the account, within 24 h of a push.
+def add_reactions(
+    session: Session, period: Period, figures: dict[Key, Figures]
+) -> dict[tuple[Key, str], int]:
+    """Shoppers who opted out of marketing on the message's channel, or blocked the account
+    (LINE messages), within 24 h of a message; returns the opt-outs per step variant and
+    channel as well.
 
-    Read from the shopper's latest consent and follow state: a shopper who opted out and
-    back in (or blocked and followed again) no longer counts.
+    An opt-out is read from the consent history: a member's withdrawal on the channel counts
+    even if consent was given again later. A LINE shopper who is not a member has no history;
+    their present flag is read, so one who opted out and back in does not count. Blocks are
+    read from the shopper's present follow state likewise (LINE keeps no block history).
     """
     seconds = REACTION_WINDOW.total_seconds()
-    opted_out = and_(
+    withdrew = (
+        select(ConsentRecord.id)
+        .where(
+            ConsentRecord.member_id == func.coalesce(Shopper.member_id, Shopper.contact_member_id),
+            ConsentRecord.channel == Delivery.channel,
+            ConsentRecord.purpose == "marketing",
+            ConsentRecord.granted.is_(False),
+            _within(session, ConsentRecord.occurred_at, Delivery.sent_at, seconds),
+        )
+        .exists()
+    )
+    line_flag = and_(
+        Delivery.channel == "line",
         Shopper.marketing_opt_in.is_(False),
         Shopper.opt_in_changed_at.is_not(None),
         _within(session, Shopper.opt_in_changed_at, Delivery.sent_at, seconds),
     )
+    opted_out = or_(withdrew, line_flag)
     blocked = and_(
+        Delivery.channel == "line",
         Shopper.blocked_at.is_not(None),
         _within(session, Shopper.blocked_at, Delivery.sent_at, seconds),
     )
-    rows = session.execute(
-        select(
-            Delivery.scenario_id,
-            Delivery.step_id,
-            Delivery.variant,
-            func.count(distinct(case((opted_out, Shopper.id), else_=None))),
-            func.count(distinct(case((blocked, Shopper.id), else_=None))),
+    key = (Delivery.scenario_id, Delivery.step_id, Delivery.variant)
+
+    def counted(*extra: Any) -> Any:
+        return (
+            select(
+                *key,
+                *extra,
+                func.count(distinct(case((opted_out, Shopper.id), else_=None))),
+                func.count(distinct(case((blocked, Shopper.id), else_=None))),
+            )
+            .join(Shopper, Shopper.id == Delivery.shopper_id)
+            .where(_in_period_sent(period), or_(opted_out, blocked))
+            .group_by(*key, *extra)
         )
-        .join(Shopper, Shopper.id == Delivery.shopper_id)
-        .where(_in_period_sent(period), or_(opted_out, blocked))
-        .group_by(Delivery.scenario_id, Delivery.step_id, Delivery.variant)
-    ).all()
-    for scenario_id, step_id, variant, opt_outs, blocks in rows:
+
+    for scenario_id, step_id, variant, opt_outs, blocks in session.execute(counted()).all():
         line = figures.setdefault((scenario_id, step_id, variant), Figures())
         line.opt_outs, line.blocks = int(opt_outs), int(blocks)
+    return {
+        ((scenario_id, step_id, variant), channel): int(opt_outs)
+        for scenario_id, step_id, variant, channel, opt_outs, _ in session.execute(
+            counted(Delivery.channel)
+        ).all()
+        if opt_outs
+    }
 
 
 # -- totals that must not double count -------------------------------------------------------
