@@ -8,11 +8,12 @@ keeps its own fast flag (`Shopper.marketing_opt_in`), held in step with the reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -120,16 +121,38 @@ def current_record(
 ) -> ConsentRecord | None:
     """The record that holds the current state: the newest by occurred_at (ties: the one
     recorded last)."""
-    return session.scalars(
-        select(ConsentRecord)
+    return current_records(session, [member_id], channel, purpose).get(member_id)
+
+
+def current_records(
+    session: Session, member_ids: Collection[str], channel: str, purpose: str = MARKETING
+) -> dict[str, ConsentRecord]:
+    """`current_record` of many members in one query; a member without records is missing."""
+    if not member_ids:
+        return {}
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=ConsentRecord.member_id,
+            order_by=(ConsentRecord.occurred_at.desc(), ConsentRecord.id.desc()),
+        )
+        .label("newest")
+    )
+    ranked = (
+        select(ConsentRecord.id, newest)
         .where(
-            ConsentRecord.member_id == member_id,
+            ConsentRecord.member_id.in_(sorted(set(member_ids))),
             ConsentRecord.channel == channel,
             ConsentRecord.purpose == purpose,
         )
-        .order_by(ConsentRecord.occurred_at.desc(), ConsentRecord.id.desc())
-        .limit(1)
-    ).first()
+        .subquery()
+    )
+    records = session.scalars(
+        select(ConsentRecord)
+        .join(ranked, ranked.c.id == ConsentRecord.id)
+        .where(ranked.c.newest == 1)
+    )
+    return {record.member_id: record for record in records}
 
 
 def marketing_consent(session: Session, member_id: str, channel: str) -> bool:
@@ -138,13 +161,24 @@ def marketing_consent(session: Session, member_id: str, channel: str) -> bool:
     For LINE with no record, the linked shopper's own flag answers (LINE shoppers were
     opted in on follow before records existed).
     """
-    record = current_record(session, member_id, channel)
-    if record is not None:
-        return record.granted
-    if channel == "line":
-        shopper = _member_shopper(session, member_id)
-        return shopper is not None and shopper.marketing_opt_in
-    return False
+    return marketing_consents(session, [member_id], channel)[member_id]
+
+
+def marketing_consents(
+    session: Session, member_ids: Collection[str], channel: str
+) -> dict[str, bool]:
+    """`marketing_consent` of many members, in one query per channel (two for LINE)."""
+    records = current_records(session, member_ids, channel)
+    answers = {member: record.granted for member, record in records.items()}
+    unrecorded = set(member_ids) - set(records)
+    if channel == "line" and unrecorded:
+        flags = session.execute(
+            select(Shopper.member_id, Shopper.marketing_opt_in).where(
+                Shopper.member_id.in_(sorted(unrecorded))
+            )
+        )
+        answers |= {member: bool(opt_in) for member, opt_in in flags}
+    return {member: answers.get(member, False) for member in member_ids}
 
 
 def sync_line_flag(session: Session, member_id: str, now: datetime) -> None:
@@ -175,16 +209,26 @@ def _member_shopper(session: Session, member_id: str) -> Shopper | None:
 
 def contact_of(session: Session, member_id: str) -> Contact | None:
     """The member's contact, or None if the shop never gave one."""
-    row = session.get(MemberContact, member_id)
-    if row is None:
-        return None
-    return Contact(
-        member_id=row.member_id,
-        email=row.email,
-        phone=row.phone,
-        email_ok=row.email is not None and row.email_undeliverable_at is None,
-        phone_ok=row.phone is not None and row.phone_undeliverable_at is None,
+    return contacts_of(session, [member_id]).get(member_id)
+
+
+def contacts_of(session: Session, member_ids: Collection[str]) -> dict[str, Contact]:
+    """`contact_of` of many members in one query; a member without a contact is missing."""
+    if not member_ids:
+        return {}
+    rows = session.scalars(
+        select(MemberContact).where(MemberContact.member_id.in_(sorted(set(member_ids))))
     )
+    return {
+        row.member_id: Contact(
+            member_id=row.member_id,
+            email=row.email,
+            phone=row.phone,
+            email_ok=row.email is not None and row.email_undeliverable_at is None,
+            phone_ok=row.phone is not None and row.phone_undeliverable_at is None,
+        )
+        for row in rows
+    }
 
 
 def set_contact(

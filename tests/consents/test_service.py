@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.consents import (
     ContactError,
     contact_of,
+    contacts_of,
     history,
     mark_undeliverable,
     marketing_consent,
+    marketing_consents,
     normalise_email,
     normalise_phone,
     record_consent,
@@ -194,3 +196,45 @@ def test_two_concurrent_calls_with_one_key_record_once(db):
 
 def _by_key_id(db, key):
     return db.session().scalar(select(ConsentRecord.id).where(ConsentRecord.request_key == key))
+
+
+def test_many_members_are_answered_in_one_query_per_channel(db, session):
+    # M1: granted then withdrawn; M2: withdrawn then granted, recorded out of order; M3: two
+    # records at the same moment (the one recorded last holds); M4: nothing; M5: LINE flag.
+    _record(session, True, NOW - 3 * HOUR, member="M1")
+    _record(session, False, NOW - HOUR, member="M1")
+    _record(session, True, NOW - HOUR, member="M2")
+    _record(session, False, NOW - 2 * HOUR, member="M2")
+    _record(session, False, NOW - HOUR, member="M3")
+    _record(session, True, NOW - HOUR, member="M3")
+    _linked_shopper(session, member="M5", opt_in=True)
+    for n in range(1, 6):
+        set_contact(session, f"M{n}", email=f"hanako{n}@example.jp", now=NOW)
+    session.commit()
+    members = ["M1", "M2", "M3", "M4", "M5"]
+    one_by_one = {m: marketing_consent(session, m, "email") for m in members}
+    assert one_by_one == {"M1": False, "M2": True, "M3": True, "M4": False, "M5": False}
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert marketing_consents(session, members, "email") == one_by_one
+        # LINE: the records first, then the flags of members without a record.
+        assert marketing_consents(session, members, "line") == {
+            "M1": False,
+            "M2": False,
+            "M3": False,
+            "M4": False,
+            "M5": True,
+        }
+        contacts = contacts_of(session, [*members, "M9"])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 4
+    assert sorted(contacts) == members  # M9 has no contact: missing
+    assert contacts["M3"] == contact_of(session, "M3")
+    assert marketing_consents(session, [], "email") == {} and contacts_of(session, []) == {}
