@@ -187,6 +187,12 @@ def test_a_cart_scenario_reaches_each_shopper_where_they_are(
         ]
         assert row["sent"] == 3 and row["orders"] == 3
         assert row["channels"] == {
-            channel: {"sent": 1, "clicked": clicked, "orders": 1, "revenue": 5500, "opt_outs_24h": 0}
+            channel: {
+                "sent": 1,
+                "clicked": clicked,
+                "orders": 1,
+                "revenue": 5500,
+                "opt_outs_24h": 0,
+            }
             for channel, clicked in (("line", 0), ("email", 1), ("sms", 1))
         }

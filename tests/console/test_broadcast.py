@@ -290,11 +290,16 @@ def _insight_of(html: str) -> tuple[str, str, str]:
     return opens, taps, section.group(1)
 
 
-def test_detail_shows_opens_and_taps_summed_over_lines_days(app, as_operator):
+def _sent_to_two(app) -> tuple[int, str]:
+    """A broadcast sent to two shoppers: its id and its aggregation unit."""
     add_shoppers(app, 2)
     broadcast_id = make_broadcast(app)
     run_sender(app, broadcast_id)
-    unit = broadcast_unit(broadcast_id)
+    return broadcast_id, broadcast_unit(broadcast_id)
+
+
+def test_detail_shows_opens_and_taps_summed_over_lines_days(app, as_operator):
+    broadcast_id, unit = _sent_to_two(app)
     store_insight(app, unit, date(2025, 7, 1), 1250, 87)
     store_insight(app, unit, date(2025, 7, 2), 140, None)  # taps under 20 that day
     store_insight(app, "cart_abandonment_reminder", date(2025, 7, 1), 999, 999)  # a step's
@@ -306,10 +311,7 @@ def test_detail_shows_opens_and_taps_summed_over_lines_days(app, as_operator):
 
 
 def test_detail_shows_lines_period_figure_with_the_daily_sum_beside_it(app, as_operator):
-    add_shoppers(app, 2)
-    broadcast_id = make_broadcast(app)
-    run_sender(app, broadcast_id)
-    unit = broadcast_unit(broadcast_id)
+    broadcast_id, unit = _sent_to_two(app)
     store_insight(app, unit, date(2025, 7, 1), 1250, 87)
     store_insight(app, unit, date(2025, 7, 2), 140, None)
     # 90 shoppers opened on both days: LINE's period figure counts them once.
@@ -323,10 +325,7 @@ def test_detail_shows_lines_period_figure_with_the_daily_sum_beside_it(app, as_o
 
 
 def test_detail_shows_the_period_alone_when_the_days_were_hidden(app, as_operator):
-    add_shoppers(app, 2)
-    broadcast_id = make_broadcast(app)
-    run_sender(app, broadcast_id)
-    unit = broadcast_unit(broadcast_id)
+    broadcast_id, unit = _sent_to_two(app)
     for day in (1, 2):
         store_insight(app, unit, date(2025, 7, day), None, None)  # under 20 each day
     store_period(app, unit, (date(2025, 7, 1), date(2025, 7, 2)), 31, 20)
@@ -336,11 +335,9 @@ def test_detail_shows_the_period_alone_when_the_days_were_hidden(app, as_operato
 
 
 def test_detail_says_hidden_when_line_hid_every_day(app, as_operator):
-    add_shoppers(app, 2)
-    broadcast_id = make_broadcast(app)
-    run_sender(app, broadcast_id)
+    broadcast_id, unit = _sent_to_two(app)
     for day in (1, 2, 3):
-        store_insight(app, broadcast_unit(broadcast_id), date(2025, 7, day), None, None)
+        store_insight(app, unit, date(2025, 7, day), None, None)
     html = as_operator.get(f"/console/broadcasts/{broadcast_id}").get_data(as_text=True)
     opens, taps, _ = _insight_of(html)
     assert opens == taps == "20人未満のため非表示"

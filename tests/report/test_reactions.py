@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.models import ConsentRecord, FollowState
+from bot.consents import record_consent
+from bot.models import FollowState
 from bot.report.build import build_report
 from tests.helpers.report import NOW, PERIOD, T0, History, book
 
@@ -12,17 +13,15 @@ SENT = T0 + timedelta(minutes=15)
 
 
 def withdraw(h: History, member: str, channel: str, at, *, granted: bool = False) -> None:
-    h.session.add(
-        ConsentRecord(
-            member_id=member,
-            channel=channel,
-            purpose="marketing",
-            granted=granted,
-            occurred_at=at,
-            recorded_at=at,
-            source="test",
-            evidence={},
-        )
+    record_consent(
+        h.session,
+        member_id=member,
+        channel=channel,
+        purpose="marketing",
+        granted=granted,
+        occurred_at=at,
+        source="test",
+        now=at,
     )
 
 
