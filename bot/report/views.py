@@ -106,6 +106,32 @@ def _opened_text(row: dict[str, Any]) -> str:
     return f"{row['opened']:,}{suffix}"
 
 
+CHANNEL_LABELS = {"line": "LINE", "email": "メール", "sms": "SMS"}
+
+
+def _by_channel(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per scenario, its step rows split by channel; only scenarios that sent anything by
+    e-mail or SMS (a LINE-only scenario's table already says it all)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for channel in CHANNEL_LABELS:
+            figures = row["channels"].get(channel)
+            if figures:
+                out.setdefault(row["scenario"], []).append(
+                    {
+                        "step": row["step"],
+                        "variant": row["variant"],
+                        "channel": CHANNEL_LABELS[channel],
+                        **figures,
+                    }
+                )
+    return {
+        scenario: lines
+        for scenario, lines in out.items()
+        if any(line["channel"] != "LINE" for line in lines)
+    }
+
+
 @login_required
 def delivery_report() -> ResponseReturnValue:
     data = _report()
@@ -155,6 +181,7 @@ def delivery_report() -> ResponseReturnValue:
         data=data,
         charts=charts_by_scenario,
         funnels=funnels,
+        by_channel=_by_channel(data["rows"]),
         opened_text=_opened_text,
         reasons=REASONS,
         reason_labels=REASON_LABELS,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from bot.consents import record_consent
 from bot.delivery.insights import HIDDEN_TEXT
 from bot.line.gateway import MessageQuota
 from bot.models import VariantPromotion
 from tests.helpers.console import post
-from tests.helpers.report import write_clear_winner, write_history
+from tests.helpers.report import S1, History, write_clear_winner, write_history
 
 JULY = "?from=2025-07-01&to=2025-07-30"
 
@@ -36,7 +39,46 @@ def test_operator_sees_the_page(app, as_operator, line):
     assert "<svg" in html and "<script" not in html.split("</head>")[1]
     assert "ホールドアウト" in html
     assert "カゴ落ちの理由" in html and "送料が高い" in html and "3,000円未満" in html
+    assert 'id="channels-cart"' not in html  # LINE only: no channel table
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_scenario_sent_by_email_too_is_split_by_channel(app, as_operator):
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        h = History(session)
+        for n, channel in ((1, "line"), (2, "email"), (3, "email")):
+            h.delivery(f"s1_{n}", n, "s1", due=S1).channel = channel
+        h.click("s1_2", S1 + timedelta(minutes=5))
+        h.order("O2", 2, 4800, S1 + timedelta(hours=1), ["s1_2"])
+        record_consent(
+            session,
+            member_id="M3",
+            channel="email",
+            purpose="marketing",
+            granted=False,
+            occurred_at=S1 + timedelta(hours=2),
+            source="unsubscribe",
+            now=S1 + timedelta(hours=2),
+        )
+        session.commit()
+    html = as_operator.get("/console/report" + JULY).get_data(as_text=True)
+    table = _between(html, 'id="channels-cart"', "</table>")
+    cells = {
+        channel: re.findall(
+            r"<td>([^<]*)</td>", _between(table, f'data-channel="{channel}"', "</tr>")
+        )
+        for channel in ("LINE", "メール")
+    }
+    # step, variant, channel, sent, clicked, orders, revenue, opt-outs
+    assert cells["LINE"] == ["s1", "—", "LINE", "1", "0", "0", "¥0", "0"]
+    assert cells["メール"] == ["s1", "—", "メール", "2", "1", "1", "¥4,800", "1"]
+    assert 'data-channel="SMS"' not in table
+
+
+def _between(text: str, start: str, end: str) -> str:
+    at = text.index(start)
+    return text[at : text.index(end, at)]
 
 
 def test_json_matches_the_figures(app, as_operator):
