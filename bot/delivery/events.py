@@ -408,7 +408,12 @@ def apply_restock(session: Session, shop_event_id: int, rules: DeliveryRules, no
         since = row.occurred_at - (scenario.audience_within or timedelta(days=30))
         for key, _cart_row in deliveries.abandoned_cart_holders(session, body["sku"], since):
             shopper = deliveries.shopper_for_key(session, key)
-            if shopper is None or not shopper.is_following:
+            if shopper is None:
+                # A member known only by e-mail or phone, for a scenario that may use them.
+                shopper = recipients.recipient_for_key(session, key, rules.book, now)
+            # A LINE-only scenario reaches followers; one that may go by e-mail or SMS also
+            # reaches the rest (the sender picks the channel each can receive, or none).
+            if shopper is None or not (shopper.is_following or scenario.reaches_off_line):
                 continue
             deliveries.start_flow(
                 session,

@@ -86,7 +86,7 @@ def test_sms_segments_are_counted_in_ucs2(text: str, units: int, segments: int):
 
 def test_the_shipped_sms_texts_fit_in_two_segments():
     tz = UTC
-    for template in ("cart_reminder", "cart_incentive", "cart_low_stock"):
+    for template in ("cart_reminder", "cart_incentive", "cart_low_stock", "restock_notice"):
         assert sms_warnings(template, tz) == []
 
 
