@@ -13,7 +13,9 @@ Summing days counts a user who opened on two days twice. For a broadcast, the jo
 also asks for its whole period at once, from its first day to yesterday (LINE answers for up
 to `PERIOD_MAX_DAYS` days after the first), and keeps that as one row: its unique opens and
 taps. The period is asked again on each run until it stops growing and its last day has
-settled (`REFETCH_DAYS` after it).
+settled (`REFETCH_DAYS` after it). For scenario steps the job asks likewise for the last
+`ROLLING_DAYS` days up to yesterday, the report's default period, so that the report can show
+each step's opens with every shopper counted once.
 
 A figure LINE hides (fewer than 20 users) is stored as None, never as 0, and shown as
 `HIDDEN_TEXT`.
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 REFETCH_DAYS = 7  # LINE's figures for a day keep changing for a few days after it
 PERIOD_MAX_DAYS = 30  # LINE's period ends at most this many days after its first day
+ROLLING_DAYS = 30  # a step's period: today and the 29 days before (today not yet counted)
 HIDDEN_TEXT = "20人未満のため非表示"  # a figure LINE hid, as the shop reads it
 
 
@@ -135,6 +138,27 @@ def broadcast_periods(session: Session, now: datetime) -> dict[str, Period]:
     return periods
 
 
+def step_periods(session: Session, now: datetime) -> dict[str, Period]:
+    """Per unit of the scenario steps pushed in the last `ROLLING_DAYS` days, those days up
+    to yesterday (today is not over)."""
+    today = line_today(now)
+    first = today - timedelta(days=ROLLING_DAYS - 1)
+    if first >= today:
+        return {}
+    since = datetime.combine(first, datetime.min.time(), tzinfo=LINE_TZ)
+    period = Period(first, today - timedelta(days=1))
+    return {unit: period for unit in recent_units(session, since)}
+
+
+def period_insights(session: Session, units: Iterable[str]) -> dict[str, PeriodInsight]:
+    """The stored period figures of the units that have one."""
+    wanted = sorted(set(units))
+    if not wanted:
+        return {}
+    rows = session.scalars(select(PeriodInsight).where(PeriodInsight.unit.in_(wanted)))
+    return {row.unit: row for row in rows}
+
+
 def period_insight(session: Session, unit: str) -> PeriodInsight | None:
     """The stored figures of a unit's period, if LINE has been asked for one."""
     return session.get(PeriodInsight, unit)
@@ -213,14 +237,14 @@ def fetch_insights(
     days = list(days) if days is not None else days_to_fetch(now)
     if not days:
         return FetchResult(0)
-    periods = broadcast_periods(session, now)
+    periods = step_periods(session, now) | broadcast_periods(session, now)
     if units is None:
         start = datetime.combine(days[0], datetime.min.time(), tzinfo=LINE_TZ)
         units = recent_units(session, start) + recent_broadcast_units(session, start)
     daily = set(units)
     stored = periods_stored = 0
     refused: list[str] = []
-    # Older broadcasts whose period still changes: their period only, not their days.
+    # Older broadcasts and steps whose period still changes: their period only, not their days.
     for unit in [*units, *sorted(set(periods) - daily)]:
         rows = []
         period = periods.get(unit)

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.delivery.aggregation import aggregation_unit
-from bot.delivery.insights import UnitTotal
 from bot.delivery.scenarios import Scenario, ScenarioBook
 from bot.line.gateway import MessageQuota
 from bot.report import queries as q
@@ -21,8 +20,8 @@ from bot.report.stats import Interval, newcombe_difference, sample_size_per_arm,
 
 NOTES = [
     "開封数はLINEの集計（吹き出し全体が表示された人数）による下限値です。"
-    "LINEは1日ごとに重複を除いた人数を数えるため、期間の合計は延べ人数です"
-    "（同じ人が2日にわたって開くと2人）。"
+    "既定の期間（直近30日）では、LINEが期間全体で重複を除いて数えた人数を表示します。"
+    "それ以外の期間では1日ごとの人数の合計（「延べ」と表示、同じ人が2日にわたって開くと2人）です。"
     "20人未満の日はLINEが数値を出さないため「20人未満のため非表示」と表示し、0とは数えません。",
     "注文はシナリオの効果測定期間内に配信後の注文として記録されたものです。"
     "1件の注文が同じフローの複数のステップに数えられることがあります（シナリオ合計では1件）。",
@@ -55,19 +54,30 @@ def _interval(value: Interval | None, digits: int = 6) -> dict[str, float] | Non
     }
 
 
-def _opens(opens: UnitTotal | None) -> dict[str, Any]:
+def _opens(opens: q.Opens | None) -> dict[str, Any]:
     if opens is None:
-        return {"opened": None, "opened_status": "not_fetched", "opened_hidden_days": 0}
-    if opens.known is None:
+        return {
+            "opened": None,
+            "opened_status": "not_fetched",
+            "opened_hidden_days": 0,
+            "opened_counted": None,
+        }
+    total = opens.total
+    if total.known is None:
         status = "hidden"
-    elif opens.hidden_days:
+    elif total.hidden_days:
         status = "partial"
     else:
         status = "ok"
-    return {"opened": opens.known, "opened_status": status, "opened_hidden_days": opens.hidden_days}
+    return {
+        "opened": total.known,
+        "opened_status": status,
+        "opened_hidden_days": total.hidden_days,
+        "opened_counted": "people" if opens.people else "person_days",
+    }
 
 
-def _line(scenario: Scenario | None, key: q.Key, fig: q.Figures, opens: UnitTotal | None) -> dict:
+def _line(scenario: Scenario | None, key: q.Key, fig: q.Figures, opens: q.Opens | None) -> dict:
     scenario_id, step_id, variant = key
     return {
         "scenario": scenario_id,

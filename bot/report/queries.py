@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from bot.delivery.engine import HOLDOUT_REASON
-from bot.delivery.insights import UnitTotal, unit_totals
+from bot.delivery.insights import ROLLING_DAYS, UnitTotal, period_insights, unit_totals
 from bot.models import (
     AbandonmentSurvey,
     Click,
@@ -50,7 +50,7 @@ from bot.models import (
     VariantPromotion,
 )
 
-DEFAULT_DAYS = 30
+DEFAULT_DAYS = ROLLING_DAYS  # the days the insight job asks LINE for as one period
 REACTION_WINDOW = timedelta(hours=24)  # an opt-out or block this soon after a push counts
 
 
@@ -597,10 +597,35 @@ def flow_counts(
 # -- opens from LINE's insight figures -------------------------------------------------------
 
 
-def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dict[str, UnitTotal]:
-    """LINE's unique impressions per aggregation unit over the period's days."""
+LINE_DAY_OFFSET = timedelta(hours=9)  # LINE counts its days in UTC+9
+
+
+@dataclass(frozen=True)
+class Opens:
+    """A unit's opens in the period: LINE's figure for the period itself (each shopper once),
+    when the insight job fetched exactly these days, else the daily figures summed."""
+
+    total: UnitTotal
+    people: bool  # True: each shopper once; False: person-days (daily uniques summed)
+
+
+def opens_by_unit(session: Session, period: Period, units: Iterable[str]) -> dict[str, Opens]:
+    """LINE's unique impressions per aggregation unit over the period's days.
+
+    The job keeps each step's figure for the days up to yesterday (the default period's, as
+    today has no figures yet): a period that starts on the same day and ends on that
+    yesterday or on today reads it."""
+    units = list(units)
     totals = unit_totals(session, units, period.first_day, period.last_day)
-    return {unit: figures.opens for unit, figures in totals.items()}
+    out = {unit: Opens(figures.opens, False) for unit, figures in totals.items()}
+    if period.start.astimezone(period.tz).utcoffset() != LINE_DAY_OFFSET:
+        return out  # the shop's days are not LINE's: only whole days can be summed
+    for unit, row in period_insights(session, units).items():
+        if row.first_day == period.first_day and 0 <= (period.last_day - row.last_day).days <= 1:
+            days = (row.last_day - row.first_day).days + 1
+            hidden = row.unique_impressions is None
+            out[unit] = Opens(UnitTotal(row.unique_impressions, days, days if hidden else 0), True)
+    return out
 
 
 # -- daily series ----------------------------------------------------------------------------

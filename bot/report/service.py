@@ -57,6 +57,7 @@ CSV_COLUMNS = (
     "cancelled",
     "opened",
     "opened_status",
+    "opened_counted",
     "clicked",
     "ctr",
     "converted",

@@ -103,7 +103,8 @@ def _opened_text(row: dict[str, Any]) -> str:
     if row["opened"] is None:
         return "未取得"
     suffix = "以上" if row["opened_status"] == "partial" else ""
-    return f"{row['opened']:,}{suffix}"
+    prefix = "延べ" if row["opened_counted"] == "person_days" else ""
+    return f"{prefix}{row['opened']:,}{suffix}"
 
 
 CHANNEL_LABELS = {"line": "LINE", "email": "メール", "sms": "SMS"}

@@ -55,9 +55,12 @@ def remind(app: Flask, emulator: EmulatorServer, jobs: Callable[[], None], ids: 
     jobs()
 
 
-def lines_answer(emulator: EmulatorServer, unit: str, day: date) -> dict[str, Any]:
-    """The emulator's figures, asked directly (not through the bot's gateway)."""
-    query = f"customAggregationUnit={unit}&from={day:%Y%m%d}&to={day:%Y%m%d}"
+def lines_answer(
+    emulator: EmulatorServer, unit: str, day: date, last: date | None = None
+) -> dict[str, Any]:
+    """The emulator's figures for the day (or up to `last`), asked directly (not through the
+    bot's gateway)."""
+    query = f"customAggregationUnit={unit}&from={day:%Y%m%d}&to={last or day:%Y%m%d}"
     headers = {"authorization": f"Bearer {TEST_TOKEN}"}
     return emulator.handle("GET", STATS, headers, b"", query).body["overview"]
 
@@ -109,7 +112,7 @@ def test_the_job_stores_each_units_days_with_hidden_figures_as_none(
         with e2e_app.app_context():
             result = fetch_message_insights()
     rows = stored(e2e_app)
-    assert result == {"rows": 7, "periods": 0, "refused": []}  # periods are for broadcasts
+    assert result == {"rows": 7, "periods": 1, "refused": []}
     assert set(rows) == {(REMINDER, date(2025, 6, 25) + timedelta(days=n)) for n in range(7)}
     july_1, answer = assert_stored_as_line_answered(rows, emulator, REMINDER, date(2025, 7, 1))
     # Days without a push, and tap counts under 20 users: None, never 0.
@@ -118,6 +121,11 @@ def test_the_job_stores_each_units_days_with_hidden_figures_as_none(
     if answer["uniqueClick"] is None:
         assert july_1.unique_clicks is None
     assert july_1.fetched_at == JULY_2
+    # The step's rolling period, the report's default 30 days up to yesterday, asked at once.
+    period = stored_periods(e2e_app)[REMINDER]
+    assert (period.first_day, period.last_day) == (date(2025, 6, 3), date(2025, 7, 1))
+    over_period = lines_answer(emulator, REMINDER, date(2025, 6, 3), date(2025, 7, 1))
+    assert period.unique_impressions == over_period["uniqueImpression"] is not None
 
 
 def test_fetching_again_overwrites_the_same_rows_with_lines_newer_figures(
@@ -166,8 +174,8 @@ def test_a_429_part_way_keeps_what_was_fetched_and_the_next_run_completes(
             delivery_jobs.dispatch_due_deliveries()
         e2e_jobs()
         frozen.move_to(JULY_2)
-        # LINE starts throttling once the first unit's seven days are fetched.
-        services._line = ThrottledAfter(services.line, emulator, calls=7)
+        # LINE starts throttling once the first unit's period and seven days are fetched.
+        services._line = ThrottledAfter(services.line, emulator, calls=8)
         with e2e_app.app_context(), pytest.raises(LineRateLimited):
             fetch_message_insights()
         assert {unit for unit, _ in stored(e2e_app)} == {REMINDER}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.delivery.aggregation import aggregation_unit
 from bot.line.gateway import MessageQuota
+from bot.models import PeriodInsight
 from bot.report.build import QuotaReading, build_report
-from tests.helpers.report import NOW, PERIOD, book, write_history
+from bot.report.queries import Period
+from tests.helpers.report import NOW, PERIOD, TOKYO, book, write_history
 
 
 @pytest.fixture
@@ -116,3 +121,38 @@ def test_abandonment_reasons_by_week_and_value(report):
         {"band": "10000_plus", "counts": {"comparing": 1}},
         {"band": "unknown", "counts": {"payment": 1}},
     ]
+
+
+def test_lines_figure_for_the_period_counts_each_shopper_once(db):
+    """The insight job keeps a step's figure for the days up to yesterday; the period that
+    starts on its first day and ends today reads it instead of the days summed."""
+    session = db.session()
+    write_history(session)
+    unit = aggregation_unit("cart", "s1", None)
+    yesterday = PERIOD.last_day - timedelta(days=1)
+    session.add(
+        PeriodInsight(
+            unit=unit,
+            first_day=PERIOD.first_day,
+            last_day=yesterday,
+            unique_impressions=26,  # fewer than the 30 + hidden of the days summed
+            unique_clicks=None,
+            fetched_at=NOW,
+        )
+    )
+    session.commit()
+    s1 = row(build_report(session, book(), PERIOD, NOW), "s1")
+    assert (s1["opened"], s1["opened_status"], s1["opened_counted"]) == (26, "ok", "people")
+    # Other days, or the same days counted in another time zone: the days summed.
+    for other in (
+        Period(PERIOD.first_day + timedelta(days=1), PERIOD.last_day, TOKYO),
+        Period(PERIOD.first_day, PERIOD.last_day, ZoneInfo("Europe/London")),
+    ):
+        s1 = row(build_report(session, book(), other, NOW), "s1")
+        assert (s1["opened"], s1["opened_status"], s1["opened_counted"]) == (
+            30,
+            "partial",
+            "person_days",
+        )
+    a = row(build_report(session, book(), PERIOD, NOW), "s2", "A")
+    assert a["opened_counted"] == "person_days" and a["opened"] is None  # hidden, no period

@@ -33,8 +33,9 @@ def test_operator_sees_the_page(app, as_operator, line):
     html = response.get_data(as_text=True)
     assert "配信レポート" in html
     assert HIDDEN_TEXT in html  # s2/A: LINE hid the figure
-    assert "30以上" in html  # s1: 30 on one day, hidden on the next
-    assert "延べ人数" in html  # opens are LINE's daily unique users, summed over the days
+    # s1: 30 on one day, hidden on the next; LINE's daily unique users summed (no period row)
+    assert "延べ30以上" in html
+    assert "延べ" in html and "重複を除いて" in html  # the notes say which is which
     assert "1,234 / 5,000" in html
     assert "<svg" in html and "<script" not in html.split("</head>")[1]
     assert "ホールドアウト" in html
