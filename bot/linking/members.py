@@ -24,6 +24,7 @@ from bot.models import (
     ErasureCount,
     FaqInteraction,
     Flow,
+    FollowEvent,
     IdempotencyRecord,
     InternalNote,
     IssuedLinkToken,
@@ -67,6 +68,7 @@ _SHOPPER_ROWS: list[tuple[str, Any]] = [
     ("delivery_conversions", Conversion),
     ("deliveries", Delivery),
     ("delivery_flows", Flow),
+    ("follow_events", FollowEvent),
 ]
 
 

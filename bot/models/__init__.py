@@ -21,6 +21,7 @@ from bot.models.console import (
 from bot.models.core import (
     ConversationMessage,
     Direction,
+    FollowEvent,
     FollowState,
     LineChat,
     Sender,
@@ -106,6 +107,7 @@ __all__ = [
     "Faq",
     "FaqInteraction",
     "FaqState",
+    "FollowEvent",
     "FollowState",
     "LineChat",
     "IdempotencyRecord",

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.core.db import Base
@@ -59,6 +59,19 @@ class Shopper(Base):
     @property
     def is_following(self) -> bool:
         return self.follow_state is FollowState.FOLLOWING
+
+
+class FollowEvent(Base):
+    """One follow or block of the account by a shopper, as LINE reported it: the history the
+    report reads blocks from (the shopper row holds only the present state)."""
+
+    __tablename__ = "follow_events"
+    __table_args__ = (UniqueConstraint("shopper_id", "at", "following"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopper_id: Mapped[int] = mapped_column(ForeignKey("shoppers.id", ondelete="CASCADE"))
+    following: Mapped[bool]  # False: blocked (unfollow)
+    at: Mapped[datetime]  # the event's own time
 
 
 class WebhookEventState(enum.StrEnum):

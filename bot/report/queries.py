@@ -45,6 +45,7 @@ from bot.models import (
     Delivery,
     DeliveryState,
     Flow,
+    FollowEvent,
     Order,
     Shopper,
     VariantPromotion,
@@ -408,7 +409,7 @@ def add_reactions(
     An opt-out is read from the consent history: a member's withdrawal on the channel counts
     even if consent was given again later. A LINE shopper who is not a member has no history;
     their present flag is read, so one who opted out and back in does not count. Blocks are
-    read from the shopper's present follow state likewise (LINE keeps no block history).
+    read from the follow history (a block counts even if the shopper followed again).
     """
     seconds = REACTION_WINDOW.total_seconds()
     withdrew = (
@@ -429,10 +430,25 @@ def add_reactions(
         _within(session, Shopper.opt_in_changed_at, Delivery.sent_at, seconds),
     )
     opted_out = or_(withdrew, line_flag)
+    blocked_since = (
+        select(FollowEvent.id)
+        .where(
+            FollowEvent.shopper_id == Shopper.id,
+            FollowEvent.following.is_(False),
+            _within(session, FollowEvent.at, Delivery.sent_at, seconds),
+        )
+        .exists()
+    )
     blocked = and_(
         Delivery.channel == "line",
-        Shopper.blocked_at.is_not(None),
-        _within(session, Shopper.blocked_at, Delivery.sent_at, seconds),
+        or_(
+            blocked_since,
+            # Blocks from before the follow history was kept: the present state.
+            and_(
+                Shopper.blocked_at.is_not(None),
+                _within(session, Shopper.blocked_at, Delivery.sent_at, seconds),
+            ),
+        ),
     )
     key = (Delivery.scenario_id, Delivery.step_id, Delivery.variant)
 

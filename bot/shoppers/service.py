@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.core import signals
 from bot.line.gateway import Profile
-from bot.models import FollowState, Shopper
+from bot.models import FollowEvent, FollowState, Shopper
 
 
 def find_shopper(session: Session, line_user_id: str) -> Shopper | None:
@@ -64,6 +64,17 @@ def _is_stale(shopper: Shopper, at: datetime) -> bool:
     return shopper.follow_changed_at is not None and at < shopper.follow_changed_at
 
 
+def _remember(session: Session, shopper: Shopper, following: bool, at: datetime) -> None:
+    """Add the follow or block to the shopper's history (stale ones too: it happened); the
+    same event twice is one row."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(FollowEvent)
+        .values(shopper_id=shopper.id, following=following, at=at)
+        .on_conflict_do_nothing(index_elements=["shopper_id", "at", "following"])
+    )
+
+
 def record_follow(
     session: Session, line_user_id: str, now: datetime, at: datetime | None = None
 ) -> FollowChange:
@@ -74,6 +85,7 @@ def record_follow(
     """
     at = at or now
     shopper = get_or_create_shopper(session, line_user_id, now)
+    _remember(session, shopper, True, at)
     if _is_stale(shopper, at):
         return FollowChange(shopper, False)
     shopper.follow_state = FollowState.FOLLOWING
@@ -96,6 +108,7 @@ def record_unfollow(
     """
     at = at or now
     shopper = get_or_create_shopper(session, line_user_id, now)
+    _remember(session, shopper, False, at)
     if _is_stale(shopper, at):
         return FollowChange(shopper, False)
     shopper.follow_state = FollowState.BLOCKED

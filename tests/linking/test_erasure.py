@@ -14,7 +14,7 @@ from bot.core.db import Base, Database
 from bot.linking import members
 from bot.linking.members_api import HOOKS_KEY
 from bot.models import ErasureCount, LinkHistory, OperatorRole, TicketReason, TicketState
-from bot.shoppers.service import find_shopper
+from bot.shoppers.service import find_shopper, record_follow
 from bot.support.escalation import escalate
 from bot.support.notes import add_note
 from bot.support.satisfaction import record_satisfaction
@@ -51,6 +51,7 @@ def test_erasure_leaves_no_personal_data(
         datetime.now(UTC),
         "山田様から注文のご相談",
     )
+    record_follow(session, SHOPPER_ID, datetime.now(UTC))  # the follow history
     session.commit()
     # Another shopper's data must survive.
     api.post("/links", {"member_id": "M-OTHER", "line_user_id": OTHER_USER_ID})
@@ -73,6 +74,7 @@ def test_erasure_leaves_no_personal_data(
     assert counts["support_tickets"] == 1
     assert counts["link_history_anonymised"] == 1
     assert counts["webhook_events"] == 2
+    assert counts["follow_events"] == 1
     assert api.get(f"/members/{MEMBER}").status_code == 404
     assert api.delete(f"/members/{MEMBER}").status_code == 404
 

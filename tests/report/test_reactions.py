@@ -7,9 +7,11 @@ from datetime import timedelta
 from bot.consents import record_consent
 from bot.models import FollowState
 from bot.report.build import build_report
+from bot.shoppers.service import record_follow, record_unfollow
 from tests.helpers.report import NOW, PERIOD, T0, History, book
 
 SENT = T0 + timedelta(minutes=15)
+HOUR = timedelta(hours=1)
 
 
 def withdraw(h: History, member: str, channel: str, at, *, granted: bool = False) -> None:
@@ -75,3 +77,21 @@ def test_a_line_block_after_a_line_message_counts_once(db):
     (s1,) = [r for r in build_report(session, book(), PERIOD, NOW)["rows"] if r["step"] == "s1"]
     assert (s1["opt_outs_24h"], s1["blocks_24h"]) == (1, 1)
     assert s1["channels"]["line"]["opt_outs_24h"] == 1
+
+
+def test_a_block_counts_even_if_the_shopper_followed_again(db):
+    session = db.session()
+    h = History(session)
+    h.delivery("s1_1", 1, "s1", due=SENT)
+    h.delivery("s1_2", 2, "s1", due=SENT)
+    h.delivery("s1_3", 3, "s1", due=SENT).channel = "email"
+    session.commit()
+    for n, blocked_after in ((1, timedelta(hours=3)), (2, timedelta(hours=30)), (3, HOUR)):
+        user = h.shoppers[n].line_user_id
+        record_unfollow(session, user, SENT + blocked_after, at=SENT + blocked_after)
+        record_follow(session, user, SENT + 2 * blocked_after, at=SENT + 2 * blocked_after)
+    session.commit()
+    assert all(h.shoppers[n].blocked_at is None for n in (1, 2, 3))  # all following now
+    (s1,) = [r for r in build_report(session, book(), PERIOD, NOW)["rows"] if r["step"] == "s1"]
+    # 1 blocked 3 hours after a LINE message; 2 too late; 3's message was an e-mail.
+    assert s1["blocks_24h"] == 1

@@ -12,7 +12,8 @@ from sqlalchemy import create_engine, select, text
 
 from bot.core.migrate import upgrade
 from bot.line.gateway import InMemoryLineGateway
-from bot.models import FollowState, Shopper
+from bot.models import FollowEvent, FollowState, Shopper
+from bot.shoppers.service import record_unfollow
 from tests.helpers.line import load_webhook, signed_post
 
 T0 = 1795000000000  # follow.json's timestamp (epoch ms)
@@ -156,3 +157,31 @@ def test_the_migration_takes_the_last_change_from_the_state_already_stored(tmp_p
         )
     engine.dispose()
     assert rows == {"Ua": "2026-01-01 00:00:00", "Ub": "2026-01-02 00:00:00"}
+
+
+def test_every_follow_and_block_is_kept_in_the_history(
+    app: Flask, client: FlaskClient, run_jobs: Callable[[], int]
+) -> None:
+    _handle(client, run_jobs, _follow(T0, "01JF0"))
+    _handle(client, run_jobs, _unfollow(T2, "01JU2"))
+    # A follow redelivered late changes no state, but it happened: the history keeps it.
+    _handle(client, run_jobs, _follow(T1, "01JF1", redelivery=True))
+    _handle(client, run_jobs, _follow(T3, "01JF3", unblocked=True))
+    shopper = _shopper(app)
+    assert shopper.follow_state is FollowState.FOLLOWING
+    with app.app_context():
+        session = app.extensions["db"].session()
+        # The same block handled twice (a retried job) is one row.
+        record_unfollow(session, shopper.line_user_id, _at(T3), at=_at(T2))
+        session.commit()
+        history = session.execute(
+            select(FollowEvent.following, FollowEvent.at)
+            .where(FollowEvent.shopper_id == shopper.id)
+            .order_by(FollowEvent.at)
+        ).all()
+    assert [tuple(row) for row in history] == [
+        (True, _at(T0)),
+        (True, _at(T1)),
+        (False, _at(T2)),
+        (True, _at(T3)),
+    ]
