@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 SMS_OPT_OUT = "配信停止は「停止」と返信"
 UNCONFIRMED = "unconfirmed"
 
+# Why a mail without an unsubscribe link came (an order's payment, not advertising).
+TRANSACTIONAL_NOTE = (
+    "このメールはご注文に関する大切なお知らせのため、配信停止の設定にかかわらずお送りしています。"
+)
+
 
 @dataclass
 class Handoff:
@@ -114,6 +119,7 @@ def _email(
         "shop_address": settings.shop_address,
         "help_url": settings.help_url,
         "unsubscribe_url": unsubscribe,
+        "transactional_note": None if marketing else TRANSACTIONAL_NOTE,
     }
     content = channel_render.render_email(
         delivery.template,

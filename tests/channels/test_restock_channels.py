@@ -4,7 +4,6 @@ contact by the channel they agreed to); a LINE-only scenario still reaches LINE 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,7 +48,7 @@ RESTOCK = {
     "product_url": "https://shop.example.jp/items/MAME-5",
     "image_url": "https://shop.example.jp/images/mame5.jpg",
 }
-FRIEND, BLOCKED = "U" + "1" * 32, "U" + "2" * 32
+FRIEND, BLOCKED = "U" + "f" * 32, "U" + "e" * 32
 PHONE = "+819012345678"
 
 
@@ -60,14 +59,6 @@ def app(
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS, encoding="utf-8")
     return channel_app(settings.with_changes(scenarios_path=path), db, redis, line)
-
-
-@pytest.fixture
-def shop(app: Flask, client, run_jobs) -> Iterator[Shop]:
-    from freezegun import freeze_time
-
-    with freeze_time(START) as frozen:  # 10:00 in Tokyo
-        yield Shop(app, client, run_jobs, frozen)
 
 
 def test_a_restock_reaches_each_holder_where_they_can_be_reached(

@@ -86,7 +86,14 @@ def test_sms_segments_are_counted_in_ucs2(text: str, units: int, segments: int):
 
 def test_the_shipped_sms_texts_fit_in_two_segments():
     tz = UTC
-    for template in ("cart_reminder", "cart_incentive", "cart_low_stock", "restock_notice"):
+    shipped = (
+        "cart_reminder",
+        "cart_incentive",
+        "cart_low_stock",
+        "payment_reminder",
+        "restock_notice",
+    )
+    for template in shipped:
         assert sms_warnings(template, tz) == []
 
 

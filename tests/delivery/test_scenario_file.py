@@ -445,19 +445,26 @@ SHIPPED = (
 )  # fmt: skip
 
 
-# Since steps have channels, the cart reminders may also go by e-mail (the first also by SMS).
-CART_CHANNELS = {
-    "reminder": ("line", "email", "sms"),
-    "incentive": ("line", "email"),
-    "low_stock": ("line", "email"),
+# Since steps have channels, the cart reminders may also go by e-mail (the first also by SMS),
+# and so may the payment reminders (the last also by SMS).
+CHANNELS = {
+    ("cart.updated", "reminder"): ("line", "email", "sms"),
+    ("cart.updated", "incentive"): ("line", "email"),
+    ("cart.updated", "low_stock"): ("line", "email"),
+    ("order.payment_pending", "day_before"): ("line", "email"),
+    ("order.payment_pending", "hours_before"): ("line", "email", "sms"),
 }
 
 
 def test_the_shipped_scenarios_load_as_they_did() -> None:
     shipped = tuple(
-        replace(s, steps=tuple(replace(st, channels=CART_CHANNELS[st.id]) for st in s.steps))
-        if s.trigger == "cart.updated"
-        else s
+        replace(
+            s,
+            steps=tuple(
+                replace(st, channels=CHANNELS.get((s.trigger, st.id), st.channels))
+                for st in s.steps
+            ),
+        )
         for s in SHIPPED
     )
     assert load_scenarios() == ScenarioBook(shipped, str(DEFAULT_SCENARIOS_PATH))
