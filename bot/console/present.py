@@ -12,6 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import consents
 from bot.console.rendering import rendered_message
 from bot.models import ConversationMessage, Operator, Shopper, SupportTicket, TicketReason
 from bot.support.satisfaction import SatisfactionStats
@@ -146,8 +147,11 @@ def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str
         "orders": [],
         "pending": [],
         "sent": [],
+        "reach": [],
         "error": None,
     }
+    if shopper.member_id is not None:
+        context["reach"] = reach_lines(session, shopper.member_id, tz)
     try:  # the delivery engine is an optional feature of this console
         from bot.delivery import engine as deliveries
     except ImportError:
@@ -160,6 +164,39 @@ def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str
         session.rollback()
         context["error"] = "カート・注文・配信の情報を読み込めませんでした。"
     return context
+
+
+def reach_lines(session: Session, member_id: str, tz: ZoneInfo) -> list[dict[str, str]]:
+    """E-mail and SMS as staff need them to answer "why do I (not) get mails?": the address
+    masked, whether it bounced, and the consent with the day it was given or withdrawn."""
+    contact = consents.contact_of(session, member_id)
+    lines = []
+    for channel, label in (("email", "メール"), ("sms", "SMS")):
+        address = (
+            None if contact is None else (contact.email if channel == "email" else contact.phone)
+        )
+        if contact is None or address is None:
+            lines.append({"label": label, "text": "未登録"})
+            continue
+        ok = contact.email_ok if channel == "email" else contact.phone_ok
+        record = consents.current_record(session, member_id, channel)
+        if not ok:
+            state = "届かないため送信停止"
+        elif record is None:
+            state = "同意なし"
+        else:
+            day = record.occurred_at.astimezone(tz).strftime("%Y/%m/%d")
+            state = f"同意あり（{day}）" if record.granted else f"配信停止（{day}）"
+        lines.append({"label": label, "text": f"{_masked(address)}・{state}"})
+    return lines
+
+
+def _masked(address: str) -> str:
+    """Enough of an address to recognise it, not to copy it: h*****@example.jp, ****5678."""
+    local, at, domain = address.partition("@")
+    if at:
+        return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"
+    return "*" * max(0, len(address) - 4) + address[-4:]
 
 
 def _engine_context(session: Session, shopper: Shopper, tz: ZoneInfo, engine: Any) -> dict:

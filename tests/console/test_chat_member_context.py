@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bot import consents
 from tests.helpers.delivery import MAMEZARA, MUG, cart_body, order_body
 from tests.helpers.line import SHOPPER_ID
 from tests.helpers.shop_api import ShopApi
@@ -57,3 +59,36 @@ def test_no_template_iterates_a_dict_method() -> None:
         if ("{%" in line or "{{" in line) and method.search(line)
     ]
     assert found == []
+
+
+def test_chat_shows_how_a_member_can_be_mailed_without_the_whole_address(
+    app: Flask, client: FlaskClient, as_operator: FlaskClient, ticket_id: int
+) -> None:
+    api = ShopApi(client)
+    assert (
+        api.post("/links", {"member_id": "M-7788", "line_user_id": SHOPPER_ID}).status_code == 201
+    )
+    with app.app_context():
+        session = app.extensions["bot"].db.session()
+        now = datetime(2024, 5, 8, 1, 30, tzinfo=UTC)
+        consents.set_contact(
+            session, "M-7788", email="hanako@example.jp", phone="09012345678", now=now
+        )
+        for granted, day in ((True, 1), (False, 8)):
+            consents.record_consent(
+                session,
+                member_id="M-7788",
+                channel="email",
+                purpose="marketing",
+                granted=granted,
+                occurred_at=datetime(2024, 5, day, 1, 0, tzinfo=UTC),
+                source="mypage",
+                now=now,
+            )
+        session.commit()
+
+    page = as_operator.get(f"/console/tickets/{ticket_id}")
+
+    reach = re.findall(r'<dd class="reach">([^<]*)</dd>', page.text)
+    assert reach == ["h*****@example.jp・配信停止（2024/05/08）", "*********5678・同意なし"]
+    assert "hanako@example.jp" not in page.text and "09012345678" not in page.text
