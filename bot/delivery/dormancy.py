@@ -1,7 +1,8 @@
 """Scenarios started by a daily run over the customers rather than by an event.
 
 Win-back: linked shoppers whose last order is `dormant_days` old start a flow, once per
-dormancy.
+dormancy; for a scenario that may go by e-mail or SMS, also those who blocked the account and
+members known only by contact (the shop gave their address).
 
 The last order is the later of the member attribute `last_order_date` (from the shop) and the
 latest `order.placed` the bot knows. The flow's subject names that date, so a dormancy starts
@@ -17,10 +18,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.delivery import engine as deliveries
+from bot.delivery import recipients
 from bot.delivery.events import DeliveryRules
 from bot.models import Flow, FollowState, MemberAttributes, Order, Shopper
 
@@ -28,19 +30,10 @@ TRIGGER = "customer.dormant"
 BIRTHDAY_TRIGGER = "customer.birthday_month"
 
 
-def last_orders(session: Session, tz: ZoneInfo) -> dict[int, tuple[date, str | None]]:
-    """Each linked, following shopper's last order date (a day in the shop's time zone, as the
-    shop's own `last_order_date` is) and, if the bot knows it, its id."""
-    shoppers = session.execute(
-        select(Shopper.id, Shopper.member_id, Shopper.line_user_id).where(
-            Shopper.member_id.is_not(None), Shopper.follow_state == FollowState.FOLLOWING
-        )
-    ).all()
-    by_key: dict[str, int] = {}
-    for shopper_id, member_id, line_user_id in shoppers:
-        by_key[f"m:{member_id}"] = shopper_id
-        by_key[f"u:{line_user_id}"] = shopper_id
-    found: dict[int, tuple[date, str | None]] = {}
+def _last_by_key(session: Session, tz: ZoneInfo) -> dict[str, tuple[date, str | None]]:
+    """Each customer key's last order day (shop time) and, if the bot knows the order, its id:
+    orders by their key, the member attribute `last_order_date` as `m:<member id>`."""
+    found: dict[str, tuple[date, str | None]] = {}
     latest = (
         select(Order.customer_key, func.max(Order.placed_at).label("at"))
         .where(Order.placed_at.is_not(None))
@@ -53,22 +46,76 @@ def last_orders(session: Session, tz: ZoneInfo) -> dict[int, tuple[date, str | N
             (Order.customer_key == latest.c.customer_key) & (Order.placed_at == latest.c.at),
         )
     ).all():
-        shopper_id = by_key.get(key)
-        if shopper_id is None:
-            continue
-        day = placed_at.astimezone(tz).date()
-        if shopper_id not in found or day > found[shopper_id][0]:
-            found[shopper_id] = (day, order_id)
-    members = {member_id: shopper_id for shopper_id, member_id, _ in shoppers}
+        found[key] = (placed_at.astimezone(tz).date(), order_id)
     for member_id, day in session.execute(
         select(MemberAttributes.member_id, MemberAttributes.last_order_date).where(
             MemberAttributes.last_order_date.is_not(None)
         )
     ).all():
-        shopper_id = members.get(member_id)
-        if shopper_id is not None and (shopper_id not in found or day > found[shopper_id][0]):
-            found[shopper_id] = (day, None)
+        key = f"m:{member_id}"
+        if key not in found or day > found[key][0]:
+            found[key] = (day, None)
     return found
+
+
+def last_orders(
+    session: Session,
+    tz: ZoneInfo,
+    *,
+    everyone: bool = False,
+    by_key: dict[str, tuple[date, str | None]] | None = None,
+) -> dict[int, tuple[date, str | None]]:
+    """Each linked, following shopper's last order date (a day in the shop's time zone, as the
+    shop's own `last_order_date` is) and, if the bot knows it, its id. With `everyone`, also
+    linked shoppers who blocked the account and members known only by contact (for scenarios
+    that may go by e-mail or SMS)."""
+    who = Shopper.member_id.is_not(None)
+    if not everyone:
+        who = and_(who, Shopper.follow_state == FollowState.FOLLOWING)
+    else:
+        who = or_(who, Shopper.contact_member_id.is_not(None))
+    shoppers = session.execute(
+        select(
+            Shopper.id, Shopper.member_id, Shopper.contact_member_id, Shopper.line_user_id
+        ).where(who)
+    ).all()
+    if by_key is None:
+        by_key = _last_by_key(session, tz)
+    found: dict[int, tuple[date, str | None]] = {}
+    for shopper_id, member_id, contact_member_id, line_user_id in shoppers:
+        keys = [f"m:{member_id or contact_member_id}"]
+        if line_user_id is not None:
+            keys.append(f"u:{line_user_id}")
+        for key in keys:
+            last = by_key.get(key)
+            if last is not None and (shopper_id not in found or last[0] > found[shopper_id][0]):
+                found[shopper_id] = last
+    return found
+
+
+def _contact_rows(
+    session: Session,
+    rules: DeliveryRules,
+    by_key: dict[str, tuple[date, str | None]],
+    cutoff: date,
+    now: datetime,
+) -> None:
+    """Contact-only shopper rows for dormant members the bot has none for (never linked, never
+    an event since they were given an address), so that e-mail and SMS can reach them."""
+    dormant = {
+        key[2:] for key, (day, _) in by_key.items() if key.startswith("m:") and day <= cutoff
+    }
+    if not dormant:
+        return
+    known = set(
+        session.scalars(
+            select(func.coalesce(Shopper.member_id, Shopper.contact_member_id)).where(
+                or_(Shopper.member_id.is_not(None), Shopper.contact_member_id.is_not(None))
+            )
+        )
+    )
+    for member_id in sorted(dormant - known):
+        recipients.recipient_for_key(session, f"m:{member_id}", rules.book, now)
 
 
 def start_winbacks(session: Session, rules: DeliveryRules, now: datetime, tz: ZoneInfo) -> int:
@@ -77,17 +124,26 @@ def start_winbacks(session: Session, rules: DeliveryRules, now: datetime, tz: Zo
     if not scenarios:
         return 0
     started = 0
-    last = last_orders(session, tz)
+    today = now.astimezone(tz).date()
+    by_key = _last_by_key(session, tz)
+    off_line = [s for s in scenarios if s.reaches_off_line]
+    if off_line:
+        latest_cutoff = max(today - timedelta(days=s.dormant_days or 0) for s in off_line)
+        _contact_rows(session, rules, by_key, latest_cutoff, now)
+    last = last_orders(session, tz, everyone=bool(off_line), by_key=by_key)
     shoppers = {s.id: s for s in session.scalars(select(Shopper).where(Shopper.id.in_(list(last))))}
     for scenario in scenarios:
         assert scenario.dormant_days is not None
-        cutoff = now.astimezone(tz).date() - timedelta(days=scenario.dormant_days)
+        cutoff = today - timedelta(days=scenario.dormant_days)
         seen = _started(session, scenario.id, "dormant:")
         for shopper_id, (day, order_id) in sorted(last.items()):
             subject = f"dormant:{day.isoformat()}"
             if day > cutoff or (shopper_id, subject) in seen:
                 continue
             shopper = shoppers[shopper_id]
+            # A LINE-only scenario reaches followers; one that may go by e-mail or SMS, all.
+            if not (shopper.is_following or scenario.reaches_off_line):
+                continue
             context: dict[str, str] = {"last_order_date": day.isoformat()}
             if order_id is not None:
                 context["order_id"] = order_id

@@ -91,6 +91,7 @@ def test_the_shipped_sms_texts_fit_in_two_segments():
         "cart_incentive",
         "cart_low_stock",
         "payment_reminder",
+        "repeat_offer",
         "restock_notice",
     )
     for template in shipped:
