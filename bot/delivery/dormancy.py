@@ -93,19 +93,13 @@ def last_orders(
     return found
 
 
-def _contact_rows(
-    session: Session,
-    rules: DeliveryRules,
-    by_key: dict[str, tuple[date, str | None]],
-    cutoff: date,
-    now: datetime,
+def _make_contact_rows(
+    session: Session, rules: DeliveryRules, members: set[str], now: datetime
 ) -> None:
-    """Contact-only shopper rows for dormant members the bot has none for (never linked, never
-    an event since they were given an address), so that e-mail and SMS can reach them."""
-    dormant = {
-        key[2:] for key, (day, _) in by_key.items() if key.startswith("m:") and day <= cutoff
-    }
-    if not dormant:
+    """Contact-only shopper rows for the members the bot has none for (never linked, no event
+    since the shop gave their address), so that e-mail and SMS can reach them; a member
+    without an address gets none."""
+    if not members:
         return
     known = set(
         session.scalars(
@@ -114,7 +108,7 @@ def _contact_rows(
             )
         )
     )
-    for member_id in sorted(dormant - known):
+    for member_id in sorted(members - known):
         recipients.recipient_for_key(session, f"m:{member_id}", rules.book, now)
 
 
@@ -129,7 +123,12 @@ def start_winbacks(session: Session, rules: DeliveryRules, now: datetime, tz: Zo
     off_line = [s for s in scenarios if s.reaches_off_line]
     if off_line:
         latest_cutoff = max(today - timedelta(days=s.dormant_days or 0) for s in off_line)
-        _contact_rows(session, rules, by_key, latest_cutoff, now)
+        dormant = {
+            key[2:]
+            for key, (day, _) in by_key.items()
+            if key.startswith("m:") and day <= latest_cutoff
+        }
+        _make_contact_rows(session, rules, dormant, now)
     last = last_orders(session, tz, everyone=bool(off_line), by_key=by_key)
     shoppers = {s.id: s for s in session.scalars(select(Shopper).where(Shopper.id.in_(list(last))))}
     for scenario in scenarios:
@@ -177,21 +176,25 @@ def _latest_order_ids(session: Session, tz: ZoneInfo) -> dict[int, str]:
 
 
 def start_birthdays(session: Session, rules: DeliveryRules, now: datetime, tz: ZoneInfo) -> int:
-    """Start the birthday-month flow of every linked shopper born this month, once a year."""
+    """Start the birthday-month flow of every linked shopper born this month, once a year;
+    for a scenario that may go by e-mail or SMS, also of those who blocked the account and of
+    members known only by contact."""
     scenarios = rules.book.triggered_by(BIRTHDAY_TRIGGER)
     if not scenarios:
         return 0
     local = now.astimezone(tz)
     subject = f"birthday:{local.year}"
-    shoppers = session.scalars(
-        select(Shopper)
-        .join(MemberAttributes, MemberAttributes.member_id == Shopper.member_id)
-        .where(
-            MemberAttributes.birthday_month == local.month,
-            Shopper.follow_state == FollowState.FOLLOWING,
+    off_line = any(s.reaches_off_line for s in scenarios)
+    born = select(MemberAttributes.member_id).where(MemberAttributes.birthday_month == local.month)
+    if off_line:
+        _make_contact_rows(session, rules, set(session.scalars(born)), now)
+    member = func.coalesce(Shopper.member_id, Shopper.contact_member_id)
+    query = select(Shopper).where(member.in_(born)).order_by(Shopper.id)
+    if not off_line:
+        query = query.where(
+            Shopper.member_id.is_not(None), Shopper.follow_state == FollowState.FOLLOWING
         )
-        .order_by(Shopper.id)
-    ).all()
+    shoppers = session.scalars(query).all()
     if not shoppers:
         return 0
     orders = _latest_order_ids(session, tz)
@@ -200,6 +203,8 @@ def start_birthdays(session: Session, rules: DeliveryRules, now: datetime, tz: Z
         seen = _started(session, scenario.id, subject)
         for shopper in shoppers:
             if (shopper.id, subject) in seen:
+                continue
+            if not (shopper.is_following or scenario.reaches_off_line):
                 continue
             context: dict[str, str] = {"birthday_month": str(local.month)}
             if shopper.id in orders:

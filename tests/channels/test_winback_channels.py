@@ -1,6 +1,6 @@
-"""Win-back beyond LINE: a win-back scenario that may go by e-mail reaches dormant members the
-bot knows only by the shop's attributes and an address, and members who blocked the account,
-by e-mail where they agreed to it; the daily run makes their contact rows once."""
+"""Win-back and birthday offers beyond LINE: a scenario that may go by e-mail reaches members
+the bot knows only by the shop's attributes and an address, and members who blocked the
+account, by e-mail where they agreed to it; the daily run makes their contact rows once."""
 
 from __future__ import annotations
 
@@ -37,6 +37,18 @@ scenarios:
         data:
           shop_url: https://shop.example.jp/
           coupon: {code: COMEBACK10, description: お久しぶりクーポン 10%OFF}
+  birthday_offer:
+    title: お誕生月のプレゼント
+    trigger: customer.birthday_month
+    category: marketing
+    exit_on: [opt_out]
+    steps:
+      - id: birthday
+        delay: 0s
+        template: repeat_offer
+        channels: [line, email]
+        data:
+          coupon: {code: BIRTHDAY, description: お誕生月クーポン 500円OFF}
 """
 BLOCKED = "U" + "b" * 32
 LONG_AGO = date(2025, 3, 1)  # START is 2025-07-01: 122 days before
@@ -108,3 +120,19 @@ def test_dormant_members_off_line_are_won_back_by_mail(
     with shop.app.app_context():
         session = shop.app.extensions["bot"].db.session()
         assert session.scalar(select(func.count()).select_from(Flow)) == flows
+
+
+def test_a_birthday_offer_reaches_a_member_known_only_by_mail(shop: Shop, smtp: Smtp):
+    add_contact(shop.app, "M-MAIL", START, email="mail@example.jp", consent=("email",))
+    with shop.app.app_context():
+        session = shop.app.extensions["bot"].db.session()
+        for member, month in (("M-MAIL", 7), ("M-AUGUST", 8)):
+            session.add(
+                MemberAttributes(member_id=member, tags=[], birthday_month=month, updated_at=START)
+            )
+        session.commit()
+        assert delivery_jobs.start_customer_flows()["birthday"] == 1
+    shop.tick()
+    (mail,) = smtp.received
+    assert mail.recipients == ("mail@example.jp",)
+    assert "お誕生月クーポン 500円OFF" in mail.message["Subject"]
