@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot import consents
 from bot.delivery import engine as deliveries
 from bot.delivery import recipients
 from bot.delivery.events import DeliveryRules
@@ -28,6 +29,7 @@ from bot.models import Flow, FollowState, MemberAttributes, Order, Shopper
 
 TRIGGER = "customer.dormant"
 BIRTHDAY_TRIGGER = "customer.birthday_month"
+CONTACT_CHUNK = 500  # members per contact lookup (SQLite caps a statement's parameters)
 
 
 def _last_by_key(session: Session, tz: ZoneInfo) -> dict[str, tuple[date, str | None]]:
@@ -108,8 +110,13 @@ def _make_contact_rows(
             )
         )
     )
-    for member_id in sorted(members - known):
-        recipients.recipient_for_key(session, f"m:{member_id}", rules.book, now)
+    missing = sorted(members - known)
+    for start in range(0, len(missing), CONTACT_CHUNK):
+        # One query per chunk finds who has an address at all; most dormant members may not.
+        contacts = consents.contacts_of(session, missing[start : start + CONTACT_CHUNK])
+        for member_id, contact in sorted(contacts.items()):
+            if contact.email is not None or contact.phone is not None:
+                recipients.recipient_for_key(session, f"m:{member_id}", rules.book, now)
 
 
 def start_winbacks(session: Session, rules: DeliveryRules, now: datetime, tz: ZoneInfo) -> int:
