@@ -26,7 +26,6 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
-    or_,
     select,
     text,
     true,
@@ -410,71 +409,74 @@ def add_reactions(
     even if consent was given again later. A LINE shopper who is not a member has no history;
     their present flag is read, so one who opted out and back in does not count. Blocks are
     read from the follow history (a block counts even if the shopper followed again).
+
+    Reactions are few and messages many: each kind is read from its own rows in the window
+    and joined to the shopper's messages sent at most 24 h before (by shopper and send time),
+    never tested row by row over the period's messages.
     """
     seconds = REACTION_WINDOW.total_seconds()
-    withdrew = (
-        select(ConsentRecord.id)
-        .where(
-            ConsentRecord.member_id == func.coalesce(Shopper.member_id, Shopper.contact_member_id),
-            ConsentRecord.channel == Delivery.channel,
-            ConsentRecord.purpose == "marketing",
-            ConsentRecord.granted.is_(False),
-            _within(session, ConsentRecord.occurred_at, Delivery.sent_at, seconds),
-        )
-        .exists()
-    )
-    line_flag = and_(
-        Delivery.channel == "line",
-        Shopper.marketing_opt_in.is_(False),
-        Shopper.opt_in_changed_at.is_not(None),
-        _within(session, Shopper.opt_in_changed_at, Delivery.sent_at, seconds),
-    )
-    opted_out = or_(withdrew, line_flag)
-    blocked_since = (
-        select(FollowEvent.id)
-        .where(
-            FollowEvent.shopper_id == Shopper.id,
-            FollowEvent.following.is_(False),
-            _within(session, FollowEvent.at, Delivery.sent_at, seconds),
-        )
-        .exists()
-    )
-    blocked = and_(
-        Delivery.channel == "line",
-        or_(
-            blocked_since,
-            # Blocks from before the follow history was kept: the present state.
-            and_(
-                Shopper.blocked_at.is_not(None),
-                _within(session, Shopper.blocked_at, Delivery.sent_at, seconds),
-            ),
-        ),
-    )
+    first, last = period.start, period.end + REACTION_WINDOW
     key = (Delivery.scenario_id, Delivery.step_id, Delivery.variant)
 
-    def counted(*extra: Any) -> Any:
-        return (
-            select(
-                *key,
-                *extra,
-                func.count(distinct(case((opted_out, Shopper.id), else_=None))),
-                func.count(distinct(case((blocked, Shopper.id), else_=None))),
-            )
-            .join(Shopper, Shopper.id == Delivery.shopper_id)
-            .where(_in_period_sent(period), or_(opted_out, blocked))
-            .group_by(*key, *extra)
+    def before(at: Any, shopper_id: Any, channel: Any) -> ColumnElement[bool]:
+        """The period's sent messages on `channel` that `at` came within 24 h of."""
+        return and_(
+            Delivery.shopper_id == shopper_id,
+            Delivery.channel == channel,
+            _within(session, at, Delivery.sent_at, seconds),
+            _in_period_sent(period),
         )
 
-    for scenario_id, step_id, variant, opt_outs, blocks in session.execute(counted()).all():
-        line = figures.setdefault((scenario_id, step_id, variant), Figures())
-        line.opt_outs, line.blocks = int(opt_outs), int(blocks)
-    return {
-        ((scenario_id, step_id, variant), channel): int(opt_outs)
-        for scenario_id, step_id, variant, channel, opt_outs, _ in session.execute(
-            counted(Delivery.channel)
+    withdrawals = [
+        select(*key, Delivery.channel, Shopper.id.label("shopper"))
+        .select_from(ConsentRecord)
+        .join(Shopper, member == ConsentRecord.member_id)
+        .join(Delivery, before(ConsentRecord.occurred_at, Shopper.id, ConsentRecord.channel))
+        .where(
+            ConsentRecord.purpose == "marketing",
+            ConsentRecord.granted.is_(False),
+            ConsentRecord.occurred_at >= first,
+            ConsentRecord.occurred_at <= last,
+        )
+        for member in (Shopper.member_id, Shopper.contact_member_id)
+    ]
+    flag = (
+        select(*key, Delivery.channel, Shopper.id.label("shopper"))
+        .select_from(Shopper)
+        .join(Delivery, before(Shopper.opt_in_changed_at, Shopper.id, "line"))
+        .where(
+            Shopper.marketing_opt_in.is_(False),
+            Shopper.opt_in_changed_at >= first,
+            Shopper.opt_in_changed_at <= last,
+        )
+    )
+    opt_outs = union(*withdrawals, flag).subquery()
+    history = (
+        select(*key, FollowEvent.shopper_id.label("shopper"))
+        .select_from(FollowEvent)
+        .join(Delivery, before(FollowEvent.at, FollowEvent.shopper_id, "line"))
+        .where(FollowEvent.following.is_(False), FollowEvent.at >= first, FollowEvent.at <= last)
+    )
+    # Blocks from before the follow history was kept: the present state.
+    present = (
+        select(*key, Shopper.id.label("shopper"))
+        .select_from(Shopper)
+        .join(Delivery, before(Shopper.blocked_at, Shopper.id, "line"))
+        .where(Shopper.blocked_at >= first, Shopper.blocked_at <= last)
+    )
+    blocks = union(history, present).subquery()
+
+    def counted(rows: Any, *extra: str) -> Any:
+        columns = [rows.c.scenario_id, rows.c.step_id, rows.c.variant, *(rows.c[e] for e in extra)]
+        return session.execute(
+            select(*columns, func.count(distinct(rows.c.shopper))).group_by(*columns)
         ).all()
-        if opt_outs
-    }
+
+    for *k, n in counted(opt_outs):
+        figures.setdefault(tuple(k), Figures()).opt_outs = int(n)
+    for *k, n in counted(blocks):
+        figures.setdefault(tuple(k), Figures()).blocks = int(n)
+    return {((s, t, v), channel): int(n) for s, t, v, channel, n in counted(opt_outs, "channel")}
 
 
 # -- totals that must not double count -------------------------------------------------------
