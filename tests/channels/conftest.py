@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -40,5 +41,18 @@ def settings(settings: Settings, smtp: Smtp, sms_emulator: SmsEmulatorServer) ->
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway) -> Flask:
+def app(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    db: Database,
+    redis: Redis,
+    line: InMemoryLineGateway,
+    tmp_path: Path,
+) -> Flask:
+    """The app on the shipped scenarios, or on the test module's own `SCENARIOS` (YAML)."""
+    scenarios = getattr(request.module, "SCENARIOS", None)
+    if scenarios is not None:
+        path = tmp_path / "scenarios.yaml"
+        path.write_text(scenarios, encoding="utf-8")
+        settings = settings.with_changes(scenarios_path=path)
     return channel_app(settings, db, redis, line)

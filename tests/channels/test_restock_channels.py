@@ -5,20 +5,15 @@ contact by the channel they agreed to); a LINE-only scenario still reaches LINE 
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from flask import Flask
-from redis import Redis
 from sqlalchemy import select
 
-from bot.core.db import Database
-from bot.core.settings import Settings
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import Delivery, DeliveryState, Flow, Shopper
 from bot.shoppers.service import record_unfollow
 from sms_emulator import EmulatorServer as SmsEmulatorServer
-from tests.helpers.channels import Smtp, add_contact, channel_app
+from tests.helpers.channels import Smtp, add_contact
 from tests.helpers.delivery import MAMEZARA, START, Shop, add_shopper, cart_body, pushes
 
 SCENARIOS = """
@@ -50,15 +45,6 @@ RESTOCK = {
 }
 FRIEND, BLOCKED = "U" + "f" * 32, "U" + "e" * 32
 PHONE = "+819012345678"
-
-
-@pytest.fixture
-def app(
-    settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway, tmp_path: Path
-) -> Flask:
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(SCENARIOS, encoding="utf-8")
-    return channel_app(settings.with_changes(scenarios_path=path), db, redis, line)
 
 
 def test_a_restock_reaches_each_holder_where_they_can_be_reached(

@@ -5,20 +5,15 @@ account, by e-mail where they agreed to it; the daily run makes their contact ro
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 
-import pytest
 from flask import Flask
-from redis import Redis
 from sqlalchemy import func, select
 
-from bot.core.db import Database
-from bot.core.settings import Settings
 from bot.delivery import jobs as delivery_jobs
 from bot.line.gateway import InMemoryLineGateway
 from bot.models import DeliveryState, Flow, MemberAttributes, Shopper
 from bot.shoppers.service import record_unfollow
-from tests.helpers.channels import Smtp, add_contact, channel_app
+from tests.helpers.channels import Smtp, add_contact
 from tests.helpers.delivery import START, Shop, add_shopper, pushes
 
 SCENARIOS = """\
@@ -52,15 +47,6 @@ scenarios:
 """
 BLOCKED = "U" + "b" * 32
 LONG_AGO = date(2025, 3, 1)  # START is 2025-07-01: 122 days before
-
-
-@pytest.fixture
-def app(
-    settings: Settings, db: Database, redis: Redis, line: InMemoryLineGateway, tmp_path: Path
-) -> Flask:
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(SCENARIOS, encoding="utf-8")
-    return channel_app(settings.with_changes(scenarios_path=path), db, redis, line)
 
 
 def _attributes(app: Flask, *members: str) -> None:
