@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from bot.core.services import current_services
+from bot.delivery import channel_render, handoff, staff_recipients, staff_sends
 from bot.delivery import engine as deliveries
-from bot.delivery import staff_recipients, staff_sends
 from bot.delivery.receivers import delivery_rules
 from bot.models import Delivery, Operator, Shopper
 
 # `health` is added to this group by bot/cli.py (it reports on more than deliveries).
-deliveries_cli = AppGroup("deliveries", help="Step deliveries: list, retry, test, health.")
+deliveries_cli = AppGroup("deliveries", help="Step deliveries: list, retry, test, preview, health.")
 
 
 @deliveries_cli.command("list")
@@ -142,3 +144,60 @@ def test_command(
         click.echo(f"{line}  {report.error}" if report.error else line)
     if outcome.failed:
         raise SystemExit(1)
+
+
+@deliveries_cli.command("preview")
+@click.argument("template")
+@click.option(
+    "--channel", type=click.Choice(["email", "sms"]), required=True, help="Which version."
+)
+@click.option("--data", "data_file", type=click.File(encoding="utf-8"), help="JSON data file.")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="E-mail: write the HTML part here (open it in a browser).",
+)
+@click.option("--transactional", is_flag=True, help="As a non-marketing message (no opt-out).")
+def preview_command(
+    template: str, channel: str, data_file: Any, html_out: str | None, transactional: bool
+) -> None:
+    """Render the e-mail or SMS version of a template with its sample data (or --data), as a
+    shopper would get it: subject and text (and the HTML part to a file), or the SMS text with
+    its length in segments. Links are shown as they are, not as tracked links."""
+    settings = current_services().settings
+    data = json.load(data_file) if data_file else channel_render.sample_data(template)
+    if not isinstance(data, dict):
+        raise click.UsageError(f"no sample data for {template!r}: give --data FILE (a JSON object)")
+    try:
+        if channel == "sms":
+            text = channel_render.render_sms(
+                template,
+                data,
+                link=lambda url: url,
+                opt_out=None if transactional else handoff.SMS_OPT_OUT,
+                tz=settings.tz,
+            )
+            click.echo(text)
+            units = channel_render.ucs2_units(text)
+            click.echo(f"-- {units} characters, {channel_render.sms_segments(text)} SMS segment(s)")
+            return
+        content = channel_render.render_email(
+            template,
+            data,
+            link=lambda url: url,
+            footer={
+                "shop_name": settings.shop_name,
+                "shop_address": settings.shop_address,
+                "help_url": settings.help_url,
+                "unsubscribe_url": None if transactional else "https://…/email/unsubscribe/…",
+                "transactional_note": handoff.TRANSACTIONAL_NOTE if transactional else None,
+            },
+            tz=settings.tz,
+        )
+    except channel_render.ChannelTemplateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Subject: {content.subject}\n\n{content.text}", nl=False)
+    if html_out:
+        Path(html_out).write_text(content.html, encoding="utf-8")
+        click.echo(f"-- HTML part written to {html_out}")
