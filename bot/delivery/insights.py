@@ -241,6 +241,8 @@ def fetch_insights(
     if units is None:
         start = datetime.combine(days[0], datetime.min.time(), tzinfo=LINE_TZ)
         units = recent_units(session, start) + recent_broadcast_units(session, start)
+    else:  # only the units asked for
+        periods = {unit: period for unit, period in periods.items() if unit in units}
     daily = set(units)
     stored = periods_stored = 0
     refused: list[str] = []
