@@ -298,14 +298,14 @@ def _total_text(total: UnitTotal | None) -> str:
     return f"延べ{total.known:,}人"
 
 
-def _people_text(people: int | None, summed: str) -> str:
+def _people_text(people: int | None, days: UnitTotal | None) -> str:
     """LINE's figure for the whole period (a shopper counts once), with the daily sum beside
-    it when that says more than "hidden"."""
+    it when LINE gave one for any day."""
     if people is None:
         return HIDDEN_TEXT
-    if summed in (HIDDEN_TEXT, "まだ取得していません"):
+    if days is None or days.known is None:
         return f"{people:,}人"
-    return f"{people:,}人（{summed}）"
+    return f"{people:,}人（{_total_text(days)}）"
 
 
 def _day(day: date) -> str:
@@ -320,12 +320,16 @@ def _insight(broadcast: Broadcast) -> dict[str, Any] | None:
     session = web.db_session()
     unit = broadcast_unit(broadcast.id)
     totals = unit_totals(session, [unit]).get(unit)
-    opens = _total_text(totals.opens if totals else None)
-    taps = _total_text(totals.taps if totals else None)
-    days = totals.opens.days if totals else 0
+    opens, taps = (totals.opens, totals.taps) if totals else (None, None)
+    days = opens.days if opens else 0
     period = period_insight(session, unit)
     if period is None:
-        return {"opens": opens, "taps": taps, "days": days, "period": None}
+        return {
+            "opens": _total_text(opens),
+            "taps": _total_text(taps),
+            "days": days,
+            "period": None,
+        }
     return {
         "opens": _people_text(period.unique_impressions, opens),
         "taps": _people_text(period.unique_clicks, taps),

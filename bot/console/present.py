@@ -151,7 +151,12 @@ def member_context(session: Session, shopper: Shopper, tz: ZoneInfo) -> dict[str
         "error": None,
     }
     if shopper.member_id is not None:
-        context["reach"] = reach_lines(session, shopper.member_id, tz)
+        try:  # like the engine's context below: the chat opens whatever this lookup does
+            context["reach"] = reach_lines(session, shopper.member_id, tz)
+        except Exception:
+            log.exception("member reach failed", extra={"shopper": shopper.id})
+            session.rollback()
+            context["reach"] = [{"label": "メール・SMS", "text": "読み込めませんでした"}]
     try:  # the delivery engine is an optional feature of this console
         from bot.delivery import engine as deliveries
     except ImportError:
@@ -170,15 +175,17 @@ def reach_lines(session: Session, member_id: str, tz: ZoneInfo) -> list[dict[str
     """E-mail and SMS as staff need them to answer "why do I (not) get mails?": the address
     masked, whether it bounced, and the consent with the day it was given or withdrawn."""
     contact = consents.contact_of(session, member_id)
+    known = (
+        {"email": (contact.email, contact.email_ok), "sms": (contact.phone, contact.phone_ok)}
+        if contact is not None
+        else {}
+    )
     lines = []
     for channel, label in (("email", "メール"), ("sms", "SMS")):
-        address = (
-            None if contact is None else (contact.email if channel == "email" else contact.phone)
-        )
-        if contact is None or address is None:
+        address, ok = known.get(channel, (None, False))
+        if address is None:
             lines.append({"label": label, "text": "未登録"})
             continue
-        ok = contact.email_ok if channel == "email" else contact.phone_ok
         record = consents.current_record(session, member_id, channel)
         if not ok:
             state = "届かないため送信停止"

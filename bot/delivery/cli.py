@@ -186,13 +186,11 @@ def preview_command(
             template,
             data,
             link=lambda url: url,
-            footer={
-                "shop_name": settings.shop_name,
-                "shop_address": settings.shop_address,
-                "help_url": settings.help_url,
-                "unsubscribe_url": None if transactional else "https://…/email/unsubscribe/…",
-                "transactional_note": handoff.TRANSACTIONAL_NOTE if transactional else None,
-            },
+            footer=handoff.email_footer(
+                settings,
+                None if transactional else "https://…/email/unsubscribe/…",
+                marketing=not transactional,
+            ),
             tz=settings.tz,
         )
     except channel_render.ChannelTemplateError as exc:

@@ -98,6 +98,18 @@ def prepare(
     return Decision("send", reason, channel=channel, handoff=item)
 
 
+def email_footer(settings: Settings, unsubscribe: str | None, marketing: bool) -> dict[str, Any]:
+    """The sender's identity every mail ends with, and the unsubscribe link (marketing) or why
+    a mail without one came (transactional)."""
+    return {
+        "shop_name": settings.shop_name,
+        "shop_address": settings.shop_address,
+        "help_url": settings.help_url,
+        "unsubscribe_url": unsubscribe,
+        "transactional_note": None if marketing else TRANSACTIONAL_NOTE,
+    }
+
+
 def _email(
     delivery: Delivery,
     data: Mapping[str, Any],
@@ -114,18 +126,11 @@ def _email(
     if marketing and member is not None:
         token = make_token(settings.secret_key.encode(), member, EMAIL, now)
         unsubscribe = compose.unsubscribe_url(settings, token)
-    footer = {
-        "shop_name": settings.shop_name,
-        "shop_address": settings.shop_address,
-        "help_url": settings.help_url,
-        "unsubscribe_url": unsubscribe,
-        "transactional_note": None if marketing else TRANSACTIONAL_NOTE,
-    }
     content = channel_render.render_email(
         delivery.template,
         data,
         link=lambda url: tracked(url, ""),
-        footer=footer,
+        footer=email_footer(settings, unsubscribe, marketing),
         tz=settings.tz,
     )
     message_id = compose.message_id(settings, delivery.id)

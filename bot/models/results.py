@@ -30,8 +30,8 @@ class MessageInsight(Base):
 
 class PeriodInsight(Base):
     """LINE's statistics of one unit over a period of days, as one figure: a user who opened
-    on two of its days counts once. Kept for broadcasts, from their first day on (the latest
-    period asked for; LINE answers for up to 31 days).
+    on two of its days counts once. The latest period asked for (LINE answers for up to 31
+    days): a broadcast's from its first day, a scenario step's last 30 days.
     """
 
     __tablename__ = "period_insights"

@@ -113,24 +113,18 @@ CHANNEL_LABELS = {"line": "LINE", "email": "メール", "sms": "SMS"}
 def _by_channel(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Per scenario, its step rows split by channel; only scenarios that sent anything by
     e-mail or SMS (a LINE-only scenario's table already says it all)."""
+    off_line = {row["scenario"] for row in rows if set(row["channels"]) - {"line"}}
     out: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        for channel in CHANNEL_LABELS:
+        if row["scenario"] not in off_line:
+            continue
+        for channel, label in CHANNEL_LABELS.items():
             figures = row["channels"].get(channel)
             if figures:
                 out.setdefault(row["scenario"], []).append(
-                    {
-                        "step": row["step"],
-                        "variant": row["variant"],
-                        "channel": CHANNEL_LABELS[channel],
-                        **figures,
-                    }
+                    {"step": row["step"], "variant": row["variant"], "channel": label, **figures}
                 )
-    return {
-        scenario: lines
-        for scenario, lines in out.items()
-        if any(line["channel"] != "LINE" for line in lines)
-    }
+    return out
 
 
 @login_required

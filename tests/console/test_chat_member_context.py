@@ -92,3 +92,24 @@ def test_chat_shows_how_a_member_can_be_mailed_without_the_whole_address(
     reach = re.findall(r'<dd class="reach">([^<]*)</dd>', page.text)
     assert reach == ["h*****@example.jp・配信停止（2024/05/08）", "*********5678・同意なし"]
     assert "hanako@example.jp" not in page.text and "09012345678" not in page.text
+
+
+def test_the_chat_opens_when_the_reach_lookup_fails(
+    client: FlaskClient, as_operator: FlaskClient, ticket_id: int, monkeypatch
+) -> None:
+    assert (
+        ShopApi(client)
+        .post("/links", {"member_id": "M-7788", "line_user_id": SHOPPER_ID})
+        .status_code
+        == 201
+    )
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("contacts table unreadable")
+
+    monkeypatch.setattr(consents, "contact_of", broken)
+    page = as_operator.get(f"/console/tickets/{ticket_id}")
+
+    assert page.status_code == 200
+    assert re.findall(r'<dd class="reach">([^<]*)</dd>', page.text) == ["読み込めませんでした"]
+    assert "注文した商品がまだ届きません" in page.text  # the conversation is still there

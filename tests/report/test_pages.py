@@ -105,6 +105,7 @@ def test_csv_export(app, as_operator):
     s1 = next(r for r in rows if r["step"] == "s1")
     assert s1["skipped_by_reason"] == "holdout=2;quiet_hours=1"
     assert s1["revenue"] == "9000"
+    assert s1["opened_counted"] == "person_days"  # LINE's days summed: no period row here
 
 
 def test_bad_dates_are_refused(as_operator):
